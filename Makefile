@@ -1,0 +1,53 @@
+# streamqc: `make demo` runs the analyzer on a generated clip with defects,
+# `make test` runs every test, `make bench` compares CPU time with FFmpeg.
+# Each target installs what it needs (Debian 12).
+
+SHELL   := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/streamqc
+CLIPS   ?= $(CURDIR)/.cache/clips
+
+.PHONY: all deps build demo test vet fmt-check bench fuzz clean
+
+all: build
+
+deps:
+	@packaging/deps.sh
+
+build: deps
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamqc
+
+# Generate a 12 s broadcast-like MPEG-TS with a black and a silence defect
+# injected at known times, then analyze it.
+demo: build
+	@STREAMQC_CLIPS=$(CLIPS) $(GO) run ./testdata/gen -out $(CLIPS) -only broadcast_ts >/dev/null
+	@echo "== streamqc analyze $(CLIPS)/broadcast_ts.ts (truth: black 3.0-5.0 s, silence 8.0-10.0 s)"
+	@$(BIN) analyze $(CLIPS)/broadcast_ts.ts
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet: deps
+	$(GO) vet ./...
+
+test: deps fmt-check vet
+	STREAMQC_CLIPS=$(CLIPS) $(GO) test -race -timeout 20m ./...
+
+# Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
+fuzz: deps
+	$(GO) test ./agent/config -run XXX -fuzz FuzzMergeJSON -fuzztime 30s
+	$(GO) test ./agent/config -run XXX -fuzz FuzzSet -fuzztime 15s
+
+# CPU time of streamqc analyze next to FFmpeg's own detection filters (the
+# peer) and FFmpeg decoding alone (the floor), on 60 s 720p30 and 1080p30
+# H.264 clips, same decoder thread count; plus the per-frame micro benchmarks.
+bench: build
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./agent/analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
+	$(GO) test ./detectors ./agent/media -run XXX -bench . -benchmem
+
+clean:
+	rm -rf bin .cache

@@ -1,0 +1,134 @@
+// Package analyze runs one input through decode and detection to its end
+// and writes the events and a summary: the `streamqc analyze` command.
+package analyze
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// Options for one analysis.
+type Options struct {
+	Media    media.Options
+	Config   detectors.Config
+	StreamID string
+	// Format is "text" or "json".
+	Format string
+	// Color enables ANSI colors in text output.
+	Color  bool
+	Logger *slog.Logger
+	// Features, when set, receives every frame's video features as CSV.
+	Features io.Writer
+}
+
+// Summary is the last line of an analysis.
+type Summary struct {
+	Frames       int
+	AudioBlocks  int
+	Duration     float64 // media seconds analyzed
+	Elapsed      float64 // wall seconds
+	Decoder      string
+	AudioDecoder string
+	Format       string
+	Reconnects   int
+	DecodeErrors int
+	Integrated   float64
+	LRA          float64
+	Alarms       map[string]*Tally
+}
+
+// Tally counts the alarms of one defect.
+type Tally struct {
+	Count   int
+	Total   float64 // seconds under alarm
+	Longest float64
+}
+
+// StreamID derives a readable stream id from a URL: its last path element,
+// never its credentials or query.
+func StreamID(u string) string {
+	s := u
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+		if j := strings.IndexAny(s, "?#"); j >= 0 {
+			s = s[:j]
+		}
+		if j := strings.LastIndex(s, "@"); j >= 0 {
+			s = s[j+1:]
+		}
+	}
+	if b := path.Base(strings.TrimRight(s, "/")); b != "." && b != "/" && b != "" {
+		return b
+	}
+	return "input"
+}
+
+// Run analyzes the input and writes events as they happen, then the summary.
+func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Media.Logger = o.Logger
+	if o.StreamID == "" {
+		o.StreamID = StreamID(o.Media.URL)
+	}
+	out, err := newWriter(o.Format, w, o.StreamID, o.Color)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum := Summary{Alarms: map[string]*Tally{}}
+	emit := func(e detectors.Event) {
+		if e.State == detectors.Cleared {
+			t := sum.Alarms[e.Defect]
+			if t == nil {
+				t = &Tally{}
+				sum.Alarms[e.Defect] = t
+			}
+			t.Count++
+			t.Total += e.Duration()
+			t.Longest = math.Max(t.Longest, e.Duration())
+		}
+		out.event(e)
+	}
+	an, err := detectors.NewAnalyzer(o.Config, nil, emit)
+	if err != nil {
+		return Summary{}, err
+	}
+	var sink media.Sink = an
+	if o.Features != nil {
+		sink = newFeatureLog(an, o.Features)
+	}
+	start := time.Now()
+	info, err := media.Run(ctx, o.Media, sink)
+	if err != nil {
+		return Summary{}, err
+	}
+	if info.Frames == 0 && info.AudioBlocks == 0 {
+		return Summary{}, fmt.Errorf("%w: %s: nothing could be decoded", media.ErrInput, o.StreamID)
+	}
+	end := info.End
+	if o.Media.Duration > 0 {
+		end = math.Min(end, o.Media.Duration)
+	}
+	an.Flush(end)
+	st := an.Stats()
+	sum.Frames, sum.AudioBlocks = info.Frames, info.AudioBlocks
+	sum.Duration, sum.Elapsed = end, time.Since(start).Seconds()
+	sum.Decoder, sum.AudioDecoder, sum.Format = info.VideoDecoder, info.AudioDecoder, info.Format
+	sum.Reconnects, sum.DecodeErrors = info.Reconnects, st.DecodeErrors
+	sum.Integrated, sum.LRA = st.Integrated, st.LRA
+	if err := out.summary(sum); err != nil {
+		return sum, fmt.Errorf("write summary: %w", err)
+	}
+	return sum, errors.Join(out.err)
+}

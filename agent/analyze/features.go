@@ -1,0 +1,35 @@
+package analyze
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// featureLog passes everything to the analyzer and writes each frame's video
+// features as CSV: the tool for calibrating thresholds on real content.
+type featureLog struct {
+	*detectors.Analyzer
+	w io.Writer
+}
+
+func newFeatureLog(a *detectors.Analyzer, w io.Writer) *featureLog {
+	fmt.Fprintln(w, "t,key,corrupt,black_share,centre_bright,mean_luma,freeze_mad,block_score,block_band,frame_block_score")
+	return &featureLog{Analyzer: a, w: w}
+}
+
+func (l *featureLog) Video(cur, ref *detectors.VideoFrame) bool {
+	keep := l.Analyzer.Video(cur, ref)
+	f := l.Analyzer.Features()
+	lo, hi := cur.LumaRange()
+	levels := (hi - lo) >> uint(max(cur.BitDepth-8, 0))
+	mad := -1.0
+	if f.Freeze.Valid {
+		mad = f.Freeze.MAD(levels)
+	}
+	fmt.Fprintf(l.w, "%.3f,%t,%t,%.4f,%.5f,%.4f,%.6f,%.4f,%d,%.4f\n", cur.PTS, cur.KeyFrame, cur.Corrupt,
+		f.Black.BlackShare(), f.Black.CentreBrightShare(), f.Black.MeanLuma, mad,
+		f.Block.Score(), f.Block.Band, f.Block.FrameScore())
+	return keep
+}

@@ -1,0 +1,662 @@
+// Package media opens an input with FFmpeg (go-astiav), demuxes and decodes
+// its first video and audio tracks, and hands each decoded picture and audio
+// block to a Sink in memory, as views on the decoder's own buffers.
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"runtime/cgo"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// Sink receives what the pipeline decodes; *detectors.Analyzer is one.
+// Frames and blocks are valid only during the call.
+type Sink interface {
+	Tracks(t float64, hasVideo, hasAudio bool)
+	// Video returns true to keep ref as the reference picture of the next
+	// call, false to make cur the reference.
+	Video(cur, ref *detectors.VideoFrame) (keepRef bool)
+	Audio(b *detectors.AudioBlock)
+	Packet(track detectors.Track, t float64, corrupt bool)
+	DecodeError(t float64, reason string)
+	Stall(t float64)
+	Resume(t float64)
+}
+
+// Track selection values for Options.Video and Options.Audio.
+const (
+	TrackFirst = -1 // the first track of that kind (the default)
+	TrackNone  = -2 // do not decode that kind
+)
+
+// Options configure one input.
+type Options struct {
+	URL string
+	// HWAccel is auto, none, cuda, vaapi or qsv.
+	HWAccel string
+	// Video and Audio select a stream by index, or TrackFirst / TrackNone.
+	Video, Audio int
+	// Threads is the decoder thread count; 0 lets FFmpeg choose.
+	Threads int
+	// Realtime paces a file like a live source.
+	Realtime bool
+	// Duration stops after this much media time (0: to the end).
+	Duration float64
+	// OpenTimeout bounds opening and probing the input.
+	OpenTimeout time.Duration
+	// StallTimeout: on a live input, nothing received for this long is a
+	// signal loss and triggers a reconnect.
+	StallTimeout time.Duration
+	// Live forces live behaviour (stall detection, reconnect); by default a
+	// network URL is live and a file is not.
+	Live *bool
+	// MaxBackoff caps the reconnect delay.
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+}
+
+// Info describes what ran.
+type Info struct {
+	Format       string
+	VideoDecoder string // codec name and "(software)" or "(cuda)"...
+	AudioDecoder string
+	Frames       int
+	AudioBlocks  int
+	Reconnects   int
+	End          float64 // media time reached
+}
+
+// ErrInput wraps every failure to open or read the input.
+var ErrInput = errors.New("input")
+
+// IsLive reports whether a URL names a network source rather than a file.
+func IsLive(u string) bool {
+	i := strings.Index(u, "://")
+	if i <= 0 {
+		return false
+	}
+	switch strings.ToLower(u[:i]) {
+	case "file":
+		return false
+	case "http", "https":
+		// A playlist may be VOD or live; a plain file over HTTP is not live.
+		return strings.Contains(strings.ToLower(u), ".m3u8")
+	}
+	return true
+}
+
+// Run decodes the input until its end, ctx is done or Duration is reached.
+// A live input that fails or stalls is reported to the sink and reopened
+// with exponential backoff and jitter; a failure to open it the first time
+// is returned, as is any failure of a file.
+func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
+	installLog()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.OpenTimeout <= 0 {
+		o.OpenTimeout = 10 * time.Second
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 5 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.HWAccel == "" {
+		o.HWAccel = "none"
+	}
+	if err := checkHWAccel(o.HWAccel); err != nil {
+		return Info{}, err
+	}
+	live := IsLive(o.URL)
+	if o.Live != nil {
+		live = *o.Live
+	}
+	var info Info
+	wallStart := time.Now()
+	var offset float64 // media time at which the current session starts
+	backoff := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		s := &session{o: o, sink: sink, info: &info, live: live, offset: offset, wallStart: wallStart}
+		err := s.run(ctx)
+		if ctx.Err() != nil || s.done {
+			return info, nil
+		}
+		if !live {
+			return info, err
+		}
+		if attempt == 0 && !s.opened {
+			return info, err
+		}
+		// Live: report the loss (if the session had delivered anything it
+		// is still raised from the stall) and try again.
+		t := max(info.End, time.Since(wallStart).Seconds())
+		if s.opened {
+			sink.Stall(info.End)
+		}
+		o.Logger.Warn("input lost, reconnecting", "url", redact(o.URL), "err", err, "in", backoff)
+		info.Reconnects++
+		jitter := time.Duration(rand.Int64N(int64(backoff) / 2))
+		select {
+		case <-ctx.Done():
+			return info, nil
+		case <-time.After(backoff + jitter):
+		}
+		if s.delivered {
+			backoff = 500 * time.Millisecond
+		} else {
+			backoff = min(backoff*2, o.MaxBackoff)
+		}
+		offset = max(t, time.Since(wallStart).Seconds())
+		if o.Duration > 0 && offset >= o.Duration {
+			return info, nil
+		}
+	}
+}
+
+func checkHWAccel(h string) error {
+	switch h {
+	case "auto", "none", "cuda", "vaapi", "qsv":
+		return nil
+	}
+	return fmt.Errorf("hwaccel %q: want auto, none, cuda, vaapi or qsv", h)
+}
+
+// redact hides credentials in URLs before they are logged.
+func redact(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || p.User == nil {
+		return u
+	}
+	p.User = url.User("xxx")
+	return p.String()
+}
+
+// session is one open of the input.
+type session struct {
+	o         Options
+	sink      Sink
+	info      *Info
+	live      bool
+	offset    float64
+	wallStart time.Time
+	opened    bool
+	delivered bool
+	done      bool // Duration reached
+
+	fc     *astiav.FormatContext
+	intr   astiav.IOInterrupter
+	origin float64 // first timestamp of the input, seconds
+	pkt    *astiav.Packet
+	video  *decoder
+	audio  *decoder
+
+	lastPacket atomic.Int64 // wall clock of the last packet, unix ns
+	stalled    atomic.Bool
+	paceStart  time.Time
+	paceT0     float64
+	paceTimer  *time.Timer
+}
+
+// decoder is one decoded track.
+type decoder struct {
+	track  detectors.Track
+	stream *astiav.Stream
+	index  int
+	cc     *astiav.CodecContext
+	hdc    *astiav.HardwareDeviceContext
+	hwFmt  astiav.PixelFormat
+	tb     float64
+	name   string
+	errs   *decoderErrors
+	handle cgo.Handle
+
+	frames  [2]*astiav.Frame // decoded, double-buffered: one is the reference picture
+	sw      [2]*astiav.Frame // hardware frames downloaded to host memory
+	cur     int
+	views   [2]detectors.VideoFrame
+	hasPrev bool
+	info    *frameInfo // C memory
+	output  int     // frames output so far
+	clean   bool    // a clean frame was seen: errors from now on are defects
+	nextT   float64 // expected time of the next frame/sample
+	frameD  float64 // nominal frame duration
+	block   detectors.AudioBlock
+	planes  [][]float32
+	bufs    [][]float32
+}
+
+func (s *session) run(ctx context.Context) (err error) {
+	defer s.close()
+	if err := s.open(ctx); err != nil {
+		return err
+	}
+	s.opened = true
+	stop := s.watch(ctx)
+	defer stop()
+	s.sink.Tracks(s.offset, s.video != nil, s.audio != nil)
+	if s.offset > 0 {
+		s.sink.Resume(s.offset)
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err := s.fc.ReadFrame(s.pkt); err != nil {
+			if errors.Is(err, astiav.ErrEagain) {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			eof := errors.Is(err, astiav.ErrEof)
+			s.drain()
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case s.stalled.Load():
+				return fmt.Errorf("%w: %s: nothing received for %s", ErrInput, redact(s.o.URL), s.o.StallTimeout)
+			case eof:
+				if s.live {
+					return fmt.Errorf("%w: %s: end of stream", ErrInput, redact(s.o.URL))
+				}
+				return nil
+			}
+			if s.live {
+				return fmt.Errorf("%w: read %s: %w", ErrInput, redact(s.o.URL), err)
+			}
+			// A damaged file: report it where it happened and end there.
+			s.sink.DecodeError(s.info.End, "read: "+err.Error())
+			s.o.Logger.Warn("input ends early", "url", redact(s.o.URL), "err", err)
+			return nil
+		}
+		s.lastPacket.Store(time.Now().UnixNano())
+		s.delivered = true
+		s.packet(ctx)
+		s.pkt.Unref()
+		if s.done {
+			return nil
+		}
+	}
+}
+
+// open opens the input, probes it and opens the decoders.
+func (s *session) open(ctx context.Context) error {
+	s.fc = astiav.AllocFormatContext()
+	if s.fc == nil {
+		return fmt.Errorf("%w: allocating a format context", ErrInput)
+	}
+	s.intr = s.fc.SetInterruptCallback()
+	// Opening and probing may block in the network: bound them by OpenTimeout and ctx.
+	openCtx, cancel := context.WithTimeout(ctx, s.o.OpenTimeout)
+	defer cancel()
+	stop := context.AfterFunc(openCtx, s.intr.Interrupt)
+	defer stop()
+	d := astiav.NewDictionary()
+	defer d.Free()
+	if s.live {
+		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
+		_ = d.Set("rw_timeout", us, 0)
+		_ = d.Set("timeout", us, 0) // udp/srt/rtsp use their own spelling
+	}
+	if err := s.fc.OpenInput(s.o.URL, nil, d); err != nil {
+		if openCtx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: open %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+		}
+		return fmt.Errorf("%w: open %s: %w", ErrInput, redact(s.o.URL), err)
+	}
+	if err := s.fc.FindStreamInfo(nil); err != nil {
+		if openCtx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: probe %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+		}
+		return fmt.Errorf("%w: probe %s: %w", ErrInput, redact(s.o.URL), err)
+	}
+	if f := s.fc.InputFormat(); f != nil {
+		s.info.Format = f.Name()
+	}
+	if st := s.fc.StartTime(); st != astiav.NoPtsValue {
+		s.origin = float64(st) / float64(astiav.TimeBase)
+	} else {
+		s.origin = math.NaN() // taken from the first timestamp seen
+	}
+	var err error
+	if s.video, err = s.openTrack(detectors.VideoTrack, s.o.Video); err != nil {
+		return err
+	}
+	if s.audio, err = s.openTrack(detectors.AudioTrack, s.o.Audio); err != nil {
+		return err
+	}
+	if s.video == nil && s.audio == nil {
+		return fmt.Errorf("%w: %s: no audio or video track to analyze", ErrInput, redact(s.o.URL))
+	}
+	if s.video == nil && s.o.Video != TrackNone {
+		s.o.Logger.Warn("input has no video track", "url", redact(s.o.URL))
+	}
+	if s.audio == nil && s.o.Audio != TrackNone {
+		s.o.Logger.Warn("input has no audio track", "url", redact(s.o.URL))
+	}
+	s.pkt = astiav.AllocPacket()
+	return nil
+}
+
+// openTrack finds and opens the decoder of the selected stream of a kind.
+func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
+	if sel == TrackNone {
+		return nil, nil
+	}
+	want := astiav.MediaTypeVideo
+	if track == detectors.AudioTrack {
+		want = astiav.MediaTypeAudio
+	}
+	var st *astiav.Stream
+	for _, c := range s.fc.Streams() {
+		cp := c.CodecParameters()
+		if cp.MediaType() != want {
+			continue
+		}
+		if sel >= 0 && c.Index() != sel {
+			continue
+		}
+		st = c
+		break
+	}
+	if st == nil {
+		if sel >= 0 {
+			return nil, fmt.Errorf("%w: %s: stream %d is not a %s stream", ErrInput, redact(s.o.URL), sel, track)
+		}
+		return nil, nil
+	}
+	cp := st.CodecParameters()
+	codec := astiav.FindDecoder(cp.CodecID())
+	if codec == nil {
+		return nil, fmt.Errorf("%w: %s: stream %d: no decoder for codec %q", ErrInput, redact(s.o.URL), st.Index(), cp.CodecID().Name())
+	}
+	d := &decoder{track: track, stream: st, index: st.Index(), tb: st.TimeBase().Float64(), errs: &decoderErrors{}, info: newFrameInfo()}
+	d.cc = astiav.AllocCodecContext(codec)
+	if d.cc == nil {
+		return nil, fmt.Errorf("%w: allocating a decoder", ErrInput)
+	}
+	if err := d.cc.FromCodecParameters(cp); err != nil {
+		d.free()
+		return nil, fmt.Errorf("%w: stream %d: codec parameters: %w", ErrInput, st.Index(), err)
+	}
+	d.cc.SetTimeBase(st.TimeBase())
+	d.cc.SetThreadCount(s.o.Threads)
+	hw := "software"
+	if track == detectors.VideoTrack {
+		hw = s.setupHW(d, codec)
+		if fr := s.fc.GuessFrameRate(st, nil); fr.Num() > 0 && fr.Den() > 0 {
+			d.frameD = 1 / fr.Float64()
+		} else {
+			d.frameD = 0.04
+		}
+	}
+	d.handle = cgo.NewHandle(d.errs)
+	if !setOpaque(d.cc, uintptr(d.handle)) {
+		s.o.Logger.Warn("decoder errors logged by FFmpeg cannot be attributed", "stream", st.Index())
+	}
+	if err := d.cc.Open(codec, nil); err != nil {
+		d.free()
+		return nil, fmt.Errorf("%w: stream %d: open %s decoder: %w", ErrInput, st.Index(), codec.Name(), err)
+	}
+	d.name = codec.Name() + " (" + hw + ")"
+	for i := range d.frames {
+		d.frames[i] = astiav.AllocFrame()
+		d.sw[i] = astiav.AllocFrame()
+	}
+	if track == detectors.VideoTrack {
+		s.info.VideoDecoder = d.name
+	} else {
+		s.info.AudioDecoder = d.name
+	}
+	s.o.Logger.Info("decoder", "track", track.String(), "stream", st.Index(), "decoder", d.name)
+	return d, nil
+}
+
+// setupHW attaches a hardware device to a video decoder when asked and
+// possible, and says which decoding runs.
+func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
+	var types []astiav.HardwareDeviceType
+	switch s.o.HWAccel {
+	case "none":
+		return "software"
+	case "auto":
+		types = []astiav.HardwareDeviceType{astiav.HardwareDeviceTypeCUDA, astiav.HardwareDeviceTypeVAAPI, astiav.HardwareDeviceTypeQSV}
+	default:
+		types = []astiav.HardwareDeviceType{astiav.FindHardwareDeviceTypeByName(s.o.HWAccel)}
+	}
+	var reasons []string
+	for _, t := range types {
+		var pf astiav.PixelFormat = astiav.PixelFormatNone
+		for _, c := range codec.HardwareConfigs() {
+			if c.HardwareDeviceType() == t && c.MethodFlags().Has(astiav.CodecHardwareConfigMethodFlagHwDeviceCtx) {
+				pf = c.PixelFormat()
+				break
+			}
+		}
+		if pf == astiav.PixelFormatNone {
+			reasons = append(reasons, fmt.Sprintf("%s: no %s config for %s", t, t, codec.Name()))
+			continue
+		}
+		hdc, err := astiav.CreateHardwareDeviceContext(t, "", nil)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", t, err))
+			continue
+		}
+		d.hdc, d.hwFmt = hdc, pf
+		d.cc.SetHardwareDeviceContext(hdc)
+		d.cc.SetPixelFormatCallback(func(pfs []astiav.PixelFormat) astiav.PixelFormat {
+			for _, p := range pfs {
+				if p == pf {
+					return p
+				}
+			}
+			return pfs[0] // not offered for this stream: software
+		})
+		// go-astiav resolves get_format by context pointer, which frame-thread
+		// copies do not share; hardware decoders gain nothing from them anyway.
+		d.cc.SetThreadCount(1)
+		return t.String()
+	}
+	s.o.Logger.Warn("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	return "software"
+}
+
+// watch interrupts blocking I/O when ctx is done or a live input stalls.
+func (s *session) watch(ctx context.Context) (stop func()) {
+	s.lastPacket.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				s.intr.Interrupt()
+				return
+			case <-tick.C:
+				if s.live && time.Since(time.Unix(0, s.lastPacket.Load())) > s.o.StallTimeout {
+					s.stalled.Store(true)
+					s.intr.Interrupt()
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// seconds converts a timestamp of a stream to media time.
+func (s *session) seconds(ts int64, tb float64) float64 {
+	t := float64(ts) * tb
+	if math.IsNaN(s.origin) {
+		s.origin = t
+	}
+	return t - s.origin + s.offset
+}
+
+// packet handles one demuxed packet.
+func (s *session) packet(ctx context.Context) {
+	idx := s.pkt.StreamIndex()
+	var d *decoder
+	switch {
+	case s.video != nil && idx == s.video.index:
+		d = s.video
+	case s.audio != nil && idx == s.audio.index:
+		d = s.audio
+	default:
+		return
+	}
+	ts := s.pkt.Dts()
+	if ts == astiav.NoPtsValue {
+		ts = s.pkt.Pts()
+	}
+	t := d.nextT
+	if ts != astiav.NoPtsValue {
+		t = s.seconds(ts, d.tb)
+	}
+	if s.o.Realtime && !s.live {
+		s.pace(ctx, t)
+	}
+	s.sink.Packet(d.track, t, s.pkt.Flags().Has(astiav.PacketFlagCorrupt))
+	if err := d.cc.SendPacket(s.pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
+		if d.clean {
+			s.sink.DecodeError(t, "decode: "+err.Error())
+		}
+	}
+	s.receive(d, t)
+}
+
+// drain flushes the decoders at the end of the input.
+func (s *session) drain() {
+	for _, d := range []*decoder{s.video, s.audio} {
+		if d == nil {
+			continue
+		}
+		_ = d.cc.SendPacket(nil)
+		s.receive(d, d.nextT)
+	}
+}
+
+// receive hands every frame the decoder has ready to the sink.
+func (s *session) receive(d *decoder, pktT float64) {
+	for {
+		f := d.frames[d.cur]
+		if err := d.cc.ReceiveFrame(f); err != nil {
+			if !errors.Is(err, astiav.ErrEagain) && !errors.Is(err, astiav.ErrEof) && d.clean {
+				s.sink.DecodeError(pktT, "decode: "+err.Error())
+			}
+			break
+		}
+		if d.track == detectors.VideoTrack {
+			s.videoFrame(d, f)
+		} else {
+			s.audioFrame(d, f)
+		}
+		if s.o.Duration > 0 && s.info.End >= s.o.Duration+s.offset {
+			s.done = true
+			break
+		}
+	}
+	if n, msg := d.errs.take(); n > 0 {
+		if d.clean {
+			s.sink.DecodeError(pktT, msg)
+		} else {
+			s.o.Logger.Debug("decoder errors before the first clean frame (joined mid-stream)", "track", d.track.String(), "errors", n, "last", msg)
+		}
+	}
+}
+
+func (s *session) frameTime(d *decoder, ts int64) float64 {
+	if ts == astiav.NoPtsValue {
+		return d.nextT
+	}
+	return s.seconds(ts, d.tb)
+}
+
+func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
+	readFrame(f, d.info)
+	if d.info.hw != 0 {
+		// Hardware frame: download to host memory (the GPU build keeps it on the device instead).
+		sw := d.sw[d.cur]
+		sw.Unref()
+		if err := f.TransferHardwareData(sw); err != nil {
+			s.sink.DecodeError(d.nextT, "hwdownload: "+err.Error())
+			return
+		}
+		ts, key, corrupt, dur := d.info.best_effort, d.info.key_frame, d.info.corrupt, d.info.pkt_duration
+		readFrame(sw, d.info)
+		d.info.best_effort, d.info.key_frame, d.info.corrupt, d.info.pkt_duration = ts, key, corrupt, dur
+	}
+	v := &d.views[d.cur]
+	t := s.frameTime(d, int64(d.info.best_effort))
+	dur := d.frameD
+	if d.info.pkt_duration > 0 {
+		dur = float64(d.info.pkt_duration) * d.tb
+	}
+	corrupt := d.info.corrupt != 0
+	if !corrupt {
+		d.clean = true
+	}
+	*v = detectors.VideoFrame{
+		PTS: t, Duration: dur, Width: int(d.info.width), Height: int(d.info.height),
+		Stride: int(d.info.linesize0), BitDepth: int(d.info.depth), FullRange: d.info.full_range != 0,
+		KeyFrame: d.info.key_frame != 0, Corrupt: corrupt && d.clean,
+	}
+	if d.info.plane_ok != 0 {
+		v.Y = lumaPlane(d.info)
+	} else if d.output == 0 {
+		s.o.Logger.Warn("pixel format not supported by the video detectors", "format", astiav.PixelFormat(d.info.format).String())
+	}
+	var ref *detectors.VideoFrame
+	if d.hasPrev {
+		ref = &d.views[1-d.cur]
+	}
+	keep := false
+	if v.Y != nil {
+		keep = s.sink.Video(v, ref)
+	}
+	d.output++
+	s.info.Frames++
+	d.nextT = t + dur
+	s.info.End = max(s.info.End, d.nextT)
+	if keep && d.hasPrev {
+		return // the next frame decodes into this buffer; the reference stays
+	}
+	// This picture becomes the reference, held by its decoder reference (no
+	// copy); the next frame decodes into the other buffer, releasing it.
+	d.hasPrev = v.Y != nil
+	d.cur = 1 - d.cur
+}
+
+func (s *session) audioFrame(d *decoder, f *astiav.Frame) {
+	readFrame(f, d.info)
+	n, ch, sr := int(d.info.nb_samples), int(d.info.channels), int(d.info.sample_rate)
+	if n <= 0 || ch <= 0 || sr <= 0 {
+		return
+	}
+	t := s.frameTime(d, int64(d.info.best_effort))
+	if !s.convertAudio(d, f, n, ch) {
+		return
+	}
+	d.clean = true
+	d.block = detectors.AudioBlock{PTS: t, SampleRate: sr, Samples: d.planes}
+	s.sink.Audio(&d.block)
+	d.output++
+	s.info.AudioBlocks++
+	d.nextT = t + float64(n)/float64(sr)
+	s.info.End = max(s.info.End, d.nextT)
+}

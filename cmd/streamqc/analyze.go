@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/pprof"
+	"strings"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/analyze"
+	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/media"
+)
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func analyzeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	format := fs.String("format", "text", "output format: text or json")
+	hwaccel := fs.String("hwaccel", "none", "hardware decoding: auto, none, cuda, vaapi or qsv")
+	videoIdx := fs.Int("video-stream", media.TrackFirst, "video stream index (-1 first, -2 none)")
+	audioIdx := fs.Int("audio-stream", media.TrackFirst, "audio stream index (-1 first, -2 none)")
+	threads := fs.Int("threads", 0, "decoder threads (0: FFmpeg chooses)")
+	realtime := fs.Bool("realtime", false, "pace a file like a live source")
+	duration := fs.Float64("duration", 0, "stop after this many seconds of media (0: to the end)")
+	openTimeout := fs.Duration("open-timeout", 10*time.Second, "give up opening an input that does not answer")
+	id := fs.String("id", "", "stream id in events (default: the input's file name)")
+	cfgFile := fs.String("config", "", "detector settings, a JSON file merged over the defaults")
+	var sets multiFlag
+	fs.Var(&sets, "set", "one detector setting, e.g. black.min_duration=3 (repeatable)")
+	verbose := fs.Bool("v", false, "log decoder choices and progress to stderr")
+	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile to this file")
+	features := fs.String("features", "", "write every frame's video features to this CSV file (for calibration)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: streamqc analyze [flags] INPUT\n\nINPUT is a file or any FFmpeg URL (udp://, rtp://, srt://, rtmp://, rtsp://, http(s):// HLS).\n\nflags:")
+		fs.PrintDefaults()
+	}
+	input, err := parseInterleaved(fs, args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if input == "" {
+		fmt.Fprintln(stderr, "streamqc analyze: missing INPUT")
+		fs.Usage()
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+	dcfg, err := config.Detectors(*cfgFile, sets)
+	if err != nil {
+		fmt.Fprintf(stderr, "streamqc analyze: %v\n", err)
+		return 2
+	}
+	o := analyze.Options{
+		Media: media.Options{URL: input, HWAccel: *hwaccel, Video: *videoIdx, Audio: *audioIdx, Threads: *threads,
+			Realtime: *realtime, Duration: *duration, OpenTimeout: *openTimeout},
+		Config: dcfg, StreamID: *id, Format: *format, Color: isTerminal(stdout), Logger: logger,
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintf(stderr, "streamqc analyze: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "streamqc analyze: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *features != "" {
+		f, err := os.Create(*features)
+		if err != nil {
+			fmt.Fprintf(stderr, "streamqc analyze: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		o.Features = f
+	}
+	if _, err := analyze.Run(ctx, o, stdout); err != nil {
+		fmt.Fprintf(stderr, "streamqc analyze: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// parseInterleaved accepts flags before and after the positional INPUT.
+func parseInterleaved(fs *flag.FlagSet, args []string) (string, error) {
+	var input string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return "", err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return input, nil
+		}
+		if input != "" {
+			fmt.Fprintf(fs.Output(), "streamqc analyze: one INPUT only, got %q and %q\n", input, rest[0])
+			return "", errors.New("too many inputs")
+		}
+		input, args = rest[0], rest[1:]
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

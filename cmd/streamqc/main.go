@@ -1,0 +1,47 @@
+// Command streamqc watches audio/video streams for perceptible defects.
+// It holds subcommands only; the work lives in agent/, detectors/ and gpu/.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is stamped at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
+const usage = `usage: streamqc <command> [flags]
+
+commands:
+  analyze [flags] INPUT   analyze one input to its end and print defect events
+  version                 print the version
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "analyze":
+		return analyzeCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "version", "--version", "-version":
+		fmt.Println("streamqc", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "streamqc: unknown command %q\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,348 @@
+package detectors
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config is every detector's settings for one stream.
+type Config struct {
+	Black       BlackConfig       `json:"black"`
+	Freeze      FreezeConfig      `json:"freeze"`
+	Blockiness  BlockinessConfig  `json:"blockiness"`
+	Silence     SilenceConfig     `json:"silence"`
+	Clipping    ClippingConfig    `json:"clipping"`
+	Loudness    LoudnessConfig    `json:"loudness"`
+	AVSync      AVSyncConfig      `json:"av_sync"`
+	SignalLoss  SignalLossConfig  `json:"signal_loss"`
+	DecodeError DecodeErrorConfig `json:"decode_error"`
+	Sampling    Sampling          `json:"sampling"`
+}
+
+// Sampling sets how densely the video features look at each picture. The
+// CPU cost of detection is proportional to it; the defaults keep it a small
+// share of decoding while inspecting tens of thousands of positions a frame.
+type Sampling struct {
+	// RowStep: black and freeze features read every RowStep-th luma row.
+	RowStep int `json:"row_step"`
+	// BlockRowStep and BlockColStep: rows inspected for vertical block edges,
+	// columns for horizontal ones.
+	BlockRowStep int `json:"block_row_step"`
+	BlockColStep int `json:"block_col_step"`
+}
+
+// DefaultConfig returns the documented defaults of every detector.
+func DefaultConfig() Config {
+	return Config{
+		Black:       DefaultBlackConfig(),
+		Freeze:      DefaultFreezeConfig(),
+		Blockiness:  DefaultBlockinessConfig(),
+		Silence:     DefaultSilenceConfig(),
+		Clipping:    DefaultClippingConfig(),
+		Loudness:    DefaultLoudnessConfig(),
+		AVSync:      DefaultAVSyncConfig(),
+		SignalLoss:  DefaultSignalLossConfig(),
+		DecodeError: DefaultDecodeErrorConfig(),
+		Sampling:    Sampling{RowStep: 8, BlockRowStep: 8, BlockColStep: 8},
+	}
+}
+
+// Validate names the first field that makes no sense.
+func (c *Config) Validate() error {
+	var errs []error
+	check := func(ok bool, field, msg string) {
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: %s", field, msg))
+		}
+	}
+	check(c.Black.PixelThreshold >= 0 && c.Black.PixelThreshold < 1, "black.pixel_threshold", "must be in [0, 1)")
+	check(c.Black.PictureThreshold > 0 && c.Black.PictureThreshold <= 1, "black.picture_threshold", "must be in (0, 1]")
+	check(c.Black.MaxCentreBright >= 0 && c.Black.MaxCentreBright <= 1, "black.max_centre_bright", "must be in [0, 1]")
+	check(c.Freeze.Noise >= 0 && c.Freeze.Noise < 1, "freeze.noise", "must be in [0, 1)")
+	check(c.Freeze.KeyFrameNoise >= c.Freeze.Noise, "freeze.keyframe_noise", "must be at least freeze.noise")
+	check(c.Blockiness.Threshold > 0 && c.Blockiness.Threshold <= 1, "blockiness.threshold", "must be in (0, 1]")
+	check(c.Blockiness.MinStep >= 1, "blockiness.min_step", "must be at least 1")
+	check(c.Silence.Threshold < 0, "silence.threshold_db", "must be below 0 dBFS")
+	check(c.Clipping.Level > 0 && c.Clipping.Level <= 1, "clipping.level", "must be in (0, 1]")
+	check(c.Clipping.MinRun >= 2, "clipping.min_run", "must be at least 2")
+	check(c.Clipping.MaxGap > 0, "clipping.max_gap", "must be positive")
+	check(c.Loudness.MinShortTerm < c.Loudness.MaxShortTerm, "loudness.min_short_term", "must be below loudness.max_short_term")
+	check(c.AVSync.MaxEarlyMs >= 0 && c.AVSync.MaxLateMs >= 0, "av_sync.max_early_ms", "limits must not be negative")
+	check(c.AVSync.MaxSkew > 0, "av_sync.max_skew", "must be positive")
+	check(c.SignalLoss.Timeout > 0, "signal_loss.timeout", "must be positive")
+	check(c.DecodeError.ClearAfter >= 0, "decode_error.clear_after", "must not be negative")
+	for name, d := range map[string]float64{
+		"black.min_duration": c.Black.MinDuration, "freeze.min_duration": c.Freeze.MinDuration,
+		"blockiness.min_duration": c.Blockiness.MinDuration, "silence.min_duration": c.Silence.MinDuration,
+		"clipping.min_duration": c.Clipping.MinDuration, "loudness.min_duration": c.Loudness.MinDuration,
+		"av_sync.min_duration": c.AVSync.MinDuration,
+	} {
+		check(d >= 0 && d <= 86400, name, "must be in [0, 86400] seconds")
+	}
+	s := c.Sampling
+	check(s.RowStep >= 1 && s.RowStep <= 64, "sampling.row_step", "must be in [1, 64]")
+	check(s.BlockRowStep >= 1 && s.BlockRowStep <= 64, "sampling.block_row_step", "must be in [1, 64]")
+	check(s.BlockColStep >= 1 && s.BlockColStep <= 64, "sampling.block_col_step", "must be in [1, 64]")
+	return errors.Join(errs...)
+}
+
+// VideoFeatures are all per-frame video measurements. The CPU backend below
+// is the reference; the GPU backend computes the same struct on the device.
+type VideoFeatures struct {
+	Black  BlackFeature
+	Freeze FreezeFeature
+	Block  BlockFeature
+}
+
+// VideoBackend computes the video features of a frame; ref is the freeze
+// reference (the last picture that changed, nil for the first frame).
+type VideoBackend interface {
+	Measure(cur, ref *VideoFrame, out *VideoFeatures)
+}
+
+// CPUBackend computes video features in Go.
+type CPUBackend struct {
+	Config Config
+}
+
+// Measure implements VideoBackend.
+func (c CPUBackend) Measure(cur, ref *VideoFrame, out *VideoFeatures) {
+	s := c.Config.Sampling
+	if c.Config.Black.Enabled || c.Config.AVSync.Enabled {
+		MeasureBlack(cur, c.Config.Black.PixelThreshold, s.RowStep, &out.Black)
+	}
+	if c.Config.Freeze.Enabled {
+		MeasureFreeze(cur, ref, s.RowStep, &out.Freeze)
+	}
+	if c.Config.Blockiness.Enabled {
+		MeasureBlockiness(cur, c.Config.Blockiness.MinStep, s.BlockRowStep, s.BlockColStep, &out.Block)
+	}
+}
+
+// Track identifies the video or the audio track of a stream.
+type Track int
+
+const (
+	VideoTrack Track = iota
+	AudioTrack
+)
+
+func (t Track) String() string {
+	if t == VideoTrack {
+		return "video"
+	}
+	return "audio"
+}
+
+// Analyzer runs every enabled detector of one stream: frames and audio go in,
+// events come out through emit. It is not safe for concurrent use: one
+// pipeline goroutine feeds it.
+type Analyzer struct {
+	cfg      Config
+	backend  VideoBackend
+	feat     VideoFeatures
+	black    *BlackDetector
+	freeze   *FreezeDetector
+	block    *BlockinessDetector
+	silence  *SilenceDetector
+	clipping *ClippingDetector
+	loudness *LoudnessDetector
+	avsync   *AVSyncDetector
+	loss     *SignalLossDetector
+	decode   *DecodeErrorDetector
+	frames   int
+	blocks   int
+	end      float64
+}
+
+// NewAnalyzer builds the detectors of cfg; backend nil means the CPU.
+func NewAnalyzer(cfg Config, backend VideoBackend, emit Emit) (*Analyzer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("detector config: %w", err)
+	}
+	if backend == nil {
+		backend = CPUBackend{Config: cfg}
+	}
+	a := &Analyzer{cfg: cfg, backend: backend}
+	if cfg.Black.Enabled {
+		a.black = NewBlackDetector(cfg.Black, emit)
+	}
+	if cfg.Freeze.Enabled {
+		a.freeze = NewFreezeDetector(cfg.Freeze, emit)
+	}
+	if cfg.Blockiness.Enabled {
+		a.block = NewBlockinessDetector(cfg.Blockiness, emit)
+	}
+	if cfg.Silence.Enabled {
+		a.silence = NewSilenceDetector(cfg.Silence, emit)
+	}
+	if cfg.Clipping.Enabled {
+		a.clipping = NewClippingDetector(cfg.Clipping, emit)
+	}
+	if cfg.Loudness.Enabled {
+		a.loudness = NewLoudnessDetector(cfg.Loudness, emit)
+	}
+	if cfg.AVSync.Enabled {
+		a.avsync = NewAVSyncDetector(cfg.AVSync, emit)
+	}
+	if cfg.SignalLoss.Enabled {
+		a.loss = NewSignalLossDetector(cfg.SignalLoss, emit)
+	}
+	if cfg.DecodeError.Enabled {
+		a.decode = NewDecodeErrorDetector(cfg.DecodeError, emit)
+	}
+	return a, nil
+}
+
+// Tracks reports which tracks the input carries, at its start (time t).
+func (a *Analyzer) Tracks(t float64, hasVideo, hasAudio bool) {
+	if a.loss != nil {
+		a.loss.Tracks(t, hasVideo, hasAudio)
+	}
+}
+
+// Video analyzes one decoded picture. ref is the freeze reference: the
+// picture the caller kept because Video last returned true, or nil. Like
+// FFmpeg's freezedetect, a freeze is measured against the first picture of
+// the still run, so a slow fade never passes for a freeze. Video returns
+// whether the caller should keep ref (true) or keep cur as the next reference.
+func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
+	a.frames++
+	t, dur := cur.PTS, cur.Duration
+	a.end = max(a.end, t+dur)
+	a.backend.Measure(cur, ref, &a.feat)
+	if a.black != nil {
+		a.black.Video(t, dur, &a.feat.Black)
+	}
+	if a.freeze != nil {
+		lo, hi := cur.LumaRange()
+		levels := (hi - lo) >> uint(max(cur.BitDepth-8, 0))
+		keepRef = a.freeze.Video(t, dur, cur.KeyFrame, levels, &a.feat.Freeze)
+	}
+	if a.block != nil {
+		a.block.Video(t, dur, &a.feat.Block)
+	}
+	if a.avsync != nil {
+		a.avsync.Video(t, dur, a.feat.Black.MeanLuma)
+	}
+	if a.decode != nil {
+		a.decode.Frame(t, dur, cur.Corrupt)
+	}
+	if a.loss != nil {
+		a.loss.Frame(int(VideoTrack), t, t+dur)
+	}
+	return keepRef
+}
+
+// Features returns the features of the last video frame (for tools and tests).
+func (a *Analyzer) Features() *VideoFeatures { return &a.feat }
+
+// Audio analyzes one block of decoded audio.
+func (a *Analyzer) Audio(b *AudioBlock) {
+	if b.Len() == 0 || b.SampleRate <= 0 {
+		return
+	}
+	a.blocks++
+	a.end = max(a.end, b.End())
+	if a.silence != nil {
+		a.silence.Audio(b)
+	}
+	if a.clipping != nil {
+		a.clipping.Audio(b)
+	}
+	if a.loudness != nil {
+		a.loudness.Audio(b)
+	}
+	if a.avsync != nil {
+		a.avsync.Audio(b)
+	}
+	if a.loss != nil {
+		a.loss.Frame(int(AudioTrack), b.PTS, b.End())
+	}
+}
+
+// Packet reports a demuxed packet of track at media time t.
+func (a *Analyzer) Packet(track Track, t float64, corrupt bool) {
+	if a.avsync != nil {
+		a.avsync.Packet(track == VideoTrack, t)
+	}
+	if corrupt && a.decode != nil {
+		a.decode.Error(t, "corrupt packet")
+	}
+}
+
+// DecodeError reports an error of the decoder at media time t.
+func (a *Analyzer) DecodeError(t float64, reason string) {
+	if a.decode != nil {
+		a.decode.Error(t, reason)
+	}
+}
+
+// Stall reports that a live input delivered nothing since media time t.
+func (a *Analyzer) Stall(t float64) {
+	if a.loss != nil {
+		a.loss.Stall(t)
+	}
+}
+
+// Resume reports that data flows again from media time t.
+func (a *Analyzer) Resume(t float64) {
+	if a.loss != nil {
+		a.loss.Resume(t)
+	}
+}
+
+// Flush ends the input at media time t (or at the end of the last frame or
+// block when t is smaller): alarms still raised are cleared there.
+func (a *Analyzer) Flush(t float64) {
+	t = max(t, a.end)
+	if a.black != nil {
+		a.black.Flush(t)
+	}
+	if a.freeze != nil {
+		a.freeze.Flush(t)
+	}
+	if a.block != nil {
+		a.block.Flush(t)
+	}
+	if a.silence != nil {
+		a.silence.Flush(t)
+	}
+	if a.clipping != nil {
+		a.clipping.Flush(t)
+	}
+	if a.loudness != nil {
+		a.loudness.Flush(t)
+	}
+	if a.avsync != nil {
+		a.avsync.Flush(t)
+	}
+	if a.loss != nil {
+		a.loss.Flush(t)
+	}
+	if a.decode != nil {
+		a.decode.Flush(t)
+	}
+}
+
+// Stats are a stream's running totals.
+type Stats struct {
+	Frames       int
+	AudioBlocks  int
+	End          float64
+	DecodeErrors int
+	// Loudness is integrated loudness (LUFS) and LRA (LU); NaN without audio.
+	Integrated, LRA float64
+}
+
+// Stats returns the running totals.
+func (a *Analyzer) Stats() Stats {
+	s := Stats{Frames: a.frames, AudioBlocks: a.blocks, End: a.end, Integrated: nan(), LRA: nan()}
+	if a.decode != nil {
+		s.DecodeErrors = a.decode.Total()
+	}
+	if a.loudness != nil && a.blocks > 0 {
+		s.Integrated, s.LRA = a.loudness.Meter().Integrated(), a.loudness.Meter().Range()
+	}
+	return s
+}

@@ -1,0 +1,213 @@
+package detectors
+
+import "math"
+
+// BlockinessConfig sets the macroblocking detector.
+//
+// The feature counts visible steps on the 8x8 coding grid: a luma step across
+// a block boundary that is larger than the gradients on both sides of it. The
+// same count at mid-block positions (4 pixels off the grid) measures how often
+// the picture itself has such edges, so the score, the difference of the two
+// shares, is near 0 on clean content of any kind and rises with blocking,
+// whether from a starved encoder or from decoder concealment of lost data.
+type BlockinessConfig struct {
+	Enabled bool `json:"enabled"`
+	// Threshold is the score (share of grid positions with a step, minus the
+	// share at mid-block positions) at or above which a frame is blocky.
+	Threshold float64 `json:"threshold"`
+	// MinStep is the smallest boundary step counted, in 8-bit luma levels.
+	MinStep     int     `json:"min_step"`
+	MinDuration float64 `json:"min_duration"`
+	// ClearAfter bridges frames below the threshold inside a blocky run:
+	// damage from lost data comes and goes as pictures are refreshed.
+	ClearAfter float64 `json:"clear_after"`
+}
+
+// DefaultBlockinessConfig returns the documented defaults.
+func DefaultBlockinessConfig() BlockinessConfig {
+	return BlockinessConfig{Enabled: true, Threshold: 0.035, MinStep: 32, MinDuration: 0.5, ClearAfter: 0.25}
+}
+
+// blockBand is the height of the bands the score is taken over: one row of
+// 16x16 macroblocks, the unit in which decoders conceal lost data.
+const blockBand = 16
+
+// MaxBands bounds the bands of a picture (4320 lines).
+const MaxBands = 4320 / blockBand
+
+// BlockFeature is the per-frame count behind the blockiness score: visible
+// steps on the grid and at mid-block positions, for the whole picture and
+// for its worst band of macroblock rows.
+type BlockFeature struct {
+	Positions int // grid positions inspected (as many control positions)
+	Steps     int // visible steps on the grid
+	Control   int // visible steps at mid-block positions
+	// Band is the band with the highest score (-1: none) and BandScore its
+	// score in millionths (an integer, so that backends agree exactly).
+	Band      int
+	BandScore int
+}
+
+// Score is the worst band's score: corruption damages regions (slices, rows
+// of macroblocks), not whole pictures.
+func (f BlockFeature) Score() float64 { return float64(f.BandScore) / 1e6 }
+
+// FrameScore is the share of grid steps minus the share of mid-block steps
+// over the whole picture.
+func (f BlockFeature) FrameScore() float64 {
+	if f.Positions == 0 {
+		return 0
+	}
+	return float64(f.Steps-f.Control) / float64(f.Positions)
+}
+
+// blockCounts accumulates one band, per edge direction: v for vertical
+// edges (steps along rows), h for horizontal ones.
+type blockCounts struct {
+	vPositions, vSteps, vControl int
+	hPositions, hSteps, hControl int
+}
+
+// score is the smaller of the two directions' excess of grid steps over
+// mid-block steps, in millionths: blocks have edges both ways, while a
+// grid-aligned straight edge of the picture (a letterbox bar, a graphics
+// box) has them one way only.
+func (c *blockCounts) score() int {
+	if c.vPositions == 0 || c.hPositions == 0 {
+		return 0
+	}
+	v := (c.vSteps - c.vControl) * 1e6 / c.vPositions
+	h := (c.hSteps - c.hControl) * 1e6 / c.hPositions
+	return min(v, h)
+}
+
+// isStep reports whether b, the difference across a position, is a visible
+// step: at least minStep and more than twice the larger neighbouring gradient.
+func isStep(b, n1, n2, minStep int) int {
+	// Branchless: the outcome is data-dependent noise a branch predictor cannot learn.
+	big := (minStep - 1 - b) >> 63     // -1 when b >= minStep
+	sharp := (2*max(n1, n2) - b) >> 63 // -1 when b > 2*max(n1, n2)
+	return int(big&sharp) & 1
+}
+
+// MeasureBlockiness inspects vertical block edges on every rowStep-th row
+// and horizontal block edges on every colStep-th column, band by band.
+func MeasureBlockiness(f *VideoFrame, minStep, rowStep, colStep int, out *BlockFeature) {
+	*out = BlockFeature{Band: -1}
+	if f.Width < 16 || f.Height < 16 {
+		return
+	}
+	rowStep, colStep = max(rowStep, 1), max(colStep, 1)
+	shift := 0
+	if f.BitDepth > 8 {
+		shift = f.BitDepth - 8
+	}
+	best := math.MinInt
+	for band := 0; band*blockBand < f.Height; band++ {
+		var c blockCounts
+		y0 := band * blockBand
+		for y := y0; y < y0+blockBand && y < f.Height; y += rowStep {
+			c.vertical(f.Y[y*f.Stride:], f.Width, shift, minStep)
+		}
+		for y := y0 + 8; y <= y0+blockBand && y+6 < f.Height; y += 8 {
+			c.horizontal(f, y, shift, minStep, colStep)
+		}
+		out.Positions += c.vPositions + c.hPositions
+		out.Steps += c.vSteps + c.hSteps
+		out.Control += c.vControl + c.hControl
+		if c.vPositions == 0 || c.hPositions == 0 {
+			continue
+		}
+		if sc := c.score(); sc > best {
+			best = sc
+			out.Band, out.BandScore = band, sc
+		}
+	}
+}
+
+// luma reads sample x of a row at 8-bit scale.
+func luma(row []byte, x, shift int) int {
+	if shift > 0 {
+		return sample16(row, x) >> uint(shift)
+	}
+	return int(row[x])
+}
+
+// vertical counts steps across x = 8k (grid) and x = 8k+4 (control) on one row.
+func (c *blockCounts) vertical(row []byte, w, shift, minStep int) {
+	for x := 8; x+6 < w; x += 8 {
+		var a, b, d, e, g, h, i, j int
+		if shift == 0 {
+			r := row[x-2 : x+6]
+			a, b, d, e, g, h, i, j = int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7])
+		} else {
+			a, b, d, e = luma(row, x-2, shift), luma(row, x-1, shift), luma(row, x, shift), luma(row, x+1, shift)
+			g, h, i, j = luma(row, x+2, shift), luma(row, x+3, shift), luma(row, x+4, shift), luma(row, x+5, shift)
+		}
+		c.vSteps += isStep(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep)
+		c.vControl += isStep(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep)
+		c.vPositions++
+	}
+}
+
+// horizontal counts steps across row y = 8k (grid) and y+4 (control).
+func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, colStep int) {
+	s, w := f.Stride, f.Width
+	r := [8][]byte{}
+	for k := range r {
+		r[k] = f.Y[(y-2+k)*s:]
+	}
+	if shift == 0 {
+		r0, r1, r2, r3, r4, r5, r6, r7 := r[0][:w], r[1][:w], r[2][:w], r[3][:w], r[4][:w], r[5][:w], r[6][:w], r[7][:w]
+		for x := 0; x < w; x += colStep {
+			a, b, d, e := int(r0[x]), int(r1[x]), int(r2[x]), int(r3[x])
+			c.hSteps += isStep(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep)
+			g, h, i, j := int(r4[x]), int(r5[x]), int(r6[x]), int(r7[x])
+			c.hControl += isStep(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep)
+			c.hPositions++
+		}
+		return
+	}
+	for x := 0; x < w; x += colStep {
+		a, b, d, e := luma(r[0], x, shift), luma(r[1], x, shift), luma(r[2], x, shift), luma(r[3], x, shift)
+		c.hSteps += isStep(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep)
+		g, h, i, j := luma(r[4], x, shift), luma(r[5], x, shift), luma(r[6], x, shift), luma(r[7], x, shift)
+		c.hControl += isStep(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep)
+		c.hPositions++
+	}
+}
+
+// BlockinessDetector is the blockiness decision.
+type BlockinessDetector struct {
+	cfg  BlockinessConfig
+	dec  Decision
+	peak float64
+}
+
+// NewBlockinessDetector returns a blockiness decision emitting to emit.
+func NewBlockinessDetector(cfg BlockinessConfig, emit Emit) *BlockinessDetector {
+	d := &BlockinessDetector{cfg: cfg}
+	d.dec = Decision{Defect: Blockiness, MinDuration: cfg.MinDuration, ClearAfter: cfg.ClearAfter, Emit: emit, Annotate: d.annotate}
+	return d
+}
+
+// Video consumes one frame's feature.
+func (d *BlockinessDetector) Video(t, dur float64, f *BlockFeature) {
+	score := f.Score()
+	bad := score >= d.cfg.Threshold
+	if bad {
+		if on, _ := d.dec.Pending(); !on {
+			d.peak = 0
+		}
+		d.peak = max(d.peak, score)
+	}
+	d.dec.Observe(t, bad)
+	d.dec.Advance(t + dur)
+}
+
+// Flush ends the input at t.
+func (d *BlockinessDetector) Flush(t float64) { d.dec.Flush(t) }
+
+func (d *BlockinessDetector) annotate(e *Event) {
+	e.Values = map[string]float64{"score": round3(d.peak)}
+}

@@ -1,0 +1,64 @@
+package detectors
+
+import "strconv"
+
+// Defect names, as they appear in events.
+const (
+	Black       = "black"
+	Freeze      = "freeze"
+	Blockiness  = "blockiness"
+	Silence     = "silence"
+	Clipping    = "clipping"
+	Loudness    = "loudness"
+	AVSync      = "av_sync"
+	SignalLoss  = "signal_loss"
+	DecodeError = "decode_error"
+)
+
+// Names lists every defect a stream can raise, in a stable order.
+var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError}
+
+// State is whether an event raises or clears an alarm.
+type State string
+
+const (
+	Raised  State = "raised"
+	Cleared State = "cleared"
+)
+
+// Event is one raise or clear of a defect alarm. Times are seconds of media
+// time from the start of the input.
+type Event struct {
+	Defect string
+	State  State
+	// Start is the time of the first defective frame or sample.
+	Start float64
+	// End is the time the defect stopped (the first good frame or sample, or the
+	// end of the input); only set when State is Cleared.
+	End float64
+	// Values are measurements that explain the alarm (share of black pixels,
+	// loudness, offset in ms...). Events are rare, so a small map is fine here.
+	Values map[string]float64
+	// Reason is a human-readable detail, for example why a track is missing.
+	Reason string
+}
+
+// Duration returns End - Start for a cleared event and 0 otherwise.
+func (e Event) Duration() float64 {
+	if e.State != Cleared {
+		return 0
+	}
+	return e.End - e.Start
+}
+
+// String formats the event for logs.
+func (e Event) String() string {
+	s := e.Defect + " " + string(e.State) + " start=" + strconv.FormatFloat(e.Start, 'f', 3, 64)
+	if e.State == Cleared {
+		s += " end=" + strconv.FormatFloat(e.End, 'f', 3, 64)
+	}
+	return s
+}
+
+// Emit receives events from decisions.
+type Emit func(Event)
