@@ -230,10 +230,10 @@ type decoder struct {
 	views   [2]detectors.VideoFrame
 	hasPrev bool
 	info    *frameInfo // C memory
-	output  int     // frames output so far
-	clean   bool    // a clean frame was seen: errors from now on are defects
-	nextT   float64 // expected time of the next frame/sample
-	frameD  float64 // nominal frame duration
+	output  int        // frames output so far
+	clean   bool       // a clean frame was seen: errors from now on are defects
+	nextT   float64    // expected time of the next frame/sample
+	frameD  float64    // nominal frame duration
 	block   detectors.AudioBlock
 	planes  [][]float32
 	bufs    [][]float32
