@@ -18,13 +18,6 @@ func (s *session) convertAudio(d *decoder, f *astiav.Frame, n, ch int) bool {
 		d.bufs = make([][]float32, ch)
 	}
 	d.planes, d.bufs = d.planes[:ch], d.bufs[:ch]
-	buf := func(c int) []float32 {
-		if cap(d.bufs[c]) < n {
-			d.bufs[c] = make([]float32, n, n*2) // grows rarely: frame sizes are near constant
-		}
-		d.bufs[c] = d.bufs[c][:n]
-		return d.bufs[c]
-	}
 	switch sf := f.SampleFormat(); sf {
 	case astiav.SampleFormatFltp:
 		for c := 0; c < ch; c++ {
@@ -41,7 +34,7 @@ func (s *session) convertAudio(d *decoder, f *astiav.Frame, n, ch int) bool {
 			return false
 		}
 		for c := 0; c < ch; c++ {
-			b := buf(c)
+			b := d.buf(c, n)
 			for i := range b {
 				b[i] = sampleAt(sf, p, (i*ch+c)*size)
 			}
@@ -54,7 +47,7 @@ func (s *session) convertAudio(d *decoder, f *astiav.Frame, n, ch int) bool {
 			if p == nil {
 				return false
 			}
-			b := buf(c)
+			b := d.buf(c, n)
 			for i := range b {
 				b[i] = sampleAt(sf, p, i*size)
 			}
@@ -67,6 +60,15 @@ func (s *session) convertAudio(d *decoder, f *astiav.Frame, n, ch int) bool {
 		return false
 	}
 	return true
+}
+
+// buf returns channel c's conversion buffer, n samples long.
+func (d *decoder) buf(c, n int) []float32 {
+	if cap(d.bufs[c]) < n {
+		d.bufs[c] = make([]float32, n, n*2) // grows rarely: frame sizes are near constant
+	}
+	d.bufs[c] = d.bufs[c][:n]
+	return d.bufs[c]
 }
 
 func sampleSize(sf astiav.SampleFormat) int {
@@ -132,7 +134,9 @@ func (s *session) close() {
 		s.pkt.Free()
 	}
 	if s.fc != nil {
-		s.fc.CloseInput()
+		if s.fcOpen {
+			s.fc.CloseInput()
+		}
 		s.fc.Free()
 	}
 	if s.paceTimer != nil {

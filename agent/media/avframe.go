@@ -105,6 +105,5 @@ func audioPlane(f *astiav.Frame, i, n int) []byte {
 // go-astiav v0.16.0 does not expose the C pointer of a CodecContext; it is
 // the struct's first field, and the C side checks the AVClass before writing.
 func setOpaque(cc *astiav.CodecContext, h uintptr) bool {
-	p := *(*unsafe.Pointer)(unsafe.Pointer(cc))
-	return C.sq_set_opaque((*C.AVCodecContext)(p), C.uintptr_t(h)) == 0
+	return C.sq_set_opaque((*C.AVCodecContext)(ptr(cc)), C.uintptr_t(h)) == 0
 }

@@ -198,9 +198,11 @@ type session struct {
 	done      bool // Duration reached
 
 	fc     *astiav.FormatContext
+	fcOpen bool // OpenInput succeeded (on failure FFmpeg has freed the context)
 	intr   astiav.IOInterrupter
 	origin float64 // first timestamp of the input, seconds
 	pkt    *astiav.Packet
+	hot    hot
 	video  *decoder
 	audio  *decoder
 
@@ -217,6 +219,7 @@ type decoder struct {
 	stream *astiav.Stream
 	index  int
 	cc     *astiav.CodecContext
+	ccC    *cCodecCtx
 	hdc    *astiav.HardwareDeviceContext
 	hwFmt  astiav.PixelFormat
 	tb     float64
@@ -232,6 +235,7 @@ type decoder struct {
 	info    *frameInfo // C memory
 	output  int        // frames output so far
 	clean   bool       // a clean frame was seen: errors from now on are defects
+	past    bool       // reached Options.Duration
 	nextT   float64    // expected time of the next frame/sample
 	frameD  float64    // nominal frame duration
 	block   detectors.AudioBlock
@@ -255,13 +259,14 @@ func (s *session) run(ctx context.Context) (err error) {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err := s.fc.ReadFrame(s.pkt); err != nil {
-			if errors.Is(err, astiav.ErrEagain) {
+		if code := s.hot.readFrame(); code < 0 {
+			if code == codeEagain {
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
-			eof := errors.Is(err, astiav.ErrEof)
+			eof := code == codeEOF
 			s.drain()
+			err := avError(code)
 			switch {
 			case ctx.Err() != nil:
 				return nil
@@ -316,6 +321,7 @@ func (s *session) open(ctx context.Context) error {
 		}
 		return fmt.Errorf("%w: open %s: %w", ErrInput, redact(s.o.URL), err)
 	}
+	s.fcOpen = true
 	if err := s.fc.FindStreamInfo(nil); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
 			return fmt.Errorf("%w: probe %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
@@ -347,6 +353,9 @@ func (s *session) open(ctx context.Context) error {
 		s.o.Logger.Warn("input has no audio track", "url", redact(s.o.URL))
 	}
 	s.pkt = astiav.AllocPacket()
+	if s.hot, err = newHot(s.fc, s.pkt); err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
 	return nil
 }
 
@@ -402,6 +411,11 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 			d.frameD = 0.04
 		}
 	}
+	var err error
+	if d.ccC, err = codecCtx(d.cc); err != nil {
+		d.free()
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
 	d.handle = cgo.NewHandle(d.errs)
 	if !setOpaque(d.cc, uintptr(d.handle)) {
 		s.o.Logger.Warn("decoder errors logged by FFmpeg cannot be attributed", "stream", st.Index())
@@ -418,6 +432,13 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 	if track == detectors.VideoTrack {
 		s.info.VideoDecoder = d.name
 	} else {
+		// Allocate the conversion buffers now rather than on the first frame.
+		if ch := cp.ChannelLayout().NbChannels(); ch > 0 && ch <= 64 {
+			d.planes, d.bufs = make([][]float32, ch), make([][]float32, ch)
+			for c := range d.bufs {
+				d.buf(c, max(cp.FrameSize(), 1024))
+			}
+		}
 		s.info.AudioDecoder = d.name
 	}
 	s.o.Logger.Info("decoder", "track", track.String(), "stream", st.Index(), "decoder", d.name)
@@ -532,10 +553,8 @@ func (s *session) packet(ctx context.Context) {
 		s.pace(ctx, t)
 	}
 	s.sink.Packet(d.track, t, s.pkt.Flags().Has(astiav.PacketFlagCorrupt))
-	if err := d.cc.SendPacket(s.pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
-		if d.clean {
-			s.sink.DecodeError(t, "decode: "+err.Error())
-		}
+	if code := s.hot.sendPacket(d.ccC, false); code < 0 && code != codeEagain && d.clean {
+		s.sink.DecodeError(t, "decode: "+avError(code).Error())
 	}
 	s.receive(d, t)
 }
@@ -546,7 +565,7 @@ func (s *session) drain() {
 		if d == nil {
 			continue
 		}
-		_ = d.cc.SendPacket(nil)
+		s.hot.sendPacket(d.ccC, true)
 		s.receive(d, d.nextT)
 	}
 }
@@ -555,9 +574,9 @@ func (s *session) drain() {
 func (s *session) receive(d *decoder, pktT float64) {
 	for {
 		f := d.frames[d.cur]
-		if err := d.cc.ReceiveFrame(f); err != nil {
-			if !errors.Is(err, astiav.ErrEagain) && !errors.Is(err, astiav.ErrEof) && d.clean {
-				s.sink.DecodeError(pktT, "decode: "+err.Error())
+		if code := receiveFrame(d.ccC, f); code < 0 {
+			if code != codeEagain && code != codeEOF && d.clean {
+				s.sink.DecodeError(pktT, "decode: "+avError(code).Error())
 			}
 			break
 		}
@@ -566,8 +585,7 @@ func (s *session) receive(d *decoder, pktT float64) {
 		} else {
 			s.audioFrame(d, f)
 		}
-		if s.o.Duration > 0 && s.info.End >= s.o.Duration+s.offset {
-			s.done = true
+		if s.done {
 			break
 		}
 	}
@@ -578,6 +596,17 @@ func (s *session) receive(d *decoder, pktT float64) {
 			s.o.Logger.Debug("decoder errors before the first clean frame (joined mid-stream)", "track", d.track.String(), "errors", n, "last", msg)
 		}
 	}
+}
+
+// beyond reports whether t is past Options.Duration; the session is done
+// once every decoded track is.
+func (s *session) beyond(d *decoder, t float64) bool {
+	if s.o.Duration <= 0 || t < s.o.Duration+s.offset {
+		return false
+	}
+	d.past = true
+	s.done = (s.video == nil || s.video.past) && (s.audio == nil || s.audio.past)
+	return true
 }
 
 func (s *session) frameTime(d *decoder, ts int64) float64 {
@@ -603,6 +632,9 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 	}
 	v := &d.views[d.cur]
 	t := s.frameTime(d, int64(d.info.best_effort))
+	if s.beyond(d, t) {
+		return
+	}
 	dur := d.frameD
 	if d.info.pkt_duration > 0 {
 		dur = float64(d.info.pkt_duration) * d.tb
@@ -649,6 +681,9 @@ func (s *session) audioFrame(d *decoder, f *astiav.Frame) {
 		return
 	}
 	t := s.frameTime(d, int64(d.info.best_effort))
+	if s.beyond(d, t) {
+		return
+	}
 	if !s.convertAudio(d, f, n, ch) {
 		return
 	}

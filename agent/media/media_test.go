@@ -1,0 +1,355 @@
+package media
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// recorder is a Sink that keeps what it is given.
+type recorder struct {
+	video, audio     int
+	hasVideo         bool
+	hasAudio         bool
+	tracksCalled     bool
+	errors           []string
+	stalls, resumes  int
+	lastVideo        float64
+	packets          int
+	mallocsAt        uint64 // runtime mallocs when frame 'from' was seen
+	mallocsEnd       uint64
+	from, framesSeen int
+	ms               runtime.MemStats
+	width, height    int
+}
+
+func (r *recorder) Tracks(t float64, v, a bool) { r.tracksCalled, r.hasVideo, r.hasAudio = true, v, a }
+func (r *recorder) Video(cur, ref *detectors.VideoFrame) bool {
+	r.video++
+	r.lastVideo = cur.PTS
+	r.width, r.height = cur.Width, cur.Height
+	if r.from > 0 && r.video == r.from {
+		runtime.ReadMemStats(&r.ms)
+		r.mallocsAt = r.ms.Mallocs
+	}
+	if r.from > 0 && r.video > r.from {
+		r.framesSeen++
+		runtime.ReadMemStats(&r.ms)
+		r.mallocsEnd = r.ms.Mallocs
+	}
+	return false
+}
+func (r *recorder) Audio(b *detectors.AudioBlock)         { r.audio++ }
+func (r *recorder) Packet(detectors.Track, float64, bool) { r.packets++ }
+func (r *recorder) DecodeError(t float64, reason string)  { r.errors = append(r.errors, reason) }
+func (r *recorder) Stall(float64)                         { r.stalls++ }
+func (r *recorder) Resume(float64)                        { r.resumes++ }
+
+// ffmpegClip makes a small clip with the ffmpeg CLI, or skips the test.
+func ffmpegClip(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg CLI not on PATH (make deps installs it)")
+	}
+	out := filepath.Join(t.TempDir(), name)
+	full := append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)
+	full = append(full, out)
+	if o, err := exec.Command("ffmpeg", full...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %v: %v\n%s", args, err, o)
+	}
+	return out
+}
+
+func avClip(t testing.TB, name string, extra ...string) string {
+	args := []string{"-f", "lavfi", "-i", "testsrc2=s=320x240:r=25", "-f", "lavfi", "-i", "sine=f=440:r=48000",
+		"-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac"}
+	return ffmpegClip(t, name, append(args, extra...)...)
+}
+
+func quiet() Options {
+	return Options{HWAccel: "none", Video: TrackFirst, Audio: TrackFirst, OpenTimeout: 2 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func TestRunDecodesAudioAndVideo(t *testing.T) {
+	clip := avClip(t, "av.mp4")
+	o := quiet()
+	o.URL = clip
+	var r recorder
+	info, err := Run(context.Background(), o, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.video != 100 || info.Frames != 100 {
+		t.Errorf("video frames: sink %d, info %d, want 100", r.video, info.Frames)
+	}
+	if r.audio == 0 || !r.hasVideo || !r.hasAudio {
+		t.Errorf("audio blocks %d, tracks video=%v audio=%v", r.audio, r.hasVideo, r.hasAudio)
+	}
+	if r.lastVideo < 3.95 || r.lastVideo > 3.97 {
+		t.Errorf("last video frame at %.3f s, want 3.96", r.lastVideo)
+	}
+	if !strings.HasPrefix(info.VideoDecoder, "h264") || !strings.Contains(info.VideoDecoder, "software") {
+		t.Errorf("decoder %q", info.VideoDecoder)
+	}
+	if len(r.errors) != 0 {
+		t.Errorf("decode errors on a clean clip: %v", r.errors)
+	}
+}
+
+func TestRunSelectsTracks(t *testing.T) {
+	clip := avClip(t, "av.mkv")
+	tests := []struct {
+		name         string
+		video, audio int
+		wantV, wantA bool
+		wantErr      string
+	}{
+		{"video only", TrackFirst, TrackNone, true, false, ""},
+		{"audio only", TrackNone, TrackFirst, false, true, ""},
+		{"by index", 0, 1, true, true, ""},
+		{"wrong kind", 1, TrackFirst, false, false, "is not a video stream"},
+		{"nothing", TrackNone, TrackNone, false, false, "no audio or video track"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := quiet()
+			o.URL, o.Video, o.Audio = clip, tc.video, tc.audio
+			var r recorder
+			_, err := Run(context.Background(), o, &r)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.Is(err, ErrInput) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (r.video > 0) != tc.wantV || (r.audio > 0) != tc.wantA {
+				t.Errorf("video %d audio %d", r.video, r.audio)
+			}
+		})
+	}
+}
+
+// wavWithFormatTag writes a WAV file whose codec no decoder knows.
+func wavWithFormatTag(t *testing.T, tag uint16) string {
+	t.Helper()
+	data := make([]byte, 4800)
+	var b []byte
+	le := binary.LittleEndian
+	b = append(b, "RIFF"...)
+	b = le.AppendUint32(b, uint32(36+len(data)))
+	b = append(b, "WAVEfmt "...)
+	b = le.AppendUint32(b, 16)
+	b = le.AppendUint16(b, tag)
+	b = le.AppendUint16(b, 2)
+	b = le.AppendUint32(b, 48000)
+	b = le.AppendUint32(b, 48000*4)
+	b = le.AppendUint16(b, 4)
+	b = le.AppendUint16(b, 16)
+	b = append(b, "data"...)
+	b = le.AppendUint32(b, uint32(len(data)))
+	b = append(b, data...)
+	p := filepath.Join(t.TempDir(), "odd.wav")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunBadInput(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.ts")
+	r := rand.New(rand.NewPCG(1, 2))
+	junk := make([]byte, 256*1024)
+	for i := range junk {
+		junk[i] = byte(r.IntN(256))
+	}
+	if err := os.WriteFile(garbage, junk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(dir, "empty.mp4")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mp4 := avClip(t, "whole.mp4")
+	b, err := os.ReadFile(mp4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncMP4 := filepath.Join(dir, "truncated.mp4") // moov atom at the end: cut off
+	if err := os.WriteFile(truncMP4, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, url, wantErr string
+		hwaccel            string
+	}{
+		{"missing file", filepath.Join(dir, "nope.mp4"), "No such file", "none"},
+		{"garbage bytes", garbage, "open", "none"},
+		{"empty file", empty, "", "none"},
+		{"truncated mp4", truncMP4, "", "none"},
+		{"unsupported codec", wavWithFormatTag(t, 0x7777), "no decoder", "none"},
+		{"unknown hwaccel", mp4, "want auto, none, cuda, vaapi or qsv", "magic"},
+		{"unknown protocol", "gopher://127.0.0.1/x", "open", "none"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := quiet()
+			o.URL, o.HWAccel = tc.url, tc.hwaccel
+			var rec recorder
+			_, err := Run(context.Background(), o, &rec)
+			if err == nil {
+				t.Fatalf("no error for %s", tc.name)
+			}
+			if tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("err = %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestRunTruncatedTransportStream(t *testing.T) {
+	ts := avClip(t, "whole.ts")
+	b, err := os.ReadFile(ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.ts")
+	if err := os.WriteFile(cut, b[:len(b)/2+77], 0o644); err != nil { // not on a packet boundary
+		t.Fatal(err)
+	}
+	o := quiet()
+	o.URL = cut
+	var r recorder
+	if _, err := Run(context.Background(), o, &r); err != nil {
+		t.Fatalf("a truncated stream is analyzed up to where it stops: %v", err)
+	}
+	if r.video < 30 {
+		t.Errorf("only %d frames decoded from half a 4 s clip", r.video)
+	}
+}
+
+func TestRunURLThatNeverAnswers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // accept and say nothing
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpAddr := udp.LocalAddr().String()
+	udp.Close() // nobody sends there
+	for _, u := range []string{
+		"http://" + ln.Addr().String() + "/live.ts",
+		"tcp://" + ln.Addr().String(),
+		"udp://" + udpAddr,
+	} {
+		t.Run(strings.SplitN(u, ":", 2)[0], func(t *testing.T) {
+			o := quiet()
+			o.URL, o.OpenTimeout, o.StallTimeout = u, time.Second, time.Second
+			start := time.Now()
+			var r recorder
+			_, err := Run(context.Background(), o, &r)
+			if err == nil || !errors.Is(err, ErrInput) {
+				t.Fatalf("err = %v, want an input error", err)
+			}
+			if el := time.Since(start); el > 8*time.Second {
+				t.Errorf("gave up after %s, want about the 1 s open timeout", el)
+			}
+		})
+	}
+}
+
+func TestRunCancel(t *testing.T) {
+	clip := avClip(t, "av.ts")
+	o := quiet()
+	o.URL, o.Realtime = clip, true
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	var r recorder
+	if _, err := Run(ctx, o, &r); err != nil {
+		t.Fatal(err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("realtime run of a 4 s clip stopped %s after start, want about 0.5 s", el)
+	}
+	if r.video == 0 || r.video > 25 {
+		t.Errorf("%d frames in 0.5 s of realtime pacing at 25 fps", r.video)
+	}
+}
+
+func TestRunDuration(t *testing.T) {
+	clip := avClip(t, "av.mp4")
+	o := quiet()
+	o.URL, o.Duration = clip, 1.0
+	var r recorder
+	info, err := Run(context.Background(), o, &r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.video < 25 || r.video > 27 || info.End > 1.1 {
+		t.Errorf("--duration 1: %d frames, end %.3f", r.video, info.End)
+	}
+}
+
+// TestSteadyStateAllocations decodes a clip and counts heap allocations
+// between frame 50 and the end: the per-frame path must allocate nothing.
+func TestSteadyStateAllocations(t *testing.T) {
+	clip := avClip(t, "alloc.mp4")
+	o := quiet()
+	o.URL = clip
+	r := &recorder{from: 50}
+	if _, err := Run(context.Background(), o, r); err != nil {
+		t.Fatal(err)
+	}
+	n := r.mallocsEnd - r.mallocsAt
+	t.Logf("%d heap allocations over %d frames (demux, video and audio decoding, sink calls)", n, r.framesSeen)
+	if n != 0 {
+		t.Errorf("%d heap allocations over %d frames in steady state, want none", n, r.framesSeen)
+	}
+}
+
+func TestIsLive(t *testing.T) {
+	tests := map[string]bool{
+		"/srv/a.ts": false, "file:/srv/a.ts": false, "file:///srv/a.ts": false, "udp://239.0.0.1:1234": true,
+		"srt://host:9000": true, "rtmp://h/app/key": true, "rtsp://cam/1": true, "https://cdn/x/index.m3u8": true,
+		"https://cdn/x/clip.mp4": false, "C:/media/x.ts": false,
+	}
+	for u, want := range tests {
+		if got := IsLive(u); got != want {
+			t.Errorf("IsLive(%q) = %v, want %v", u, got, want)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	if got := redact("rtmp://user:secret@host/app"); strings.Contains(got, "secret") {
+		t.Errorf("redact kept the password: %s", got)
+	}
+}
