@@ -32,10 +32,10 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet: deps
-	$(GO) vet ./...
+	$(GO) vet ./... ./testdata/clips ./testdata/gen
 
 test: deps fmt-check vet
-	STREAMQC_CLIPS=$(CLIPS) $(GO) test -race -timeout 20m ./...
+	STREAMQC_CLIPS=$(CLIPS) $(GO) test -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps

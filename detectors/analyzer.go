@@ -138,21 +138,22 @@ func (t Track) String() string {
 // events come out through emit. It is not safe for concurrent use: one
 // pipeline goroutine feeds it.
 type Analyzer struct {
-	cfg      Config
-	backend  VideoBackend
-	feat     VideoFeatures
-	black    *BlackDetector
-	freeze   *FreezeDetector
-	block    *BlockinessDetector
-	silence  *SilenceDetector
-	clipping *ClippingDetector
-	loudness *LoudnessDetector
-	avsync   *AVSyncDetector
-	loss     *SignalLossDetector
-	decode   *DecodeErrorDetector
-	frames   int
-	blocks   int
-	end      float64
+	cfg            Config
+	backend        VideoBackend
+	feat           VideoFeatures
+	black          *BlackDetector
+	freeze         *FreezeDetector
+	block          *BlockinessDetector
+	silence        *SilenceDetector
+	clipping       *ClippingDetector
+	loudness       *LoudnessDetector
+	avsync         *AVSyncDetector
+	loss           *SignalLossDetector
+	decode         *DecodeErrorDetector
+	frames         int
+	blocks         int
+	corruptPackets int
+	end            float64
 }
 
 // NewAnalyzer builds the detectors of cfg; backend nil means the CPU.
@@ -261,13 +262,16 @@ func (a *Analyzer) Audio(b *AudioBlock) {
 	}
 }
 
-// Packet reports a demuxed packet of track at media time t.
+// Packet reports a demuxed packet of track at media time t. A packet the
+// demuxer flags corrupt (a continuity or PES length error) is counted, not
+// alarmed on: captures with such flags often decode cleanly, and damage that
+// matters shows in what the decoder reports.
 func (a *Analyzer) Packet(track Track, t float64, corrupt bool) {
 	if a.avsync != nil {
 		a.avsync.Packet(track == VideoTrack, t)
 	}
-	if corrupt && a.decode != nil {
-		a.decode.Error(t, "corrupt packet")
+	if corrupt {
+		a.corruptPackets++
 	}
 }
 
@@ -331,13 +335,15 @@ type Stats struct {
 	AudioBlocks  int
 	End          float64
 	DecodeErrors int
+	// CorruptPackets counts packets the demuxer flagged corrupt.
+	CorruptPackets int
 	// Loudness is integrated loudness (LUFS) and LRA (LU); NaN without audio.
 	Integrated, LRA float64
 }
 
 // Stats returns the running totals.
 func (a *Analyzer) Stats() Stats {
-	s := Stats{Frames: a.frames, AudioBlocks: a.blocks, End: a.end, Integrated: nan(), LRA: nan()}
+	s := Stats{Frames: a.frames, AudioBlocks: a.blocks, End: a.end, CorruptPackets: a.corruptPackets, Integrated: nan(), LRA: nan()}
 	if a.decode != nil {
 		s.DecodeErrors = a.decode.Total()
 	}

@@ -42,9 +42,11 @@ type Summary struct {
 	Format       string
 	Reconnects   int
 	DecodeErrors int
-	Integrated   float64
-	LRA          float64
-	Alarms       map[string]*Tally
+	// CorruptPackets counts packets the demuxer flagged corrupt.
+	CorruptPackets int
+	Integrated     float64
+	LRA            float64
+	Alarms         map[string]*Tally
 }
 
 // Tally counts the alarms of one defect.
@@ -125,7 +127,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 	sum.Frames, sum.AudioBlocks = info.Frames, info.AudioBlocks
 	sum.Duration, sum.Elapsed = end, time.Since(start).Seconds()
 	sum.Decoder, sum.AudioDecoder, sum.Format = info.VideoDecoder, info.AudioDecoder, info.Format
-	sum.Reconnects, sum.DecodeErrors = info.Reconnects, st.DecodeErrors
+	sum.Reconnects, sum.DecodeErrors, sum.CorruptPackets = info.Reconnects, st.DecodeErrors, st.CorruptPackets
 	sum.Integrated, sum.LRA = st.Integrated, st.LRA
 	if err := out.summary(sum); err != nil {
 		return sum, fmt.Errorf("write summary: %w", err)

