@@ -353,3 +353,64 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redact kept the password: %s", got)
 	}
 }
+
+// TestLiveUDPStallAndReconnect sends a transport stream over UDP on
+// loopback, stops the sender for 3 s and starts it again: the pipeline must
+// report the stall, reopen the input and report the resumption.
+func TestLiveUDPStallAndReconnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 10 s")
+	}
+	clip := avClip(t, "live.ts")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	send := func(ctx context.Context, secs string) error {
+		return exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", clip,
+			"-t", secs, "-c", "copy", "-f", "mpegts", "udp://"+addr+"?pkt_size=1316").Run()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	sent := make(chan error, 1)
+	go func() {
+		if err := send(ctx, "3"); err != nil {
+			sent <- err
+			return
+		}
+		time.Sleep(3 * time.Second) // the outage
+		sent <- send(ctx, "3")
+	}()
+	o := quiet()
+	live := true
+	o.URL, o.Live, o.StallTimeout, o.OpenTimeout, o.MaxBackoff = "udp://"+addr, &live, time.Second, 2*time.Second, time.Second
+	r := &recorder{}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var info Info
+	var runErr error
+	go func() {
+		info, runErr = Run(runCtx, o, r)
+		close(done)
+	}()
+	if err := <-sent; err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	<-done
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if r.stalls < 1 || r.resumes < 1 || info.Reconnects < 1 {
+		t.Errorf("stalls %d, resumes %d, reconnects %d: want the outage reported and recovered", r.stalls, r.resumes, info.Reconnects)
+	}
+	if r.video < 100 {
+		t.Errorf("%d frames over two 3 s bursts at 25 fps", r.video)
+	}
+	if info.End < 8 {
+		t.Errorf("media time reached %.1f s; after an outage it follows the wall clock (about 9 s)", info.End)
+	}
+}

@@ -671,6 +671,38 @@ func ebur128Steps(ctx context.Context, ffmpeg, file string) ([]LoudnessStep, err
 	return steps, nil
 }
 
+// decodeS16 decodes file's audio to interleaved stereo s16 at 48 kHz.
+func decodeS16(ctx context.Context, ffmpeg, file string) ([]int16, error) {
+	cmd := exec.CommandContext(ctx, ffmpeg, "-v", "error", "-nostdin", "-i", file, "-vn",
+		"-f", "s16le", "-ac", strconv.Itoa(Channels), "-ar", strconv.Itoa(SampleRate), "-")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("decode audio of %s: %w: %s", file, err, stderr.String())
+	}
+	pcm := make([]int16, len(out)/2)
+	for i := range pcm {
+		pcm[i] = int16(uint16(out[2*i]) | uint16(out[2*i+1])<<8)
+	}
+	return pcm, nil
+}
+
+// fullScaleShare is the share of samples first..end-1 (both channels) at s16 full scale.
+func fullScaleShare(pcm []int16, first, end int) float64 {
+	first, end = min(Channels*first, len(pcm)), min(Channels*end, len(pcm))
+	if end <= first {
+		return 0
+	}
+	n := 0
+	for _, v := range pcm[first:end] {
+		if v >= math.MaxInt16 || v <= -math.MaxInt16 {
+			n++
+		}
+	}
+	return float64(n) / float64(end-first)
+}
+
 func describe(iv []Interval) string {
 	if len(iv) == 0 {
 		return "nothing"
@@ -798,14 +830,20 @@ func buildClipping(ctx context.Context, g *generator, out string) (Truth, error)
 	if err := g.encode(ctx, graph, 20, out); err != nil {
 		return Truth{}, err
 	}
+	pcm, err := decodeS16(ctx, g.ffmpeg, out)
+	if err != nil {
+		return Truth{}, err
+	}
+	share := fullScaleShare(pcm, first, end)
 	return Truth{
 		Defects: []Span{{Defect: DefectClipping, Start: sampleTime(first), End: sampleTime(end),
-			Values: map[string]float64{"gain": gain}}},
+			Values: map[string]float64{"gain": gain, "full_scale_share": math.Round(share*1000) / 1000}}},
 		Allow: []string{DefectLoudness},
-		Notes: fmt.Sprintf("Base content; samples %d..%d (%.3f..%.3f s) multiplied by %d (+26 dB) and hard-clipped to [-1, 1] "+
-			"(s16 +-32767) with aeval: about 30%% of those samples sit at full scale in runs of several samples, flat tops on "+
-			"most cycles of the 220 Hz tone (x10 clipped only 3%% of samples, in runs of about 3). Loudness is allowed: "+
-			"the clipped section is far above -15 LUFS short-term.", first, end-1, sampleTime(first), sampleTime(end), gain),
+		Notes: fmt.Sprintf("Base content; samples %d..%d (%.3f..%.3f s) multiplied by %d (%+.0f dB) and hard-clipped to [-1, 1] "+
+			"(s16 -32768/+32767) with aeval: %.0f%% of those samples sit at full scale, in runs of several samples, flat tops "+
+			"on most cycles of the 220 Hz tone (x10 left under 5%% of samples at full scale, in runs of about 3, hence x%d). "+
+			"Loudness is allowed: the clipped section is far above -15 LUFS short-term.",
+			first, end-1, sampleTime(first), sampleTime(end), gain, 20*math.Log10(gain), 100*share, gain),
 	}, nil
 }
 
@@ -838,14 +876,24 @@ func buildLoudness(ctx context.Context, g *generator, out string) (Truth, error)
 	if math.IsNaN(start) || math.IsNaN(stop) {
 		return Truth{}, fmt.Errorf("ebur128 short-term never crossed %.0f LUFS both ways (start %v, end %v)", limit, start, stop)
 	}
+	pcm, err := decodeS16(ctx, g.ffmpeg, out)
+	if err != nil {
+		return Truth{}, err
+	}
+	peak := 0
+	for _, v := range pcm {
+		peak = max(peak, int(v), -int(v))
+	}
+	peakDB := math.Round(200*math.Log10(float64(peak)/32768)) / 10
 	return Truth{
 		Defects: []Span{{Defect: DefectLoudness, Start: start, End: stop, Tolerance: 0.15,
 			Values: map[string]float64{"gain_db": gainDB, "inject_start": sampleTime(first), "inject_end": sampleTime(end),
-				"max_short_term_lufs": maxS, "limit_lufs": limit}}},
-		Notes: fmt.Sprintf("Base content; samples %d..%d (%.1f..%.1f s) amplified by +%.0f dB with aeval (base peaks are -17.3 dBFS, "+
-			"so about -3.3 dBFS: no clipping). The span is the oracle's: FFmpeg ebur128 short-term loudness, per 100 ms step, first exceeds %.0f LUFS "+
-			"at %.1f s and first falls back to <= %.0f LUFS at %.1f s (max %.1f LUFS); the 3 s window delays both edges.",
-			first, end-1, sampleTime(first), sampleTime(end), gainDB, limit, start, limit, stop, maxS),
+				"max_short_term_lufs": maxS, "limit_lufs": limit, "peak_dbfs": peakDB}}},
+		Notes: fmt.Sprintf("Base content; samples %d..%d (%.1f..%.1f s) amplified by +%.0f dB with aeval; the sample peak is "+
+			"%.1f dBFS, so nothing clips. The span is the oracle's: FFmpeg ebur128 short-term loudness, per 100 ms step, "+
+			"first exceeds %.0f LUFS at %.1f s and first falls back to <= %.0f LUFS at %.1f s (max %.1f LUFS); "+
+			"the 3 s window delays both edges.",
+			first, end-1, sampleTime(first), sampleTime(end), gainDB, peakDB, limit, start, limit, stop, maxS),
 	}, nil
 }
 
