@@ -414,3 +414,27 @@ func TestLiveUDPStallAndReconnect(t *testing.T) {
 		t.Errorf("media time reached %.1f s; after an outage it follows the wall clock (about 9 s)", info.End)
 	}
 }
+
+// TestHWAccelFallsBack: asking for a hardware decoder that this machine
+// lacks decodes in software, says so in Info, and loses no frame.
+func TestHWAccelFallsBack(t *testing.T) {
+	clip := avClip(t, "hw.mp4")
+	for _, hw := range []string{"auto", "cuda", "vaapi", "qsv"} {
+		t.Run(hw, func(t *testing.T) {
+			o := quiet()
+			o.URL, o.HWAccel = clip, hw
+			var r recorder
+			info, err := Run(context.Background(), o, &r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.video != 100 {
+				t.Errorf("%d frames, want 100", r.video)
+			}
+			if !strings.HasPrefix(info.VideoDecoder, "h264 (") {
+				t.Errorf("decoder %q", info.VideoDecoder)
+			}
+			t.Logf("--hwaccel %s: %s", hw, info.VideoDecoder)
+		})
+	}
+}
