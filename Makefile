@@ -24,7 +24,7 @@ build: deps
 # injected at known times, then analyze it.
 demo: build
 	@STREAMQC_CLIPS=$(CLIPS) $(GO) run ./testdata/gen -out $(CLIPS) -only broadcast_ts >/dev/null
-	@echo "== streamqc analyze $(CLIPS)/broadcast_ts.ts (truth: black 3.0-5.0 s, silence 8.0-10.0 s)"
+	@echo "== streamqc analyze $(CLIPS)/broadcast_ts.ts (truth: black 3.0-5.0 s, silence 7.0-10.0 s)"
 	@$(BIN) analyze $(CLIPS)/broadcast_ts.ts
 
 fmt-check:

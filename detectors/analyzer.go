@@ -62,6 +62,8 @@ func (c *Config) Validate() error {
 	check(c.Freeze.KeyFrameNoise >= c.Freeze.Noise, "freeze.keyframe_noise", "must be at least freeze.noise")
 	check(c.Blockiness.Threshold > 0 && c.Blockiness.Threshold <= 1, "blockiness.threshold", "must be in (0, 1]")
 	check(c.Blockiness.MinStep >= 1, "blockiness.min_step", "must be at least 1")
+	check(c.Blockiness.PictureThreshold > 0 && c.Blockiness.PictureThreshold <= 1, "blockiness.picture_threshold", "must be in (0, 1]")
+	check(c.Blockiness.PictureMinStep >= 1, "blockiness.picture_min_step", "must be at least 1")
 	check(c.Silence.Threshold < 0, "silence.threshold_db", "must be below 0 dBFS")
 	check(c.Clipping.Level > 0 && c.Clipping.Level <= 1, "clipping.level", "must be in (0, 1]")
 	check(c.Clipping.MinRun >= 2, "clipping.min_run", "must be at least 2")
@@ -115,7 +117,8 @@ func (c CPUBackend) Measure(cur, ref *VideoFrame, out *VideoFeatures) {
 		MeasureFreeze(cur, ref, s.RowStep, &out.Freeze)
 	}
 	if c.Config.Blockiness.Enabled {
-		MeasureBlockiness(cur, c.Config.Blockiness.MinStep, s.BlockRowStep, s.BlockColStep, &out.Block)
+		b := c.Config.Blockiness
+		MeasureBlockiness(cur, b.MinStep, b.PictureMinStep, s.BlockRowStep, s.BlockColStep, &out.Block)
 	}
 }
 
@@ -212,13 +215,21 @@ func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
 	t, dur := cur.PTS, cur.Duration
 	a.end = max(a.end, t+dur)
 	a.backend.Measure(cur, ref, &a.feat)
+	black := false
 	if a.black != nil {
-		a.black.Video(t, dur, &a.feat.Black)
+		black = a.black.Video(t, dur, &a.feat.Black)
 	}
-	if a.freeze != nil {
+	if black {
+		// A black picture is still by nature: black is the alarm, not freeze.
+		a.freeze.Suppress(t, dur)
+	} else if a.freeze != nil {
 		lo, hi := cur.LumaRange()
 		levels := (hi - lo) >> uint(max(cur.BitDepth-8, 0))
-		keepRef = a.freeze.Video(t, dur, cur.KeyFrame, levels, &a.feat.Freeze)
+		refT := t
+		if ref != nil {
+			refT = ref.PTS
+		}
+		keepRef = a.freeze.Video(t, dur, refT, cur.KeyFrame, levels, &a.feat.Freeze)
 	}
 	if a.block != nil {
 		a.block.Video(t, dur, &a.feat.Block)

@@ -15,9 +15,9 @@ type AVSyncConfig struct {
 	MaxLateMs   float64 `json:"max_late_ms"`
 	MaxSkew     float64 `json:"max_skew"`
 	MinDuration float64 `json:"min_duration"`
-	// FlashLevel is the mean luma (share of range) a flash frame reaches, from
-	// below FlashLevel-0.4 on the frame before; BeepLevel the sample peak that
-	// starts a beep after at least 200 ms below a tenth of it.
+	// FlashLevel is the mean luma (share of range) a flash frame reaches,
+	// rising by at least 0.3 from the frame before; BeepLevel the sample peak
+	// that starts a beep after at least 200 ms below a tenth of it.
 	FlashLevel float64 `json:"flash_level"`
 	BeepLevel  float64 `json:"beep_level"`
 }
@@ -26,6 +26,9 @@ type AVSyncConfig struct {
 func DefaultAVSyncConfig() AVSyncConfig {
 	return AVSyncConfig{Enabled: true, MaxEarlyMs: 45, MaxLateMs: 125, MaxSkew: 1.5, MinDuration: 0, FlashLevel: 0.8, BeepLevel: 0.05}
 }
+
+// flashRise is the rise of mean luma, from one frame to the next, of a flash.
+const flashRise = 0.3
 
 // pairWindow is how far apart a flash and a beep may be and still be paired.
 const pairWindow = 0.5
@@ -78,7 +81,7 @@ func NewAVSyncDetector(cfg AVSyncConfig, emit Emit) *AVSyncDetector {
 
 // Video consumes a frame's mean luma (from the black feature).
 func (d *AVSyncDetector) Video(t, dur, meanLuma float64) {
-	if meanLuma >= d.cfg.FlashLevel && d.prevLuma <= d.cfg.FlashLevel-0.4 {
+	if meanLuma >= d.cfg.FlashLevel && meanLuma-d.prevLuma >= flashRise {
 		d.flashes.push(t)
 	}
 	d.prevLuma = meanLuma

@@ -146,8 +146,8 @@ func NewBlackDetector(cfg BlackConfig, emit Emit) *BlackDetector {
 	return d
 }
 
-// Video consumes one frame's feature.
-func (d *BlackDetector) Video(t, dur float64, f *BlackFeature) {
+// Video consumes one frame's feature and reports whether the frame is black.
+func (d *BlackDetector) Video(t, dur float64, f *BlackFeature) bool {
 	share := f.BlackShare()
 	bad := share >= d.cfg.PictureThreshold && f.CentreBrightShare() <= d.cfg.MaxCentreBright
 	if bad {
@@ -158,6 +158,7 @@ func (d *BlackDetector) Video(t, dur float64, f *BlackFeature) {
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
+	return bad
 }
 
 // Flush ends the input at t.

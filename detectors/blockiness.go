@@ -15,9 +15,15 @@ type BlockinessConfig struct {
 	// Threshold is the score (share of grid positions with a step, minus the
 	// share at mid-block positions) at or above which a frame is blocky.
 	Threshold float64 `json:"threshold"`
-	// MinStep is the smallest boundary step counted, in 8-bit luma levels.
-	MinStep     int     `json:"min_step"`
-	MinDuration float64 `json:"min_duration"`
+	// MinStep is the smallest boundary step counted for the band score, in
+	// 8-bit luma levels: concealment damage makes large steps in a few rows
+	// of macroblocks.
+	MinStep int `json:"min_step"`
+	// PictureThreshold and PictureMinStep: the same measure over the whole
+	// picture with moderate steps, as a starved encoder makes everywhere.
+	PictureThreshold float64 `json:"picture_threshold"`
+	PictureMinStep   int     `json:"picture_min_step"`
+	MinDuration      float64 `json:"min_duration"`
 	// ClearAfter bridges frames below the threshold inside a blocky run:
 	// damage from lost data comes and goes as pictures are refreshed.
 	ClearAfter float64 `json:"clear_after"`
@@ -25,7 +31,7 @@ type BlockinessConfig struct {
 
 // DefaultBlockinessConfig returns the documented defaults.
 func DefaultBlockinessConfig() BlockinessConfig {
-	return BlockinessConfig{Enabled: true, Threshold: 0.035, MinStep: 32, MinDuration: 0.5, ClearAfter: 0.25}
+	return BlockinessConfig{Enabled: true, Threshold: 0.035, MinStep: 32, PictureThreshold: 0.08, PictureMinStep: 12, MinDuration: 0.5, ClearAfter: 0.25}
 }
 
 // blockBand is the height of the bands the score is taken over: one row of
@@ -46,11 +52,16 @@ type BlockFeature struct {
 	// score in millionths (an integer, so that backends agree exactly).
 	Band      int
 	BandScore int
+	// PictureScore is the whole picture's score with moderate steps, in millionths.
+	PictureScore int
 }
 
 // Score is the worst band's score: corruption damages regions (slices, rows
 // of macroblocks), not whole pictures.
 func (f BlockFeature) Score() float64 { return float64(f.BandScore) / 1e6 }
+
+// PictureScoreShare is the whole picture's moderate-step score.
+func (f BlockFeature) PictureScoreShare() float64 { return float64(f.PictureScore) / 1e6 }
 
 // FrameScore is the share of grid steps minus the share of mid-block steps
 // over the whole picture.
@@ -66,6 +77,32 @@ func (f BlockFeature) FrameScore() float64 {
 type blockCounts struct {
 	vPositions, vSteps, vControl int
 	hPositions, hSteps, hControl int
+	// The same with the moderate step (picture score).
+	vStepsM, vControlM, hStepsM, hControlM int
+}
+
+// add accumulates another band.
+func (c *blockCounts) add(o *blockCounts) {
+	c.vPositions += o.vPositions
+	c.vSteps += o.vSteps
+	c.vControl += o.vControl
+	c.hPositions += o.hPositions
+	c.hSteps += o.hSteps
+	c.hControl += o.hControl
+	c.vStepsM += o.vStepsM
+	c.vControlM += o.vControlM
+	c.hStepsM += o.hStepsM
+	c.hControlM += o.hControlM
+}
+
+// moderateScore is score for the moderate step.
+func (c *blockCounts) moderateScore() int {
+	if c.vPositions == 0 || c.hPositions == 0 {
+		return 0
+	}
+	v := (c.vStepsM - c.vControlM) * 1e6 / c.vPositions
+	h := (c.hStepsM - c.hControlM) * 1e6 / c.hPositions
+	return min(v, h)
 }
 
 // score is the smaller of the two directions' excess of grid steps over
@@ -84,15 +121,22 @@ func (c *blockCounts) score() int {
 // isStep reports whether b, the difference across a position, is a visible
 // step: at least minStep and more than twice the larger neighbouring gradient.
 func isStep(b, n1, n2, minStep int) int {
+	s, _ := steps(b, n1, n2, minStep, minStep)
+	return s
+}
+
+// steps is isStep for two minimum steps at once (strong, moderate).
+func steps(b, n1, n2, strong, moderate int) (s, m int) {
 	// Branchless: the outcome is data-dependent noise a branch predictor cannot learn.
-	big := (minStep - 1 - b) >> 63     // -1 when b >= minStep
 	sharp := (2*max(n1, n2) - b) >> 63 // -1 when b > 2*max(n1, n2)
-	return int(big&sharp) & 1
+	big := (strong - 1 - b) >> 63      // -1 when b >= strong
+	mid := (moderate - 1 - b) >> 63
+	return int(big&sharp) & 1, int(mid&sharp) & 1
 }
 
 // MeasureBlockiness inspects vertical block edges on every rowStep-th row
 // and horizontal block edges on every colStep-th column, band by band.
-func MeasureBlockiness(f *VideoFrame, minStep, rowStep, colStep int, out *BlockFeature) {
+func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep int, out *BlockFeature) {
 	*out = BlockFeature{Band: -1}
 	if f.Width < 16 || f.Height < 16 {
 		return
@@ -103,18 +147,17 @@ func MeasureBlockiness(f *VideoFrame, minStep, rowStep, colStep int, out *BlockF
 		shift = f.BitDepth - 8
 	}
 	best := math.MinInt
+	var all blockCounts
 	for band := 0; band*blockBand < f.Height; band++ {
 		var c blockCounts
 		y0 := band * blockBand
 		for y := y0; y < y0+blockBand && y < f.Height; y += rowStep {
-			c.vertical(f.Y[y*f.Stride:], f.Width, shift, minStep)
+			c.vertical(f.Y[y*f.Stride:], f.Width, shift, minStep, moderateStep)
 		}
 		for y := y0 + 8; y <= y0+blockBand && y+6 < f.Height; y += 8 {
-			c.horizontal(f, y, shift, minStep, colStep)
+			c.horizontal(f, y, shift, minStep, moderateStep, colStep)
 		}
-		out.Positions += c.vPositions + c.hPositions
-		out.Steps += c.vSteps + c.hSteps
-		out.Control += c.vControl + c.hControl
+		all.add(&c)
 		if c.vPositions == 0 || c.hPositions == 0 {
 			continue
 		}
@@ -123,6 +166,10 @@ func MeasureBlockiness(f *VideoFrame, minStep, rowStep, colStep int, out *BlockF
 			out.Band, out.BandScore = band, sc
 		}
 	}
+	out.Positions = all.vPositions + all.hPositions
+	out.Steps = all.vSteps + all.hSteps
+	out.Control = all.vControl + all.hControl
+	out.PictureScore = all.moderateScore()
 }
 
 // luma reads sample x of a row at 8-bit scale.
@@ -134,7 +181,7 @@ func luma(row []byte, x, shift int) int {
 }
 
 // vertical counts steps across x = 8k (grid) and x = 8k+4 (control) on one row.
-func (c *blockCounts) vertical(row []byte, w, shift, minStep int) {
+func (c *blockCounts) vertical(row []byte, w, shift, minStep, moderate int) {
 	for x := 8; x+6 < w; x += 8 {
 		var a, b, d, e, g, h, i, j int
 		if shift == 0 {
@@ -144,14 +191,18 @@ func (c *blockCounts) vertical(row []byte, w, shift, minStep int) {
 			a, b, d, e = luma(row, x-2, shift), luma(row, x-1, shift), luma(row, x, shift), luma(row, x+1, shift)
 			g, h, i, j = luma(row, x+2, shift), luma(row, x+3, shift), luma(row, x+4, shift), luma(row, x+5, shift)
 		}
-		c.vSteps += isStep(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep)
-		c.vControl += isStep(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep)
+		s, m := steps(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep, moderate)
+		cs, cm := steps(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep, moderate)
+		c.vSteps += s
+		c.vStepsM += m
+		c.vControl += cs
+		c.vControlM += cm
 		c.vPositions++
 	}
 }
 
 // horizontal counts steps across row y = 8k (grid) and y+4 (control).
-func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, colStep int) {
+func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, moderate, colStep int) {
 	s, w := f.Stride, f.Width
 	r := [8][]byte{}
 	for k := range r {
@@ -161,20 +212,28 @@ func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, colStep int) 
 		r0, r1, r2, r3, r4, r5, r6, r7 := r[0][:w], r[1][:w], r[2][:w], r[3][:w], r[4][:w], r[5][:w], r[6][:w], r[7][:w]
 		for x := 0; x < w; x += colStep {
 			a, b, d, e := int(r0[x]), int(r1[x]), int(r2[x]), int(r3[x])
-			c.hSteps += isStep(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep)
 			g, h, i, j := int(r4[x]), int(r5[x]), int(r6[x]), int(r7[x])
-			c.hControl += isStep(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep)
-			c.hPositions++
+			c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
 		}
 		return
 	}
 	for x := 0; x < w; x += colStep {
 		a, b, d, e := luma(r[0], x, shift), luma(r[1], x, shift), luma(r[2], x, shift), luma(r[3], x, shift)
-		c.hSteps += isStep(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep)
 		g, h, i, j := luma(r[4], x, shift), luma(r[5], x, shift), luma(r[6], x, shift), luma(r[7], x, shift)
-		c.hControl += isStep(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep)
-		c.hPositions++
+		c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
 	}
+}
+
+// hcount counts one column across a horizontal edge: samples a..e around
+// the grid row, g..j around the mid-block row.
+func (c *blockCounts) hcount(a, b, d, e, g, h, i, j, minStep, moderate int) {
+	s, m := steps(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep, moderate)
+	cs, cm := steps(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep, moderate)
+	c.hSteps += s
+	c.hStepsM += m
+	c.hControl += cs
+	c.hControlM += cm
+	c.hPositions++
 }
 
 // BlockinessDetector is the blockiness decision.
@@ -193,8 +252,8 @@ func NewBlockinessDetector(cfg BlockinessConfig, emit Emit) *BlockinessDetector 
 
 // Video consumes one frame's feature.
 func (d *BlockinessDetector) Video(t, dur float64, f *BlockFeature) {
-	score := f.Score()
-	bad := score >= d.cfg.Threshold
+	score := max(f.Score(), f.PictureScoreShare()*d.cfg.Threshold/d.cfg.PictureThreshold)
+	bad := f.Score() >= d.cfg.Threshold || f.PictureScoreShare() >= d.cfg.PictureThreshold
 	if bad {
 		if on, _ := d.dec.Pending(); !on {
 			d.peak = 0
@@ -209,5 +268,7 @@ func (d *BlockinessDetector) Video(t, dur float64, f *BlockFeature) {
 func (d *BlockinessDetector) Flush(t float64) { d.dec.Flush(t) }
 
 func (d *BlockinessDetector) annotate(e *Event) {
+	// score is on the band scale: the picture score is scaled so that each
+	// reaches the same value at its own threshold.
 	e.Values = map[string]float64{"score": round3(d.peak)}
 }

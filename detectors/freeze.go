@@ -119,12 +119,15 @@ func NewFreezeDetector(cfg FreezeConfig, emit Emit) *FreezeDetector {
 	return d
 }
 
-// Video consumes one frame's feature; rangeLevels is the nominal luma range
-// in 8-bit levels (219 or 255). It returns whether the reference picture
+// Video consumes one frame's feature; refT is the time of the reference
+// picture it was compared with, and rangeLevels the nominal luma range in
+// 8-bit levels (219 or 255). A freeze starts at the reference picture: the
+// picture stands still from its own display time (FFmpeg's freezedetect
+// counts the same way). It returns whether the reference picture
 // stays the reference: yes while the picture stands still, no when it moved
 // or when a key frame re-coded the still picture (the re-coded one becomes
 // the reference, so the frames after it compare with what they repeat).
-func (d *FreezeDetector) Video(t, dur float64, keyFrame bool, rangeLevels int, f *FreezeFeature) (keepRef bool) {
+func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels int, f *FreezeFeature) (keepRef bool) {
 	if !f.Valid {
 		d.dec.Observe(t, false)
 		d.dec.Advance(t + dur)
@@ -135,15 +138,26 @@ func (d *FreezeDetector) Video(t, dur float64, keyFrame bool, rangeLevels int, f
 	still := mad <= d.cfg.Noise
 	recoded := !still && inRun && keyFrame && mad <= d.cfg.KeyFrameNoise
 	bad := still || recoded
+	if bad && !inRun {
+		d.maxMAD = 0
+		d.dec.Observe(refT, true)
+	}
 	if bad {
-		if !inRun {
-			d.maxMAD = 0
-		}
 		d.maxMAD = max(d.maxMAD, mad)
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
 	return still
+}
+
+// Suppress counts a frame as moving without measuring it (a black frame:
+// black is reported instead of freeze). Safe on a nil detector.
+func (d *FreezeDetector) Suppress(t, dur float64) {
+	if d == nil {
+		return
+	}
+	d.dec.Observe(t, false)
+	d.dec.Advance(t + dur)
 }
 
 // Flush ends the input at t.

@@ -15,7 +15,7 @@ type featureLog struct {
 }
 
 func newFeatureLog(a *detectors.Analyzer, w io.Writer) *featureLog {
-	fmt.Fprintln(w, "t,key,corrupt,black_share,centre_bright,mean_luma,freeze_mad,block_score,block_band,frame_block_score")
+	fmt.Fprintln(w, "t,key,corrupt,black_share,centre_bright,mean_luma,freeze_mad,block_score,block_band,picture_block_score")
 	return &featureLog{Analyzer: a, w: w}
 }
 
@@ -30,6 +30,6 @@ func (l *featureLog) Video(cur, ref *detectors.VideoFrame) bool {
 	}
 	fmt.Fprintf(l.w, "%.3f,%t,%t,%.4f,%.5f,%.4f,%.6f,%.4f,%d,%.4f\n", cur.PTS, cur.KeyFrame, cur.Corrupt,
 		f.Black.BlackShare(), f.Black.CentreBrightShare(), f.Black.MeanLuma, mad,
-		f.Block.Score(), f.Block.Band, f.Block.FrameScore())
+		f.Block.Score(), f.Block.Band, f.Block.PictureScoreShare())
 	return keep
 }

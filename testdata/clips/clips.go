@@ -26,7 +26,7 @@ import (
 
 // Version names the recipes: bump it when any clip's recipe changes, so that
 // cached clips are regenerated.
-const Version = "1"
+const Version = "3"
 
 // Defect names, as the detectors package spells them.
 const (
@@ -504,7 +504,7 @@ func sampleAt(sec float64) int { return int(math.Round(sec * SampleRate)) }
 const panCrop = "crop=640:360:x='480+400*sin(2*PI*t/14)':y='270+200*sin(2*PI*t/9)'"
 
 // baseVideo is a filter chain from the canvas (input 0) to base content:
-// a pan over the canvas with uniform temporal noise, luma mean about 105-125.
+// a pan over the canvas with uniform temporal noise, frame luma means about 105-130.
 func baseVideo(frames int) string {
 	return stillVideo(frames) + "," + panCrop + ",noise=alls=8:allf=t+u"
 }
@@ -546,11 +546,13 @@ func quietAudio(samples int) string {
 // inSamples is an aeval condition true for samples first..last (inclusive).
 func inSamples(first, last int) string { return fmt.Sprintf("between(n,%d,%d)", first, last) }
 
+const gop = 50 // x264 keyframe interval (frames)
+
 // x264Args encode the video of every clip. The tags say what the pixels are:
 // limited range, and BT.601 because swscale converted the RGB sources with it.
 func x264Args(crf int) []string {
 	return []string{"-map", "[vout]", "-map", "[aout]", "-r", strconv.Itoa(FPS),
-		"-c:v", "libx264", "-preset", "veryfast", "-crf", strconv.Itoa(crf), "-g", "50", "-pix_fmt", "yuv420p",
+		"-c:v", "libx264", "-preset", "veryfast", "-crf", strconv.Itoa(crf), "-g", strconv.Itoa(gop), "-pix_fmt", "yuv420p",
 		"-color_range", "tv", "-colorspace", "smpte170m", "-color_primaries", "smpte170m", "-color_trc", "smpte170m",
 		"-map_metadata", "-1", "-fflags", "+bitexact"}
 }
@@ -758,8 +760,9 @@ func buildFreeze(ctx context.Context, g *generator, out string) (Truth, error) {
 			"stays on screen until the new frame %d at %.2f s. Convention: the freeze starts at the frozen frame itself "+
 			"(the first frame of the identical run, the last one that moved), not at its first repeat (%.2f s), and ends at the first "+
 			"moving frame; this is also what FFmpeg freezedetect reports (it found %s). The repeated frames decode bit-identical "+
-			"(x264 codes them as skips; the I-frame at %.2f s inside the freeze also decodes identical).",
-			held+1, end-1, held, frameTime(held), frameTime(held), end, frameTime(end), frameTime(held+1), describe(iv), frameTime(150)),
+			"(x264 codes them as skips; the GOP-%d I-frame at %.2f s inside the freeze also decodes identical).",
+			held+1, end-1, held, frameTime(held), frameTime(held), end, frameTime(end), frameTime(held+1), describe(iv),
+			gop, frameTime((held/gop+1)*gop)),
 	}, nil
 }
 
@@ -1037,7 +1040,7 @@ func buildBroadcastTS(ctx context.Context, g *generator, out string) (Truth, err
 	const seconds = 12
 	const aacDelay = 1024 // samples of encoder priming in FFmpeg's AAC encoder
 	bFirst, bEnd := frameAt(3.0), frameAt(5.0)
-	sFirst, sEnd := sampleAt(8.0), sampleAt(10.0)
+	sFirst, sEnd := sampleAt(7.0), sampleAt(10.0) // 3 s: AAC smears the edges, a 2 s run would decode shorter than 2 s
 	canvas, err := g.canvasPNG(ctx)
 	if err != nil {
 		return Truth{}, err
@@ -1064,7 +1067,7 @@ func buildBroadcastTS(ctx context.Context, g *generator, out string) (Truth, err
 		},
 		Notes: fmt.Sprintf("MPEG-TS, H.264 + AAC-LC 128 kb/s 48 kHz stereo, base content; frames %d..%d black (drawbox), "+
 			"samples %d..%d zeroed before AAC encoding (the decoded silence edges smear by about 5 ms, so audio spans "+
-			"have tolerance 0.05 s and the decoded run is slightly under 2.0 s: FFmpeg silencedetect with d=2 misses it). "+
+			"have tolerance 0.05 s; the span is 3 s because the decoded run of a 2 s one is slightly under 2.0 s, below the default minimum). "+
 			"AAC priming: FFmpeg's encoder emits %d priming samples that MPEG-TS cannot signal, so a decoder plays them; "+
 			"the first %d content samples are dropped before encoding so that the priming stands in for them: the first audio "+
 			"and video timestamps are equal (both 1.48 s: the muxer's 1.4 s delay plus x264's 2-frame B-frame reorder), time 0 "+
