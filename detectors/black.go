@@ -168,7 +168,10 @@ func (d *BlackDetector) annotate(e *Event) {
 	e.Values = map[string]float64{"black_share": round3(d.peak)}
 }
 
-// blackWords counts bytes below n and sums all bytes of row (len a multiple of 8).
+// blackWords counts bytes below n (n <= 128) and sums all bytes of row (len
+// a multiple of 8). The count is Sean Anderson's SWAR "bytes less than n",
+// exact in that range: (lanes01*(127+n) - (w & 0x7f..)) &^ w & 0x80.. has the
+// top bit of every byte below n set.
 func blackWords(row []byte, n uint64) (black int, sum uint64) {
 	var acc uint64 // four 16-bit lanes, flushed before they can overflow
 	k, lim := 0, lanes01*(127+n)

@@ -38,9 +38,6 @@ func DefaultBlockinessConfig() BlockinessConfig {
 // 16x16 macroblocks, the unit in which decoders conceal lost data.
 const blockBand = 16
 
-// MaxBands bounds the bands of a picture (4320 lines).
-const MaxBands = 4320 / blockBand
-
 // BlockFeature is the per-frame count behind the blockiness score: visible
 // steps on the grid and at mid-block positions, for the whole picture and
 // for its worst band of macroblock rows.

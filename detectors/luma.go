@@ -11,12 +11,6 @@ const (
 	lanes80 = 0x8080808080808080
 )
 
-// countBelow returns how many bytes of w are < n, for 1 <= n <= 128
-// (Sean Anderson's "count bytes less than n", exact for that range).
-func countBelow(w uint64, n uint64) int {
-	return bits.OnesCount64((lanes01*(127+n) - (w & lanes7f)) &^ w & lanes80)
-}
-
 // countHigh returns how many bytes of w are >= 128.
 func countHigh(w uint64) int {
 	return bits.OnesCount64(w & lanes80)

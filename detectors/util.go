@@ -4,6 +4,4 @@ import "math"
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-func round1(v float64) float64 { return math.Round(v*10) / 10 }
-
 func nan() float64 { return math.NaN() }

@@ -4,7 +4,6 @@ package analyze
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -132,5 +131,8 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 	if err := out.summary(sum); err != nil {
 		return sum, fmt.Errorf("write summary: %w", err)
 	}
-	return sum, errors.Join(out.err)
+	if out.err != nil {
+		return sum, fmt.Errorf("write events: %w", out.err)
+	}
+	return sum, nil
 }

@@ -82,7 +82,7 @@ func (w *writer) event(e detectors.Event) {
 	}
 	fmt.Fprintf(&sb, "%s  %-12s %s%-7s%s", clock(e.Start), e.Defect, on, state, off)
 	if e.State == detectors.Cleared {
-		fmt.Fprintf(&sb, " %s -> %s  (%.3f s)", clock(e.Start), clock(e.End), e.End-e.Start)
+		fmt.Fprintf(&sb, " %s -> %s (%.3f s)", clock(e.Start), clock(e.End), e.End-e.Start)
 	}
 	if e.Reason != "" {
 		fmt.Fprintf(&sb, "  %s", e.Reason)
@@ -95,8 +95,7 @@ func (w *writer) event(e detectors.Event) {
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "  %s=%g", k, e.Values[k])
 	}
-	sb.WriteByte('\n')
-	w.write([]byte(sb.String()))
+	w.write([]byte(strings.TrimRight(sb.String(), " ") + "\n"))
 }
 
 // clock formats media seconds as H:MM:SS.mmm.

@@ -141,9 +141,8 @@ func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
 		if attempt == 0 && !s.opened {
 			return info, err
 		}
-		// Live: report the loss (if the session had delivered anything it
-		// is still raised from the stall) and try again.
-		t := max(info.End, time.Since(wallStart).Seconds())
+		// Live: report the loss and try again; media time goes on with the
+		// wall clock while nothing arrives.
 		if s.opened {
 			sink.Stall(info.End)
 		}
@@ -160,7 +159,7 @@ func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
 		} else {
 			backoff = min(backoff*2, o.MaxBackoff)
 		}
-		offset = max(t, time.Since(wallStart).Seconds())
+		offset = max(info.End, time.Since(wallStart).Seconds())
 		if o.Duration > 0 && offset >= o.Duration {
 			return info, nil
 		}
@@ -216,7 +215,6 @@ type session struct {
 // decoder is one decoded track.
 type decoder struct {
 	track  detectors.Track
-	stream *astiav.Stream
 	index  int
 	cc     *astiav.CodecContext
 	ccC    *cCodecCtx
@@ -391,7 +389,7 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 	if codec == nil {
 		return nil, fmt.Errorf("%w: %s: stream %d: no decoder for codec %q", ErrInput, redact(s.o.URL), st.Index(), cp.CodecID().Name())
 	}
-	d := &decoder{track: track, stream: st, index: st.Index(), tb: st.TimeBase().Float64(), errs: &decoderErrors{}, info: newFrameInfo()}
+	d := &decoder{track: track, index: st.Index(), tb: st.TimeBase().Float64(), errs: &decoderErrors{}, info: newFrameInfo()}
 	d.cc = astiav.AllocCodecContext(codec)
 	if d.cc == nil {
 		return nil, fmt.Errorf("%w: allocating a decoder", ErrInput)
