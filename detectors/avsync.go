@@ -49,6 +49,7 @@ type AVSyncDetector struct {
 	worst      float64
 	lastAudio  float64 // last packet timestamps, for the skew
 	lastVideo  float64
+	videoAtA   float64 // lastVideo when the last audio packet came
 	seen       uint8
 	skewNow    float64
 	skewWorst  float64
@@ -158,13 +159,15 @@ func (d *AVSyncDetector) Packet(video bool, t float64) {
 	if video {
 		d.lastVideo, d.seen = t, d.seen|1
 	} else {
-		d.lastAudio, d.seen = t, d.seen|2
+		d.lastAudio, d.videoAtA, d.seen = t, d.lastVideo, d.seen|2
 	}
 	if d.seen != 3 || !video {
 		return
 	}
 	d.skewNow = d.lastAudio - d.lastVideo
-	bad := math.Abs(d.skewNow) > d.cfg.MaxSkew
+	// Only while audio still flows: a track that ended is not out of sync.
+	flowing := d.lastVideo-d.videoAtA <= d.cfg.MaxSkew
+	bad := flowing && math.Abs(d.skewNow) > d.cfg.MaxSkew
 	if bad {
 		if on, _ := d.skew.Pending(); !on {
 			d.skewWorst = 0

@@ -319,7 +319,9 @@ func TestBlackCentreBrightRule(t *testing.T) {
 				if f.BlackShare() < cfg.PictureThreshold {
 					t.Fatalf("step %d: black share %v below the picture threshold: the test frame is wrong", step, f.BlackShare())
 				}
-				d.Video(0, 0.04, &f)
+				if got := d.Video(0, 0.04, &f); got != tc.wantBlack {
+					t.Errorf("step %d: Video reports black = %v, want %v", step, got, tc.wantBlack)
+				}
 				d.Flush(0.04)
 				if got := len(log.raised()) == 1; got != tc.wantBlack {
 					t.Errorf("step %d: black = %v, want %v (feature %+v, events %v)", step, got, tc.wantBlack, f, log.events)

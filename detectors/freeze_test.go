@@ -50,7 +50,11 @@ func (c *freezeCaller) video(cur *VideoFrame) bool {
 	MeasureFreeze(cur, c.ref, c.rowStep, &c.feat)
 	lo, hi := cur.LumaRange()
 	levels := (hi - lo) >> uint(max(cur.BitDepth-8, 0))
-	keep := c.det.Video(cur.PTS, cur.Duration, cur.KeyFrame, levels, &c.feat)
+	refT := cur.PTS
+	if c.ref != nil {
+		refT = c.ref.PTS
+	}
+	keep := c.det.Video(cur.PTS, cur.Duration, refT, cur.KeyFrame, levels, &c.feat)
 	if !keep || c.alwaysReplace {
 		c.ref = cur
 	}
@@ -134,14 +138,17 @@ func TestMeasureFreezeMatchesNaive(t *testing.T) {
 }
 
 // freezeSequence returns 250 frames (10 s at 25 fps) of random pictures, in
-// which frames first..last repeat frame first.
-func freezeSequence(seed uint64, first, last int) []*VideoFrame {
+// which, for each {first, last} of holds, frames first+1..last repeat frame first.
+func freezeSequence(seed uint64, holds ...[2]int) []*VideoFrame {
 	r := rand.New(rand.NewPCG(seed, 3))
 	seq := make([]*VideoFrame, 250)
+next:
 	for i := range seq {
-		if i > first && i <= last {
-			seq[i] = timed(seq[first], i, false)
-			continue
+		for _, h := range holds {
+			if i > h[0] && i <= h[1] {
+				seq[i] = timed(seq[h[0]], i, false)
+				continue next
+			}
 		}
 		seq[i] = timed(randomFrame8(r, freezeW, freezeH, 16, 236), i, i%50 == 0)
 	}
@@ -152,7 +159,7 @@ func TestFreezeDetectorSequence(t *testing.T) {
 	for _, step := range []int{1, 8} {
 		var log eventLog
 		c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: step}
-		seq := freezeSequence(1, 100, 174) // the picture of 4.0 s stands until 7.0 s
+		seq := freezeSequence(1, [2]int{100, 174}) // the picture of 4.0 s stands until 7.0 s
 		for i, f := range seq {
 			keep := c.video(f)
 			if want := i > 100 && i <= 174; keep != want {
@@ -163,10 +170,8 @@ func TestFreezeDetectorSequence(t *testing.T) {
 		if len(log.events) != 2 || log.events[0].State != Raised || log.events[1].State != Cleared {
 			t.Fatalf("step %d: got %v, want one raise and one clear", step, log.events)
 		}
-		// The start is checked exactly in TestFreezeStartsAtFrozenFrame; here
-		// only that it is the frozen frame or its first repeat.
-		if s := log.events[0].Start; s < 4-1e-9 || s > 4.04+1e-9 {
-			t.Errorf("step %d: start %v, want 4.0 (or 4.04)", step, s)
+		if s := log.events[0].Start; math.Abs(s-4) > 1e-9 {
+			t.Errorf("step %d: start %v, want 4.0 (the frozen frame itself)", step, s)
 		}
 		if e := log.events[1].End; math.Abs(e-7) > 1e-9 {
 			t.Errorf("step %d: end %v, want 7.0 (the first moving frame)", step, e)
@@ -179,21 +184,26 @@ func TestFreezeDetectorSequence(t *testing.T) {
 	}
 }
 
+// TestFreezeStartsAtFrozenFrame: the freeze starts at the frozen frame itself
+// (the reference), not at its first repeat, as testdata/clips and FFmpeg's
+// freezedetect count, and min_duration is measured from there.
 func TestFreezeStartsAtFrozenFrame(t *testing.T) {
-	t.Skip("BUG: freeze.go:345 starts the run at the first repeat (held+1), not at the frozen frame itself as testdata/clips and FFmpeg freezedetect do")
 	tests := []struct {
-		name        string
-		first, last int
-		want        []span
+		name  string
+		holds [][2]int
+		want  []span
 	}{
-		{"3 s freeze", 100, 174, []span{{4, 7}}},
-		{"freeze of exactly min_duration", 100, 149, []span{{4, 6}}},
+		{"3 s freeze", [][2]int{{100, 174}}, []span{{4, 7}}},
+		{"freeze of exactly min_duration", [][2]int{{100, 149}}, []span{{4, 6}}},
+		{"freeze 1 frame shorter than min_duration", [][2]int{{100, 148}}, nil},
+		{"two freezes back to back", [][2]int{{100, 174}, {175, 249}}, []span{{4, 7}, {7, 10}}},
+		{"freeze from the first frame", [][2]int{{0, 74}}, []span{{0, 3}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var log eventLog
 			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 1}
-			for _, f := range freezeSequence(1, tc.first, tc.last) {
+			for _, f := range freezeSequence(1, tc.holds...) {
 				c.video(f)
 			}
 			c.det.Flush(10)
@@ -239,7 +249,7 @@ func TestFreezeDetectorKeyFrameInFreeze(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			seq := freezeSequence(2, 100, 199)
+			seq := freezeSequence(2, [2]int{100, 199})
 			recoded := addLevel(seq[100], tc.delta, 1)
 			for i := 160; i < 200; i++ {
 				seq[i] = timed(recoded, i, i == 160 && tc.key)
@@ -259,8 +269,8 @@ func TestFreezeDetectorKeyFrameInFreeze(t *testing.T) {
 			if len(log.events) != 2 {
 				t.Fatalf("got %v, want one alarm", log.events)
 			}
-			if s := log.events[0].Start; s < 4-1e-9 || s > 4.04+1e-9 {
-				t.Errorf("start %v, want 4.0 (or 4.04)", s)
+			if s := log.events[0].Start; math.Abs(s-4) > 1e-9 {
+				t.Errorf("start %v, want 4.0", s)
 			}
 			if e := log.events[1].End; math.Abs(e-tc.wantEnd) > 1e-9 {
 				t.Errorf("end %v, want %v", e, tc.wantEnd)

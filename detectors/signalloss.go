@@ -25,6 +25,7 @@ type SignalLossDetector struct {
 	stall   Decision // nothing arrived for Timeout
 	lastEnd [2]float64
 	seen    [2]bool
+	covered float64 // end of the last gap reported: a gap both tracks share is one loss
 }
 
 // NewSignalLossDetector returns a signal loss detector emitting to emit.
@@ -49,9 +50,10 @@ func (d *SignalLossDetector) Tracks(t float64, hasVideo, hasAudio bool) {
 // Frame records a decoded frame or block of one track (0 video, 1 audio)
 // spanning [t, end): a jump in the media timeline longer than Timeout is a loss.
 func (d *SignalLossDetector) Frame(track int, t, end float64) {
-	if d.seen[track] && t-d.lastEnd[track] > d.cfg.Timeout {
+	if d.seen[track] && t-d.lastEnd[track] > d.cfg.Timeout && d.lastEnd[track] >= d.covered {
 		d.stall.Observe(d.lastEnd[track], true)
 		d.stall.Observe(t, false)
+		d.covered = max(d.covered, t)
 	}
 	d.seen[track] = true
 	d.lastEnd[track] = max(d.lastEnd[track], end)

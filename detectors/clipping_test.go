@@ -1,0 +1,104 @@
+package detectors
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestClippingDetector(t *testing.T) {
+	const seconds = 8
+	sine := sine1k(0)
+	hardClip := func(v float32) float32 { return min(max(v, -1), 1) }
+	// runsEvery puts runs of length full-scale samples (of sign sign) every
+	// period samples from sample from to sample to, over a 0.3 sine.
+	runsEvery := func(from, to, period, length int, sign float32) func(c, n int) float32 {
+		return func(c, n int) float32 {
+			if n >= from && n < to && (n-from)%period < length {
+				return sign
+			}
+			return sine(0.3, n)
+		}
+	}
+	tests := []struct {
+		name     string
+		fn       func(c, n int) float32
+		want     []span
+		startTol float64
+		endTol   float64
+		sizes    []int // block sizes besides 1024 and 48000
+	}{
+		{"1 kHz at gain 4 hard-clipped 4.0 to 6.0", func(c, n int) float32 {
+			if n >= 4*audioRate && n < 6*audioRate {
+				return hardClip(4 * sine(0.5, n))
+			}
+			return sine(0.5, n)
+		}, []span{{4, 6}}, 1e-3, 2e-3, []int{1, 4800}},
+		{"clipped on one channel only", func(c, n int) float32 {
+			if c == 1 && n >= 4*audioRate && n < 6*audioRate { // channel 0 stays clean
+				return hardClip(4 * sine(0.5, n))
+			}
+			return sine(0.5, n)
+		}, []span{{4, 6}}, 1e-3, 2e-3, nil},
+		{"clipped to the end of input", func(c, n int) float32 {
+			if n >= 7*audioRate {
+				return hardClip(4 * sine(0.5, n))
+			}
+			return sine(0.5, n)
+		}, []span{{7, 8}}, 1e-3, 2e-3, nil},
+		{"clipped for less than min_duration", func(c, n int) float32 {
+			if n >= 4*audioRate && n < 4*audioRate+audioRate*3/10 {
+				return hardClip(4 * sine(0.5, n))
+			}
+			return sine(0.5, n)
+		}, nil, 0, 0, nil},
+		{"isolated full-scale samples", runsEvery(audioRate, 7*audioRate, 240, 1, 1), nil, 0, 0, []int{1}},
+		{"runs of two, below min_run", runsEvery(audioRate, 7*audioRate, 240, 2, -1), nil, 0, 0, []int{1}},
+		{"flat tops every 150 ms, slower than max_gap", runsEvery(audioRate, 7*audioRate, 7200, 4, 1), nil, 0, 0, []int{1, 4800}},
+		{"flat tops every 50 ms", runsEvery(2*audioRate, 5*audioRate, 2400, 4, 1),
+			[]span{{2, (5*audioRate - 2400 + 4) / float64(audioRate)}}, 1e-9, 1e-9, []int{1, 4800}},
+		{"negative flat tops every 50 ms", runsEvery(2*audioRate, 5*audioRate, 2400, 4, -1),
+			[]span{{2, (5*audioRate - 2400 + 4) / float64(audioRate)}}, 1e-9, 1e-9, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			channels := 1
+			if strings.Contains(tc.name, "one channel") {
+				channels = 2
+			}
+			samples := planar(channels, seconds, tc.fn)
+			for _, size := range append([]int{1024, 48000}, tc.sizes...) {
+				var log eventLog
+				d := NewClippingDetector(DefaultClippingConfig(), log.emit)
+				feedBlocks(samples, size, d.Audio)
+				d.Flush(seconds)
+				checkSpans(t, log.events, tc.want, max(tc.startTol, tc.endTol))
+				for i, w := range tc.want {
+					if s := log.events[2*i].Start; math.Abs(s-w.start) > tc.startTol {
+						t.Errorf("block size %d: start %v, want %v within %v", size, s, w.start, tc.startTol)
+					}
+				}
+				for _, e := range log.events {
+					if e.Defect != Clipping || e.Values["flat_tops"] < 1 {
+						t.Errorf("block size %d: %v values %v, want clipping with flat_tops", size, e, e.Values)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestClippingDetectorManyChannels(t *testing.T) {
+	// More channels than the detector preallocates for.
+	samples := planar(10, 3, func(c, n int) float32 {
+		if c == 9 && n >= audioRate/2 {
+			return 1
+		}
+		return 0.1
+	})
+	var log eventLog
+	d := NewClippingDetector(DefaultClippingConfig(), log.emit)
+	feedBlocks(samples, 1024, d.Audio)
+	d.Flush(3)
+	checkSpans(t, log.events, []span{{0.5, 3}}, 1e-9)
+}
