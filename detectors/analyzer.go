@@ -20,15 +20,37 @@ type Config struct {
 }
 
 // Sampling sets how densely the video features look at each picture. The
-// CPU cost of detection is proportional to it; the defaults keep it a small
-// share of decoding while inspecting tens of thousands of positions a frame.
+// CPU cost of detection is proportional to it. 0 means automatic: about
+// the same number of samples at any resolution (some 100,000 luma samples
+// for black and freeze), so that detection costs a shrinking share of
+// decoding as pictures grow, while its statistics stay the same.
 type Sampling struct {
-	// RowStep: black and freeze features read every RowStep-th luma row.
+	// RowStep: black and freeze features read every RowStep-th luma row
+	// (automatic: height/90, so 8 at 720p and 12 at 1080p).
 	RowStep int `json:"row_step"`
-	// BlockRowStep and BlockColStep: rows inspected for vertical block edges,
-	// columns for horizontal ones.
+	// BlockRowStep and BlockColStep: rows inspected for vertical block edges
+	// (automatic: 8, or 16 from 1000 lines up: one row per macroblock row),
+	// columns for horizontal ones (automatic: 8).
 	BlockRowStep int `json:"block_row_step"`
 	BlockColStep int `json:"block_col_step"`
+}
+
+// steps resolves automatic values for a picture height.
+func (s Sampling) steps(height int) (row, blockRow, blockCol int) {
+	row, blockRow, blockCol = s.RowStep, s.BlockRowStep, s.BlockColStep
+	if row == 0 {
+		row = max(1, height/90)
+	}
+	if blockRow == 0 {
+		blockRow = 8
+		if height >= 1000 {
+			blockRow = 16
+		}
+	}
+	if blockCol == 0 {
+		blockCol = 8
+	}
+	return row, blockRow, blockCol
 }
 
 // DefaultConfig returns the documented defaults of every detector.
@@ -43,7 +65,7 @@ func DefaultConfig() Config {
 		AVSync:      DefaultAVSyncConfig(),
 		SignalLoss:  DefaultSignalLossConfig(),
 		DecodeError: DefaultDecodeErrorConfig(),
-		Sampling:    Sampling{RowStep: 8, BlockRowStep: 8, BlockColStep: 8},
+		Sampling:    Sampling{}, // automatic
 	}
 }
 
@@ -82,9 +104,9 @@ func (c *Config) Validate() error {
 		check(d >= 0 && d <= 86400, name, "must be in [0, 86400] seconds")
 	}
 	s := c.Sampling
-	check(s.RowStep >= 1 && s.RowStep <= 64, "sampling.row_step", "must be in [1, 64]")
-	check(s.BlockRowStep >= 1 && s.BlockRowStep <= 64, "sampling.block_row_step", "must be in [1, 64]")
-	check(s.BlockColStep >= 1 && s.BlockColStep <= 64, "sampling.block_col_step", "must be in [1, 64]")
+	check(s.RowStep >= 0 && s.RowStep <= 64, "sampling.row_step", "must be in [0, 64] (0: automatic)")
+	check(s.BlockRowStep >= 0 && s.BlockRowStep <= 64, "sampling.block_row_step", "must be in [0, 64] (0: automatic)")
+	check(s.BlockColStep >= 0 && s.BlockColStep <= 64, "sampling.block_col_step", "must be in [0, 64] (0: automatic)")
 	return errors.Join(errs...)
 }
 
@@ -109,16 +131,16 @@ type CPUBackend struct {
 
 // Measure implements VideoBackend.
 func (c CPUBackend) Measure(cur, ref *VideoFrame, out *VideoFeatures) {
-	s := c.Config.Sampling
+	row, blockRow, blockCol := c.Config.Sampling.steps(cur.Height)
 	if c.Config.Black.Enabled || c.Config.AVSync.Enabled {
-		MeasureBlack(cur, c.Config.Black.PixelThreshold, s.RowStep, &out.Black)
+		MeasureBlack(cur, c.Config.Black.PixelThreshold, row, &out.Black)
 	}
 	if c.Config.Freeze.Enabled {
-		MeasureFreeze(cur, ref, s.RowStep, &out.Freeze)
+		MeasureFreeze(cur, ref, row, &out.Freeze)
 	}
 	if c.Config.Blockiness.Enabled {
 		b := c.Config.Blockiness
-		MeasureBlockiness(cur, b.MinStep, b.PictureMinStep, s.BlockRowStep, s.BlockColStep, &out.Block)
+		MeasureBlockiness(cur, b.MinStep, b.PictureMinStep, blockRow, blockCol, &out.Block)
 	}
 }
 

@@ -44,7 +44,7 @@ func TestNewAnalyzerRejectsInvalidConfig(t *testing.T) {
 		{"black.min_duration", func(c *Config) { c.Black.MinDuration = -1 }},
 		{"loudness.min_duration", func(c *Config) { c.Loudness.MinDuration = 86401 }},
 		{"av_sync.min_duration", func(c *Config) { c.AVSync.MinDuration = math.NaN() }},
-		{"sampling.row_step", func(c *Config) { c.Sampling.RowStep = 0 }},
+		{"sampling.row_step", func(c *Config) { c.Sampling.RowStep = -1 }},
 		{"sampling.block_row_step", func(c *Config) { c.Sampling.BlockRowStep = 65 }},
 		{"sampling.block_col_step", func(c *Config) { c.Sampling.BlockColStep = -1 }},
 	}
@@ -63,7 +63,7 @@ func TestNewAnalyzerRejectsInvalidConfig(t *testing.T) {
 	}
 	t.Run("every invalid field is named", func(t *testing.T) {
 		cfg := DefaultConfig()
-		cfg.Black.PictureThreshold, cfg.Sampling.RowStep = 2, 0
+		cfg.Black.PictureThreshold, cfg.Sampling.RowStep = 2, -1
 		_, err := NewAnalyzer(cfg, nil, nil)
 		if err == nil || !strings.Contains(err.Error(), "black.picture_threshold") || !strings.Contains(err.Error(), "sampling.row_step") {
 			t.Errorf("error %v, want both fields named", err)

@@ -151,7 +151,9 @@ func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep in
 		for y := y0; y < y0+blockBand && y < f.Height; y += rowStep {
 			c.vertical(f.Y[y*f.Stride:], f.Width, shift, minStep, moderateStep)
 		}
-		for y := y0 + 8; y <= y0+blockBand && y+6 < f.Height; y += 8 {
+		// Horizontal edges at the band's macroblock boundary only (also an
+		// 8x8 boundary): each inspected edge reads eight rows.
+		if y := y0 + blockBand; y+6 < f.Height {
 			c.horizontal(f, y, shift, minStep, moderateStep, colStep)
 		}
 		all.add(&c)
