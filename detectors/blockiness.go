@@ -133,7 +133,10 @@ func steps(b, n1, n2, strong, moderate int) (s, m int) {
 
 // MeasureBlockiness inspects vertical block edges on every rowStep-th row
 // and horizontal block edges on every colStep-th column, band by band.
-func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep int, out *BlockFeature) {
+//
+// sparse inspects horizontal edges in every other cache line of columns
+// (for large pictures; see horizontal).
+func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep int, sparse bool, out *BlockFeature) {
 	*out = BlockFeature{Band: -1}
 	if f.Width < 16 || f.Height < 16 {
 		return
@@ -154,7 +157,7 @@ func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep in
 		// Horizontal edges at the band's macroblock boundary only (also an
 		// 8x8 boundary): each inspected edge reads eight rows.
 		if y := y0 + blockBand; y+6 < f.Height {
-			c.horizontal(f, y, shift, minStep, moderateStep, colStep)
+			c.horizontal(f, y, shift, minStep, moderateStep, colStep, sparse)
 		}
 		all.add(&c)
 		if c.vPositions == 0 || c.hPositions == 0 {
@@ -201,25 +204,40 @@ func (c *blockCounts) vertical(row []byte, w, shift, minStep, moderate int) {
 }
 
 // horizontal counts steps across row y = 8k (grid) and y+4 (control).
-func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, moderate, colStep int) {
+// With sparse set, only the columns of every other 64-byte cache line are
+// inspected: the pass reads eight full rows per edge, so on large pictures
+// memory traffic, not arithmetic, is its cost.
+func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, moderate, colStep int, sparse bool) {
 	s, w := f.Stride, f.Width
 	r := [8][]byte{}
 	for k := range r {
 		r[k] = f.Y[(y-2+k)*s:]
 	}
+	span, stride := w, w // columns inspected from each chunk start, and chunk distance
+	if sparse {
+		span = 64
+		if shift > 0 {
+			span = 32 // two bytes a sample
+		}
+		stride = 2 * span
+	}
 	if shift == 0 {
 		r0, r1, r2, r3, r4, r5, r6, r7 := r[0][:w], r[1][:w], r[2][:w], r[3][:w], r[4][:w], r[5][:w], r[6][:w], r[7][:w]
-		for x := 0; x < w; x += colStep {
-			a, b, d, e := int(r0[x]), int(r1[x]), int(r2[x]), int(r3[x])
-			g, h, i, j := int(r4[x]), int(r5[x]), int(r6[x]), int(r7[x])
-			c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
+		for x0 := 0; x0 < w; x0 += stride {
+			for x := x0; x < min(x0+span, w); x += colStep {
+				a, b, d, e := int(r0[x]), int(r1[x]), int(r2[x]), int(r3[x])
+				g, h, i, j := int(r4[x]), int(r5[x]), int(r6[x]), int(r7[x])
+				c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
+			}
 		}
 		return
 	}
-	for x := 0; x < w; x += colStep {
-		a, b, d, e := luma(r[0], x, shift), luma(r[1], x, shift), luma(r[2], x, shift), luma(r[3], x, shift)
-		g, h, i, j := luma(r[4], x, shift), luma(r[5], x, shift), luma(r[6], x, shift), luma(r[7], x, shift)
-		c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
+	for x0 := 0; x0 < w; x0 += stride {
+		for x := x0; x < min(x0+span, w); x += colStep {
+			a, b, d, e := luma(r[0], x, shift), luma(r[1], x, shift), luma(r[2], x, shift), luma(r[3], x, shift)
+			g, h, i, j := luma(r[4], x, shift), luma(r[5], x, shift), luma(r[6], x, shift), luma(r[7], x, shift)
+			c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
+		}
 	}
 }
 

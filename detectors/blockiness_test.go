@@ -120,7 +120,7 @@ func TestMeasureBlockiness(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, s := range []struct{ row, col int }{{1, 1}, {8, 8}, {3, 5}} {
 				var f BlockFeature
-				MeasureBlockiness(tc.frame, cfg.MinStep, cfg.PictureMinStep, s.row, s.col, &f)
+				MeasureBlockiness(tc.frame, cfg.MinStep, cfg.PictureMinStep, s.row, s.col, false, &f)
 				if sc := f.Score(); sc < tc.band.min || sc > tc.band.max {
 					t.Errorf("sampling %v: band score %v, want in %v (%+v)", s, sc, tc.band, f)
 				}
@@ -144,7 +144,7 @@ func TestMeasureBlockiness(t *testing.T) {
 func TestMeasureBlockinessSmallFrame(t *testing.T) {
 	for _, wh := range [][2]int{{15, 64}, {64, 15}, {0, 0}} {
 		f := BlockFeature{Band: 3, BandScore: 7, Positions: 1}
-		MeasureBlockiness(uniformFrame8(wh[0], wh[1], 16), 32, 12, 1, 1, &f)
+		MeasureBlockiness(uniformFrame8(wh[0], wh[1], 16), 32, 12, 1, 1, false, &f)
 		if f != (BlockFeature{Band: -1}) || f.Score() != 0 || f.FrameScore() != 0 {
 			t.Errorf("%dx%d: got %+v, want nothing measured", wh[0], wh[1], f)
 		}
@@ -167,8 +167,8 @@ func TestMeasureBlockiness10BitMatches8Bit(t *testing.T) {
 			f10 := to10Bit(tc.frame, 10)
 			for _, s := range []struct{ row, col int }{{1, 1}, {8, 8}, {2, 3}} {
 				var a, b BlockFeature
-				MeasureBlockiness(tc.frame, 32, 12, s.row, s.col, &a)
-				MeasureBlockiness(f10, 32, 12, s.row, s.col, &b)
+				MeasureBlockiness(tc.frame, 32, 12, s.row, s.col, false, &a)
+				MeasureBlockiness(f10, 32, 12, s.row, s.col, false, &b)
 				if a != b {
 					t.Errorf("sampling %v: 8-bit %+v, 10-bit %+v", s, a, b)
 				}
@@ -182,7 +182,7 @@ func TestBlockinessDetector(t *testing.T) {
 	cfg := DefaultBlockinessConfig()
 	measure := func(pix func(x, y int) byte) *BlockFeature {
 		var f BlockFeature
-		MeasureBlockiness(newFrame8(blockW, blockH, blockW, 0, pix), cfg.MinStep, cfg.PictureMinStep, 8, 8, &f)
+		MeasureBlockiness(newFrame8(blockW, blockH, blockW, 0, pix), cfg.MinStep, cfg.PictureMinStep, 8, 8, false, &f)
 		return &f
 	}
 	blocky, moderate, clean := measure(blockyGradient), measure(quantisedGradient(16)), measure(smoothGradient)

@@ -42,7 +42,7 @@ func BenchmarkMeasureBlockiness720p(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(f.Width * f.Height))
 	for b.Loop() {
-		MeasureBlockiness(f, 32, 12, 8, 8, &out)
+		MeasureBlockiness(f, 32, 12, 8, 8, false, &out)
 	}
 }
 
