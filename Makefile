@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo test vet fmt-check bench fuzz clean
+.PHONY: all deps build demo demo-analyze test vet fmt-check bench fuzz clean
 
 all: build
 
@@ -20,9 +20,13 @@ deps:
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamqc
 
-# Generate a 12 s broadcast-like MPEG-TS with a black and a silence defect
-# injected at known times, then analyze it.
+# The whole system on one machine: a local Mosquitto, the agent on three
+# real-time looping clips with injected defects, `streamqc events` for 30 s.
 demo: build
+	@BIN=$(BIN) CLIPS=$(CLIPS) packaging/demo.sh
+
+# One clip analyzed to its end (the issue-2 demo).
+demo-analyze: build
 	@STREAMQC_CLIPS=$(CLIPS) $(GO) run ./testdata/gen -out $(CLIPS) -only broadcast_ts >/dev/null
 	@echo "== streamqc analyze $(CLIPS)/broadcast_ts.ts (truth: black 3.0-5.0 s, silence 7.0-10.0 s)"
 	@$(BIN) analyze $(CLIPS)/broadcast_ts.ts
@@ -35,7 +39,7 @@ vet: deps
 	$(GO) vet ./... ./testdata/clips ./testdata/gen
 
 test: deps fmt-check vet
-	STREAMQC_CLIPS=$(CLIPS) $(GO) test -race -timeout 20m ./... ./testdata/clips
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps

@@ -375,6 +375,15 @@ type Stats struct {
 	Integrated, LRA float64
 }
 
+// Loudness returns the latest momentary and short-term loudness (LUFS), NaN
+// when loudness is not measured or no audio arrived yet.
+func (a *Analyzer) Loudness() (momentary, shortTerm float64) {
+	if a.loudness == nil || a.blocks == 0 {
+		return nan(), nan()
+	}
+	return a.loudness.Meter().Momentary(), a.loudness.Meter().ShortTerm()
+}
+
 // Stats returns the running totals.
 func (a *Analyzer) Stats() Stats {
 	s := Stats{Frames: a.frames, AudioBlocks: a.blocks, End: a.end, CorruptPackets: a.corruptPackets, Integrated: nan(), LRA: nan()}

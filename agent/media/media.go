@@ -64,7 +64,11 @@ type Options struct {
 	Live *bool
 	// MaxBackoff caps the reconnect delay.
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// Protocols, when set, is FFmpeg's protocol_whitelist for this input and
+	// everything it opens (HLS segments, keys): the agent sets it from the URL's
+	// scheme so a playlist cannot reach file:, pipe: or concat:.
+	Protocols string
+	Logger    *slog.Logger
 }
 
 // Info describes what ran.
@@ -312,6 +316,11 @@ func (s *session) open(ctx context.Context) error {
 		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
 		_ = d.Set("rw_timeout", us, 0)
 		_ = d.Set("timeout", us, 0) // udp/srt/rtsp use their own spelling
+	}
+	if s.o.Protocols != "" {
+		if err := d.Set("protocol_whitelist", s.o.Protocols, 0); err != nil {
+			return fmt.Errorf("%w: protocol whitelist: %w", ErrInput, err)
+		}
 	}
 	if err := s.fc.OpenInput(s.o.URL, nil, d); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {

@@ -113,7 +113,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) (string, error) {
 			return input, nil
 		}
 		if input != "" {
-			fmt.Fprintf(fs.Output(), "streamqc analyze: one INPUT only, got %q and %q\n", input, rest[0])
+			fmt.Fprintf(fs.Output(), "streamqc %s: one argument only, got %q and %q\n", fs.Name(), input, rest[0])
 			return "", errors.New("too many inputs")
 		}
 		input, args = rest[0], rest[1:]

@@ -17,6 +17,9 @@ const usage = `usage: streamqc <command> [flags]
 
 commands:
   analyze [flags] INPUT   analyze one input to its end and print defect events
+  run [--config FILE]     run the agent: many streams, events and metrics to MQTT
+  events [flags]          print the alerts of a fleet as they arrive
+  fleet agents|config     list agents; read or push desired configs
   version                 print the version
 `
 
@@ -35,6 +38,12 @@ func run(ctx context.Context, args []string) int {
 	switch args[0] {
 	case "analyze":
 		return analyzeCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "run":
+		return runCmd(ctx, args[1:], os.Stderr)
+	case "events":
+		return eventsCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "fleet":
+		return fleetCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		fmt.Println("streamqc", version)
 		return 0

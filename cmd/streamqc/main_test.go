@@ -38,7 +38,7 @@ func TestAnalyzeExitCodes(t *testing.T) {
 		{name: "garbage", args: []string{garbage}, code: 1, stderr: "streamqc analyze: input: open"},
 		{name: "bad format", args: []string{"--format", "xml", clip}, code: 1, stderr: "want text or json"},
 		{name: "bad setting", args: []string{"--set", "black.picture_threshold=9", clip}, code: 2, stderr: "black.picture_threshold"},
-		{name: "two inputs", args: []string{clip, clip}, code: 2, stderr: "one INPUT only"},
+		{name: "two inputs", args: []string{clip, clip}, code: 2, stderr: "one argument only"},
 		{name: "audio only is analyzed", args: []string{clip, "--format", "json"}, code: 0, stdout: `"reason":"no video track"`, jsonOutput: true},
 		{name: "text summary", args: []string{clip}, code: 0, stdout: "signal_loss       1"},
 	}

@@ -1,0 +1,591 @@
+// Package agent is `streamqc run`: the long-running process of one box. It
+// supervises the configured streams, turns their defects into events that
+// go to an on-disk spool before they go to the broker, publishes status and
+// metrics, and takes its config from the fleet over MQTT.
+//
+//	streams (supervisor) -> events -> spool (fsync) -> MQTT (QoS 1, removed on PUBACK)
+//	config/desired (MQTT) -> validate -> persist -> apply as a diff -> config/reported
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/analyze"
+	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/fleet"
+	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/schema"
+	"github.com/streamqc/streamqc/agent/spool"
+	"github.com/streamqc/streamqc/agent/supervisor"
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// Options of one agent process.
+type Options struct {
+	Config  config.Agent
+	Version string
+	Logger  *slog.Logger
+	// Ready, when set, is closed once the agent runs its streams (before the
+	// broker is necessarily reached).
+	Ready chan<- struct{}
+}
+
+// Agent is one running `streamqc run`.
+type Agent struct {
+	cfg     config.Agent
+	version string
+	log     *slog.Logger
+	schemas *schema.Set
+	topics  fleet.Topics
+	policy  fleet.Policy
+	store   fleet.Store
+	spool   *spool.Spool
+	client  *mqtt.Client
+	sup     *supervisor.Supervisor
+	started time.Time
+	host    string
+
+	desired chan desiredMsg
+	report  chan struct{} // the reported document changed
+	metrics chan time.Duration
+
+	mu        sync.Mutex
+	agentDoc  fleet.Desired
+	agentRaw  []byte
+	fleetDoc  *fleet.FleetDesired
+	fleetRaw  []byte
+	verdict   verdict
+	interval  time.Duration
+	pending   map[string]int    // stream -> events in the spool
+	seqStream map[uint64]string // seq -> stream of events in the spool
+	appendErr uint64
+}
+
+type desiredMsg struct {
+	fleetWide bool
+	payload   []byte
+}
+
+// verdict is the last decision on a desired document.
+type verdict struct {
+	Version int64
+	Status  string
+	Reason  string
+	Scope   string
+}
+
+// Run runs the agent until ctx is done, then stops gracefully: streams stop
+// and clear their alarms, the spool is flushed to the broker as far as
+// Config.StopTimeout allows, and the retained status says offline.
+func Run(ctx context.Context, o Options) error {
+	a, err := newAgent(o)
+	if err != nil {
+		return err
+	}
+	return a.run(ctx, o.Ready)
+}
+
+func newAgent(o Options) (*Agent, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cfg := o.Config
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	schemas, err := schema.Load()
+	if err != nil {
+		return nil, err
+	}
+	detDefaults, err := cfg.DetectorDefaults()
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	a := &Agent{
+		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas,
+		topics: fleet.NewTopics(cfg.Fleet, cfg.ID),
+		policy: fleet.Policy{
+			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults,
+			MetricsInterval: time.Duration(cfg.MetricsInterval),
+		},
+		store:     fleet.Store{Dir: filepath.Join(cfg.StateDir, "config")},
+		started:   time.Now(),
+		host:      host,
+		desired:   make(chan desiredMsg, 16),
+		report:    make(chan struct{}, 1),
+		metrics:   make(chan time.Duration, 1),
+		interval:  time.Duration(cfg.MetricsInterval),
+		pending:   map[string]int{},
+		seqStream: map[uint64]string{},
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	a.spool, err = openSpool(cfg, o.Logger)
+	if err != nil {
+		return nil, err
+	}
+	a.recountSpool()
+	will, _ := json.Marshal(a.status("offline", "connection lost"))
+	clientID := cfg.Broker.ClientID
+	if clientID == "" {
+		clientID = "streamqc-" + cfg.Fleet + "-" + cfg.ID
+	}
+	a.client, err = mqtt.New(mqtt.Options{
+		Broker: cfg.Broker.URL, ClientID: clientID,
+		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
+		CAFile: cfg.Broker.CAFile, CertFile: cfg.Broker.CertFile, KeyFile: cfg.Broker.KeyFile,
+		ServerName: cfg.Broker.ServerName, KeepAlive: time.Duration(cfg.Broker.KeepAlive),
+		Will:      &mqtt.Message{Topic: a.topics.Status, Payload: will, QoS: 1, Retained: true},
+		OnConnect: a.onConnect,
+		Logger:    o.Logger,
+	})
+	if err != nil {
+		a.spool.Close()
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	return a, nil
+}
+
+func openSpool(cfg config.Agent, logger *slog.Logger) (*spool.Spool, error) {
+	sp, err := spool.Open(filepath.Join(cfg.StateDir, "spool"), spool.Options{
+		MaxBytes: cfg.Spool.MaxBytes, SegmentBytes: cfg.Spool.SegmentBytes, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return sp, nil
+}
+
+// recountSpool rebuilds the per-stream count of unsent events after a restart.
+func (a *Agent) recountSpool() {
+	var buf []spool.Record
+	after := uint64(0)
+	for {
+		buf = a.spool.Read(after, 256, buf)
+		if len(buf) == 0 {
+			return
+		}
+		for _, r := range buf {
+			var e struct {
+				Stream string `json:"stream"`
+			}
+			_ = json.Unmarshal(r.Data, &e)
+			a.pending[e.Stream]++
+			a.seqStream[r.Seq] = e.Stream
+			after = r.Seq
+		}
+	}
+}
+
+func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
+	defer a.spool.Close()
+	streamsCtx, stopStreams := context.WithCancel(context.Background())
+	defer stopStreams()
+	a.sup = supervisor.New(streamsCtx, supervisor.Options{
+		Logger: a.log, Emit: a.emit,
+		OnState: func(string, supervisor.State) { a.reportChanged() },
+	})
+	a.loadConfig()
+	if ready != nil {
+		close(ready)
+	}
+	a.log.Info("agent running", "fleet", a.cfg.Fleet, "agent", a.cfg.ID, "version", a.version,
+		"broker", a.cfg.Broker.URL, "streams", len(a.sup.Status()), "spooled", a.spool.Stats().Pending)
+
+	netCtx, stopNet := context.WithCancel(context.Background())
+	defer stopNet()
+	a.client.Subscribe(a.topics.Desired, 1, func(m mqtt.Message) { a.onDesired(ctx, false, m.Payload) })
+	a.client.Subscribe(a.topics.FleetDesired, 1, func(m mqtt.Message) { a.onDesired(ctx, true, m.Payload) })
+	a.client.Start(netCtx)
+	var wg sync.WaitGroup
+	drainCtx, stopDrain := context.WithCancel(netCtx)
+	wg.Add(3)
+	go func() { defer wg.Done(); a.client.Drain(drainCtx, a.topics.Events, outbox{a}, 32) }()
+	go func() { defer wg.Done(); a.reporter(netCtx) }()
+	go func() { defer wg.Done(); a.publishMetrics(netCtx) }()
+
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case m := <-a.desired:
+			a.applyDesired(m)
+		}
+	}
+
+	// Graceful stop: clears first, then the spool to the broker, then offline.
+	a.log.Info("stopping")
+	deadline := time.Now().Add(time.Duration(a.cfg.StopTimeout))
+	stopCtx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := a.sup.Stop(stopCtx); err != nil {
+		a.log.Warn("stop", "err", err)
+	}
+	stopStreams()
+	for a.spool.Stats().Pending > 0 && a.client.Connected() && time.Until(deadline) > 500*time.Millisecond {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := a.spool.Stats().Pending; n > 0 {
+		a.log.Warn("events left in the spool for the next start", "events", n)
+	}
+	stopDrain()
+	if a.client.Connected() {
+		b, _ := json.Marshal(a.status("offline", "stopped"))
+		pctx, pcancel := context.WithTimeout(context.Background(), max(time.Until(deadline), time.Second))
+		if err := a.client.Publish(pctx, mqtt.Message{Topic: a.topics.Status, Payload: b, QoS: 1, Retained: true}); err != nil {
+			a.log.Warn("offline status not published", "err", err)
+		}
+		pcancel()
+	}
+	stopNet()
+	a.client.Close(time.Second)
+	wg.Wait()
+	a.log.Info("stopped")
+	return nil
+}
+
+// status is the retained status document (the offline form is also the will).
+type statusDoc struct {
+	State    string `json:"state"`
+	Fleet    string `json:"fleet"`
+	Agent    string `json:"agent"`
+	Version  string `json:"version"`
+	Hostname string `json:"hostname,omitempty"`
+	Started  string `json:"started,omitempty"`
+	Time     string `json:"time,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+func (a *Agent) status(state, reason string) statusDoc {
+	s := statusDoc{State: state, Fleet: a.cfg.Fleet, Agent: a.cfg.ID, Version: a.version, Hostname: a.host,
+		Started: a.started.UTC().Format(time.RFC3339Nano), Reason: reason}
+	if reason != "connection lost" {
+		// The will is fixed when the session opens: a time in it would lie.
+		s.Time = time.Now().UTC().Format(time.RFC3339Nano)
+	}
+	return s
+}
+
+// onConnect runs after every (re)connect, on its own goroutine.
+func (a *Agent) onConnect(ctx context.Context, c *mqtt.Client) {
+	b, _ := json.Marshal(a.status("online", ""))
+	if err := c.Publish(ctx, mqtt.Message{Topic: a.topics.Status, Payload: b, QoS: 1, Retained: true}); err != nil {
+		a.log.Warn("online status not published", "err", err)
+	}
+	a.reportChanged()
+	select {
+	case a.metrics <- 0:
+	default:
+	}
+}
+
+// Event is the payload of an event on the events topic: the analyze JSON
+// event plus who, a unique id, the spool sequence and the wall time.
+type Event struct {
+	analyze.JSONEvent
+	ID    string `json:"id"`
+	Seq   uint64 `json:"seq"`
+	Fleet string `json:"fleet"`
+	Agent string `json:"agent"`
+	Time  string `json:"time"`
+}
+
+// emit makes one event durable in the spool; the drain goroutine publishes it.
+func (a *Agent) emit(stream string, e detectors.Event) {
+	for k, v := range e.Values {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			delete(e.Values, k)
+		}
+	}
+	ev := Event{JSONEvent: analyze.NewJSONEvent(stream, e), ID: newID(), Fleet: a.cfg.Fleet, Agent: a.cfg.ID,
+		Time: time.Now().UTC().Format(time.RFC3339Nano)}
+	// The payload carries its spool seq, so it is built inside the append;
+	// appends of concurrent streams share one fsync.
+	seq, err := a.spool.AppendFunc(func(seq uint64) ([]byte, error) {
+		ev.Seq = seq
+		b, err := json.Marshal(ev)
+		if err == nil {
+			a.mu.Lock()
+			a.pending[stream]++
+			a.seqStream[seq] = stream
+			a.mu.Unlock()
+		}
+		return b, err
+	})
+	if err != nil {
+		// Not durable and not sent: say so loudly with the whole event, and count it.
+		a.mu.Lock()
+		a.appendErr++
+		if _, ok := a.seqStream[seq]; ok && seq != 0 {
+			delete(a.seqStream, seq)
+			a.pending[stream]--
+		}
+		a.mu.Unlock()
+		a.log.Error("event could not be spooled", "err", err, "stream", stream, "defect", e.Defect,
+			"state", e.State, "start", e.Start, "id", ev.ID)
+	}
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// outbox is the spool as the drain sees it, keeping the per-stream counts.
+type outbox struct{ a *Agent }
+
+func (o outbox) Read(after uint64, max int, buf []spool.Record) []spool.Record {
+	return o.a.spool.Read(after, max, buf)
+}
+
+func (o outbox) Notify() <-chan struct{} { return o.a.spool.Notify() }
+
+func (o outbox) Ack(seq uint64) error {
+	if err := o.a.spool.Ack(seq); err != nil {
+		return err
+	}
+	o.a.mu.Lock()
+	if s, ok := o.a.seqStream[seq]; ok {
+		delete(o.a.seqStream, seq)
+		if o.a.pending[s]--; o.a.pending[s] <= 0 {
+			delete(o.a.pending, s)
+		}
+	}
+	o.a.mu.Unlock()
+	return nil
+}
+
+func (a *Agent) reportChanged() {
+	select {
+	case a.report <- struct{}{}:
+	default:
+	}
+}
+
+// reporter publishes the reported document when it changes (and after every
+// connect); stream state changes are batched over 200 ms.
+func (a *Agent) reporter(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.report:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if !a.client.Connected() {
+			continue // onConnect asks again
+		}
+		b, err := json.Marshal(a.reported())
+		if err != nil {
+			a.log.Error("reported config", "err", err)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = a.client.Publish(pctx, mqtt.Message{Topic: a.topics.Reported, Payload: b, QoS: 1, Retained: true})
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("reported config not published", "err", err)
+			a.reportChanged()
+		}
+	}
+}
+
+// Reported is the agent's answer on config/reported.
+type Reported struct {
+	Version        int64            `json:"version"`
+	Status         string           `json:"status"`
+	Reason         string           `json:"reason,omitempty"`
+	Scope          string           `json:"scope,omitempty"`
+	AppliedVersion int64            `json:"applied_version"`
+	FleetVersion   int64            `json:"fleet_version"`
+	Time           string           `json:"time"`
+	Streams        []ReportedStream `json:"streams"`
+}
+
+// ReportedStream is one stream's state in the reported document.
+type ReportedStream struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+func (a *Agent) reported() Reported {
+	a.mu.Lock()
+	r := Reported{Version: a.verdict.Version, Status: a.verdict.Status, Reason: a.verdict.Reason, Scope: a.verdict.Scope,
+		AppliedVersion: a.agentDoc.Version, Time: time.Now().UTC().Format(time.RFC3339Nano), Streams: []ReportedStream{}}
+	if r.Status == "" {
+		r.Status, r.Version, r.Scope = "accepted", a.agentDoc.Version, "agent"
+	}
+	if a.fleetDoc != nil {
+		r.FleetVersion = a.fleetDoc.Version
+	}
+	a.mu.Unlock()
+	for _, s := range a.sup.Status() {
+		r.Streams = append(r.Streams, ReportedStream{ID: s.ID, State: string(s.State), Error: s.Error})
+	}
+	return r
+}
+
+// onDesired hands a desired document to the main loop; it runs on the MQTT
+// dispatch goroutine and must not block for long.
+func (a *Agent) onDesired(ctx context.Context, fleetWide bool, payload []byte) {
+	select {
+	case a.desired <- desiredMsg{fleetWide: fleetWide, payload: payload}:
+	case <-ctx.Done():
+	}
+}
+
+// loadConfig starts what was last accepted, or the local file's streams.
+func (a *Agent) loadConfig() {
+	agentRaw, fleetRaw, err := a.store.Load()
+	if err != nil {
+		a.log.Error("stored config unreadable; starting from the local file", "err", err)
+	}
+	a.agentDoc = fleet.Desired{Version: 0, Streams: a.cfg.Streams}
+	if fleetRaw != nil {
+		if f, err := fleet.ParseFleet(a.schemas, fleetRaw); err != nil {
+			a.log.Error("stored fleet config refused", "err", err)
+		} else {
+			a.fleetDoc, a.fleetRaw = &f, fleetRaw
+		}
+	}
+	if agentRaw != nil {
+		if d, err := fleet.ParseDesired(a.schemas, agentRaw); err != nil {
+			a.log.Error("stored desired config refused; starting from the local file", "err", err)
+		} else {
+			a.agentDoc, a.agentRaw = d, agentRaw
+		}
+	}
+	eff, err := fleet.Resolve(a.policy, a.fleetDoc, &a.agentDoc)
+	if err != nil {
+		a.log.Error("config does not apply; no stream runs until a valid one arrives", "version", a.agentDoc.Version, "err", err)
+		a.verdict = verdict{Version: a.agentDoc.Version, Status: "rejected", Reason: err.Error(), Scope: "agent"}
+		return
+	}
+	a.interval = eff.MetricsInterval
+	d := a.sup.Apply(eff.Streams)
+	a.log.Info("config applied", "version", a.agentDoc.Version, "started", d.Started)
+}
+
+// applyDesired validates a desired document and applies it as a diff, or
+// rejects it and keeps the running config. Either way the verdict is reported.
+func (a *Agent) applyDesired(m desiredMsg) {
+	scope := "agent"
+	if m.fleetWide {
+		scope = "fleet"
+	}
+	if len(bytes.TrimSpace(m.payload)) == 0 {
+		a.log.Info("desired config deleted on the broker; keeping the running config", "scope", scope)
+		return
+	}
+	reject := func(version int64, err error) {
+		a.log.Warn("desired config rejected", "scope", scope, "version", version, "err", err)
+		a.mu.Lock()
+		a.verdict = verdict{Version: version, Status: "rejected", Reason: err.Error(), Scope: scope}
+		a.mu.Unlock()
+		a.reportChanged()
+	}
+	version := fleet.PeekVersion(m.payload)
+	a.mu.Lock()
+	agentDoc, fleetDoc, agentRaw, fleetRaw := a.agentDoc, a.fleetDoc, a.agentRaw, a.fleetRaw
+	a.mu.Unlock()
+	var (
+		eff     fleet.Effective
+		err     error
+		newDoc  fleet.Desired
+		newFlt  *fleet.FleetDesired
+		current = agentDoc.Version
+		curRaw  = agentRaw
+	)
+	if m.fleetWide {
+		current, curRaw = 0, fleetRaw
+		if fleetDoc != nil {
+			current = fleetDoc.Version
+		}
+		f, perr := fleet.ParseFleet(a.schemas, m.payload)
+		if perr != nil {
+			reject(version, perr)
+			return
+		}
+		newFlt, newDoc = &f, agentDoc
+	} else {
+		d, perr := fleet.ParseDesired(a.schemas, m.payload)
+		if perr != nil {
+			reject(version, perr)
+			return
+		}
+		newDoc, newFlt = d, fleetDoc
+	}
+	switch {
+	case version == current && sameJSON(m.payload, curRaw):
+		return // the retained document again, after a reconnect
+	case version == current:
+		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version))
+		return
+	case version < current:
+		reject(version, fmt.Errorf("stale version %d: version %d is applied", version, current))
+		return
+	}
+	eff, err = fleet.Resolve(a.policy, newFlt, &newDoc)
+	if err != nil {
+		reject(version, err)
+		return
+	}
+	if m.fleetWide {
+		err = a.store.SaveFleet(m.payload)
+	} else {
+		err = a.store.SaveAgent(m.payload)
+	}
+	if err != nil {
+		reject(version, fmt.Errorf("not persisted, not applied: %w", err))
+		return
+	}
+	d := a.sup.Apply(eff.Streams)
+	a.mu.Lock()
+	if m.fleetWide {
+		a.fleetDoc, a.fleetRaw = newFlt, m.payload
+	} else {
+		a.agentDoc, a.agentRaw = newDoc, m.payload
+	}
+	a.verdict = verdict{Version: version, Status: "accepted", Scope: scope}
+	changed := a.interval != eff.MetricsInterval
+	a.interval = eff.MetricsInterval
+	a.mu.Unlock()
+	if changed {
+		select {
+		case a.metrics <- eff.MetricsInterval:
+		default:
+		}
+	}
+	a.log.Info("desired config applied", "scope", scope, "version", version,
+		"started", d.Started, "stopped", d.Stopped, "restarted", d.Restarted, "unchanged", len(d.Unchanged))
+	a.reportChanged()
+}
+
+func sameJSON(a, b []byte) bool {
+	if b == nil {
+		return false
+	}
+	var ca, cb bytes.Buffer
+	if json.Compact(&ca, a) != nil || json.Compact(&cb, b) != nil {
+		return false
+	}
+	return bytes.Equal(ca.Bytes(), cb.Bytes())
+}

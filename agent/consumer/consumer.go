@@ -1,0 +1,359 @@
+// Package consumer is the operator's side of the broker: it follows the
+// alerts of a fleet, lists its agents and reads and writes desired configs
+// (`streamqc events` and `streamqc fleet`).
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/fleet"
+	"github.com/streamqc/streamqc/agent/mqtt"
+)
+
+// EventFilter selects events; empty fields match everything.
+type EventFilter struct {
+	Fleet, Agent, Stream string
+}
+
+// EventOptions of Events.
+type EventOptions struct {
+	Filter EventFilter
+	// Follow keeps printing until ctx is done; otherwise Events returns once
+	// no event arrived for Idle.
+	Follow bool
+	Idle   time.Duration
+	Format string // text or json
+	Color  bool
+}
+
+// event is the part of an event payload the consumer reads.
+type event struct {
+	ID       string             `json:"id"`
+	Seq      uint64             `json:"seq"`
+	Fleet    string             `json:"fleet"`
+	Agent    string             `json:"agent"`
+	Stream   string             `json:"stream"`
+	Defect   string             `json:"defect"`
+	State    string             `json:"state"`
+	Start    float64            `json:"start"`
+	End      *float64           `json:"end"`
+	Duration *float64           `json:"duration"`
+	Reason   string             `json:"reason"`
+	Values   map[string]float64 `json:"values"`
+	Time     string             `json:"time"`
+}
+
+// Dedup remembers the last ids seen so a redelivered event (after a
+// reconnect the agent may send an event twice) is printed once.
+type Dedup struct {
+	seen  map[string]struct{}
+	order []string
+	max   int
+}
+
+// NewDedup remembers up to n ids.
+func NewDedup(n int) *Dedup { return &Dedup{seen: map[string]struct{}{}, max: n} }
+
+// First reports whether id is new, and remembers it.
+func (d *Dedup) First(id string) bool {
+	if _, ok := d.seen[id]; ok {
+		return false
+	}
+	d.seen[id] = struct{}{}
+	d.order = append(d.order, id)
+	if len(d.order) > d.max {
+		delete(d.seen, d.order[0])
+		d.order = d.order[1:]
+	}
+	return true
+}
+
+// Events prints the events of the filtered agents as they arrive, once each.
+// Returns the number printed.
+func Events(ctx context.Context, c *mqtt.Client, o EventOptions, w io.Writer) (int, error) {
+	if o.Idle <= 0 {
+		o.Idle = 2 * time.Second
+	}
+	ch := make(chan []byte, 1024)
+	c.Subscribe(fleet.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, func(m mqtt.Message) {
+		select {
+		case ch <- m.Payload:
+		case <-ctx.Done():
+		}
+	})
+	dedup := NewDedup(100000)
+	n := 0
+	idle := time.NewTimer(o.Idle)
+	defer idle.Stop()
+	for {
+		var p []byte
+		select {
+		case <-ctx.Done():
+			return n, nil
+		case <-idle.C:
+			if !o.Follow {
+				return n, nil
+			}
+			idle.Reset(o.Idle)
+			continue
+		case p = <-ch:
+		}
+		idle.Reset(o.Idle)
+		var e event
+		if err := json.Unmarshal(p, &e); err != nil || e.ID == "" {
+			fmt.Fprintf(w, "# unreadable event: %.200q\n", p)
+			continue
+		}
+		if o.Filter.Stream != "" && e.Stream != o.Filter.Stream {
+			continue
+		}
+		if !dedup.First(e.ID) {
+			continue
+		}
+		n++
+		if o.Format == "json" {
+			if _, err := fmt.Fprintf(w, "%s\n", strings.TrimSpace(string(p))); err != nil {
+				return n, err
+			}
+			continue
+		}
+		if _, err := io.WriteString(w, textLine(e, o.Color)+"\n"); err != nil {
+			return n, err
+		}
+	}
+}
+
+// textLine is one aligned line per raise or clear.
+func textLine(e event, color bool) string {
+	on, off := "", ""
+	if color {
+		on, off = "\x1b[1;31m", "\x1b[0m"
+		if e.State == "cleared" {
+			on = "\x1b[32m"
+		}
+	}
+	ts := e.Time
+	if t, err := time.Parse(time.RFC3339Nano, e.Time); err == nil {
+		ts = t.Local().Format("2006-01-02 15:04:05.000")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  %-28s %s%-7s%s %-12s at %9.3fs", ts, e.Fleet+"/"+e.Agent+"/"+e.Stream, on, strings.ToUpper(e.State), off, e.Defect, e.Start)
+	if e.End != nil && e.Duration != nil {
+		fmt.Fprintf(&b, "  lasted %.3fs", *e.Duration)
+	}
+	if e.Reason != "" {
+		fmt.Fprintf(&b, "  %s", e.Reason)
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Values)) {
+		fmt.Fprintf(&b, "  %s=%.4g", k, e.Values[k])
+	}
+	return b.String()
+}
+
+// Agent is what the broker retains about one agent.
+type Agent struct {
+	Fleet, ID string
+	Status    json.RawMessage
+	Metrics   json.RawMessage
+	Reported  json.RawMessage
+}
+
+// Agents collects the retained status, metrics and reported config of the
+// agents of a fleet ("" for every fleet), waiting until no retained message
+// arrived for settle.
+func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration) ([]Agent, error) {
+	var mu sync.Mutex
+	byID := map[string]*Agent{}
+	got := make(chan struct{}, 1)
+	add := func(leaf string) func(mqtt.Message) {
+		return func(m mqtt.Message) {
+			parts := strings.Split(m.Topic, "/")
+			if len(parts) < 5 || len(m.Payload) == 0 {
+				return
+			}
+			f, id := parts[2], parts[3]
+			mu.Lock()
+			a := byID[f+"/"+id]
+			if a == nil {
+				a = &Agent{Fleet: f, ID: id}
+				byID[f+"/"+id] = a
+			}
+			switch leaf {
+			case "status":
+				a.Status = m.Payload
+			case "metrics":
+				a.Metrics = m.Payload
+			case "config/reported":
+				a.Reported = m.Payload
+			}
+			mu.Unlock()
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	}
+	for _, leaf := range []string{"status", "metrics", "config/reported"} {
+		c.Subscribe(fleet.Filter(fleetName, "", leaf), 1, add(leaf))
+	}
+	t := time.NewTimer(settle)
+	defer t.Stop()
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-got:
+			t.Reset(settle)
+		case <-t.C:
+			done = true
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := make([]Agent, 0, len(byID))
+	for _, a := range byID {
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b Agent) int { return strings.Compare(a.Fleet+"/"+a.ID, b.Fleet+"/"+b.ID) })
+	return out, nil
+}
+
+// PrintAgents writes one aligned line per agent.
+func PrintAgents(w io.Writer, list []Agent) {
+	fmt.Fprintf(w, "%-12s %-20s %-8s %-12s %-9s %-14s %6s %8s %8s  %s\n",
+		"FLEET", "AGENT", "STATE", "VERSION", "STREAMS", "CONFIG", "CPU%", "RSS MB", "SPOOLED", "METRICS AGE")
+	for _, a := range list {
+		var st struct{ State, Version string }
+		var m struct {
+			Time    time.Time `json:"time"`
+			Process struct {
+				CPU float64 `json:"cpu_percent"`
+				RSS int64   `json:"rss_bytes"`
+			} `json:"process"`
+			Spool struct {
+				Pending int `json:"pending"`
+			} `json:"spool"`
+			Streams []struct {
+				State string `json:"state"`
+			} `json:"streams"`
+		}
+		var r struct {
+			Status         string `json:"status"`
+			Version        int64  `json:"version"`
+			AppliedVersion int64  `json:"applied_version"`
+		}
+		_ = json.Unmarshal(a.Status, &st)
+		_ = json.Unmarshal(a.Metrics, &m)
+		_ = json.Unmarshal(a.Reported, &r)
+		running := 0
+		for _, s := range m.Streams {
+			if s.State == "running" {
+				running++
+			}
+		}
+		cfg, age := "-", "-"
+		if a.Reported != nil {
+			cfg = fmt.Sprintf("v%d", r.AppliedVersion)
+			if r.Status == "rejected" {
+				cfg += fmt.Sprintf(" (v%d refused)", r.Version)
+			}
+		}
+		if !m.Time.IsZero() {
+			age = time.Since(m.Time).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "%-12s %-20s %-8s %-12s %-9s %-14s %6.1f %8.1f %8d  %s\n",
+			a.Fleet, a.ID, orDash(st.State), orDash(st.Version), fmt.Sprintf("%d/%d", running, len(m.Streams)), cfg,
+			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Retained reads the retained message of one topic (nil when there is none
+// within wait).
+func Retained(ctx context.Context, c *mqtt.Client, topic string, wait time.Duration) ([]byte, error) {
+	ch := make(chan []byte, 1)
+	c.Subscribe(topic, 1, func(m mqtt.Message) {
+		select {
+		case ch <- m.Payload:
+		default:
+		}
+	})
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case p := <-ch:
+		return p, nil
+	case <-time.After(wait):
+		return nil, nil
+	}
+}
+
+// Verdict is an agent's answer to a pushed config.
+type Verdict struct {
+	Version        int64  `json:"version"`
+	Status         string `json:"status"`
+	Reason         string `json:"reason"`
+	Scope          string `json:"scope"`
+	AppliedVersion int64  `json:"applied_version"`
+	Streams        []struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+		Error string `json:"error"`
+	} `json:"streams"`
+}
+
+// Push publishes a desired config (retained, QoS 1) for one agent and waits
+// for the agent's verdict on that version.
+func Push(ctx context.Context, c *mqtt.Client, fleetName, agent string, doc []byte) (Verdict, error) {
+	version := fleet.PeekVersion(doc)
+	t := fleet.NewTopics(fleetName, agent)
+	verdicts := make(chan Verdict, 16)
+	c.Subscribe(t.Reported, 1, func(m mqtt.Message) {
+		var v Verdict
+		if json.Unmarshal(m.Payload, &v) == nil {
+			select {
+			case verdicts <- v:
+			default:
+			}
+		}
+	})
+	if err := c.WaitConnected(ctx); err != nil {
+		return Verdict{}, err
+	}
+	if err := c.Publish(ctx, mqtt.Message{Topic: t.Desired, Payload: doc, QoS: 1, Retained: true}); err != nil {
+		return Verdict{}, fmt.Errorf("publish %s: %w", t.Desired, err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return Verdict{}, fmt.Errorf("no verdict on version %d from agent %s/%s: %w", version, fleetName, agent, ctx.Err())
+		case v := <-verdicts:
+			if v.Version == version && v.Scope != "fleet" {
+				return v, nil
+			}
+		}
+	}
+}
+
+// PushFleet publishes fleet-wide defaults (retained, QoS 1).
+func PushFleet(ctx context.Context, c *mqtt.Client, fleetName string, doc []byte) error {
+	t := fleet.NewTopics(fleetName, "_")
+	if err := c.Publish(ctx, mqtt.Message{Topic: t.FleetDesired, Payload: doc, QoS: 1, Retained: true}); err != nil {
+		return fmt.Errorf("publish %s: %w", t.FleetDesired, err)
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package fleet
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/agent/schema"
+	"github.com/streamqc/streamqc/agent/supervisor"
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// MaxDocument bounds a desired document.
+const MaxDocument = 1 << 20
+
+// Desired is the config operators want one agent to run.
+type Desired struct {
+	Version   int64           `json:"version"`
+	Streams   []config.Stream `json:"streams"`
+	Detectors json.RawMessage `json:"detectors,omitempty"`
+	Publish   *Publish        `json:"publish,omitempty"`
+}
+
+// FleetDesired is the fleet-wide defaults, merged under each agent's own.
+type FleetDesired struct {
+	Version   int64           `json:"version"`
+	Detectors json.RawMessage `json:"detectors,omitempty"`
+	Publish   *Publish        `json:"publish,omitempty"`
+}
+
+// Publish settings.
+type Publish struct {
+	MetricsInterval float64 `json:"metrics_interval,omitempty"` // seconds
+}
+
+// Policy is what the local file allows a desired config to do.
+type Policy struct {
+	// MediaDir is the only directory file inputs may name ("" refuses files).
+	MediaDir string
+	// Schemes allowed for inputs.
+	Schemes []string
+	// Detectors are the agent's own detector defaults (JSON), lowest layer
+	// above the built-in defaults.
+	Detectors json.RawMessage
+	// MetricsInterval applies unless a document sets one.
+	MetricsInterval time.Duration
+}
+
+// Effective is what the agent runs: the merge of its policy, the fleet
+// defaults and its desired config.
+type Effective struct {
+	Streams         []supervisor.StreamConfig
+	MetricsInterval time.Duration
+}
+
+// ParseDesired checks a document against its schema and decodes it.
+func ParseDesired(s *schema.Set, b []byte) (Desired, error) {
+	var d Desired
+	if err := parse(s, schema.Desired, b, &d); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+// ParseFleet checks a fleet-wide document against its schema and decodes it.
+func ParseFleet(s *schema.Set, b []byte) (FleetDesired, error) {
+	var d FleetDesired
+	if err := parse(s, schema.FleetDesired, b, &d); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+func parse(s *schema.Set, name string, b []byte, v any) error {
+	if len(b) > MaxDocument {
+		return fmt.Errorf("document of %d bytes is larger than %d", len(b), MaxDocument)
+	}
+	if err := s.Validate(name, b); err != nil {
+		return fmt.Errorf("schema: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+// PeekVersion reads the version of a document that may be otherwise invalid,
+// so a rejection can say which version it refuses (0 when unreadable).
+func PeekVersion(b []byte) int64 {
+	var v struct {
+		Version int64 `json:"version"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return 0
+	}
+	return v.Version
+}
+
+// Resolve merges the layers into per-stream settings and checks every field
+// the schema cannot: unique ids, input URLs against the policy, detector
+// values. The error names the field.
+func Resolve(p Policy, f *FleetDesired, d *Desired) (Effective, error) {
+	eff := Effective{MetricsInterval: p.MetricsInterval}
+	base := detectors.DefaultConfig()
+	layers := []struct {
+		name string
+		raw  json.RawMessage
+	}{{"agent file detectors", p.Detectors}}
+	if f != nil {
+		layers = append(layers, struct {
+			name string
+			raw  json.RawMessage
+		}{"fleet detectors", f.Detectors})
+		if f.Publish != nil && f.Publish.MetricsInterval > 0 {
+			eff.MetricsInterval = time.Duration(f.Publish.MetricsInterval * float64(time.Second))
+		}
+	}
+	layers = append(layers, struct {
+		name string
+		raw  json.RawMessage
+	}{"detectors", d.Detectors})
+	if d.Publish != nil && d.Publish.MetricsInterval > 0 {
+		eff.MetricsInterval = time.Duration(d.Publish.MetricsInterval * float64(time.Second))
+	}
+	for _, l := range layers {
+		if len(l.raw) == 0 || string(l.raw) == "null" {
+			continue
+		}
+		if err := config.MergeJSON(&base, l.raw); err != nil {
+			return eff, fmt.Errorf("%s: %w", l.name, err)
+		}
+	}
+	seen := map[string]bool{}
+	for i, s := range d.Streams {
+		field := fmt.Sprintf("streams[%d]", i)
+		if err := config.CheckID(s.ID); err != nil {
+			return eff, fmt.Errorf("%s.id: %w", field, err)
+		}
+		if seen[s.ID] {
+			return eff, fmt.Errorf("%s.id: %q appears twice", field, s.ID)
+		}
+		seen[s.ID] = true
+		u, protocols, err := CheckURL(p, s.URL)
+		if err != nil {
+			return eff, fmt.Errorf("%s.url: %w", field, err)
+		}
+		cfg := base
+		if len(s.Detectors) > 0 {
+			raw, err := json.Marshal(s.Detectors)
+			if err != nil {
+				return eff, fmt.Errorf("%s.detectors: %w", field, err)
+			}
+			if err := config.MergeJSON(&cfg, raw); err != nil {
+				return eff, fmt.Errorf("%s.detectors: %w", field, err)
+			}
+		}
+		if err := cfg.Validate(); err != nil {
+			return eff, fmt.Errorf("%s.detectors: %w", field, err)
+		}
+		hw := s.HWAccel
+		switch hw {
+		case "":
+			hw = "auto"
+		case "auto", "none", "cuda", "vaapi", "qsv":
+		default:
+			return eff, fmt.Errorf("%s.hwaccel: %q is not auto, none, cuda, vaapi or qsv", field, hw)
+		}
+		if s.Threads < 0 || s.Threads > 64 {
+			return eff, fmt.Errorf("%s.threads: %d is not between 0 and 64", field, s.Threads)
+		}
+		eff.Streams = append(eff.Streams, supervisor.StreamConfig{
+			ID: s.ID,
+			Media: media.Options{
+				URL: u, HWAccel: hw, Realtime: s.Realtime, Threads: s.Threads,
+				Protocols: protocols, Video: media.TrackFirst, Audio: media.TrackFirst,
+			},
+			Loop:      s.Loop,
+			Detectors: cfg,
+		})
+	}
+	return eff, nil
+}
+
+// protocols FFmpeg may use for an input of each scheme, everything it opens
+// from there included (HLS segments and keys, RTSP's RTP): never file, pipe,
+// concat, subfile, data or any other local trick.
+var protocols = map[string]string{
+	"udp":   "udp",
+	"rtp":   "rtp,udp",
+	"srt":   "srt",
+	"rtmp":  "rtmp,tcp",
+	"rtmps": "rtmps,tls,tcp",
+	"rtsp":  "rtsp,rtp,udp,tcp",
+	"rtsps": "rtsps,rtsp,rtp,udp,tcp,tls",
+	"http":  "http,https,tcp,tls,crypto,httpproxy",
+	"https": "https,http,tls,tcp,crypto,httpproxy",
+	"file":  "file",
+}
+
+// CheckURL accepts an input URL the policy allows and returns it (a file
+// path made absolute and resolved) with the FFmpeg protocol whitelist for it.
+func CheckURL(p Policy, raw string) (string, string, error) {
+	if raw == "" || len(raw) > 2048 {
+		return "", "", fmt.Errorf("must be 1 to 2048 characters")
+	}
+	for _, r := range raw {
+		if r < 0x21 || r == 0x7f {
+			return "", "", fmt.Errorf("control characters or spaces are not allowed")
+		}
+	}
+	scheme := "file"
+	if i := strings.Index(raw, ":"); i > 0 && !strings.HasPrefix(raw, "/") && !strings.HasPrefix(raw, ".") {
+		scheme = strings.ToLower(raw[:i])
+	}
+	allowed := false
+	for _, s := range p.Schemes {
+		allowed = allowed || s == scheme
+	}
+	if _, known := protocols[scheme]; !known || !allowed {
+		return "", "", fmt.Errorf("scheme %q is not allowed (allowed: %s)", scheme, strings.Join(p.Schemes, ", "))
+	}
+	if scheme == "file" {
+		path, err := mediaPath(p.MediaDir, raw)
+		if err != nil {
+			return "", "", err
+		}
+		return path, protocols["file"], nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Opaque != "" || u.Host == "" {
+		return "", "", fmt.Errorf("%s URL needs scheme://host", scheme)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return "", "", fmt.Errorf("%s URL needs a host", scheme)
+	}
+	if ip := net.ParseIP(host); ip == nil && strings.ContainsAny(host, "/\\") {
+		return "", "", fmt.Errorf("host %q is not a host name", host)
+	}
+	return raw, protocols[scheme], nil
+}
+
+// mediaPath resolves a file input and refuses anything outside dir, symbolic
+// links out of it included.
+func mediaPath(dir, raw string) (string, error) {
+	if dir == "" {
+		return "", fmt.Errorf("file inputs are refused: the agent has no media_dir")
+	}
+	p := raw
+	if strings.HasPrefix(strings.ToLower(p), "file:") {
+		u, err := url.Parse(p)
+		if err != nil {
+			return "", fmt.Errorf("not a file URL: %w", err)
+		}
+		if u.Host != "" && u.Host != "localhost" {
+			return "", fmt.Errorf("file URL with host %q", u.Host)
+		}
+		p = u.Path
+		if p == "" {
+			p = u.Opaque
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	p = filepath.Clean(p)
+	if !within(filepath.Clean(dir), p) {
+		return "", fmt.Errorf("file input %s is outside media_dir %s", p, dir)
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("media_dir: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("file input: %w", err)
+	}
+	if !within(root, real) {
+		return "", fmt.Errorf("file input %s is outside media_dir %s (through a link)", p, dir)
+	}
+	st, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("file input: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("file input %s is not a regular file", p)
+	}
+	return "file:" + real, nil
+}
+
+func within(root, p string) bool {
+	rel, err := filepath.Rel(root, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}

@@ -1,0 +1,45 @@
+package schema
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestSchemas(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		schema, doc string
+		bad         string // substring of the error, "" when valid
+	}{
+		{Desired, `{"version":1,"streams":[{"id":"ch1","url":"udp://239.0.0.1:1234","detectors":{"black":{"min_duration":3}}}]}`, ""},
+		{Desired, `{"version":0,"streams":[]}`, "/version"},
+		{Desired, `{"version":2,"streams":[{"id":"bad id","url":"udp://x"}]}`, "/streams/0/id"},
+		{Desired, `{"version":2,"streams":[{"id":"a","url":"udp://x","extra":1}]}`, "extra"},
+		{Desired, `{"version":2,"streams":[],"detectors":{"nosuch":{}}}`, "must be one of"},
+		{Desired, `{"version":2}`, "streams"},
+		{Desired, `[1,2]`, "/"},
+		{Desired, `{"version":`, "not JSON"},
+		{FleetDesired, `{"version":3,"detectors":{"silence":{"threshold_db":-50}},"publish":{"metrics_interval":5}}`, ""},
+		{FleetDesired, `{"version":3,"streams":[]}`, "streams"},
+		{Event, `{"type":"defect","id":"0123456789abcdef0123456789abcdef","seq":1,"fleet":"f","agent":"a","stream":"s","defect":"black","state":"raised","start":1.5,"time":"2026-11-22T07:00:00Z"}`, ""},
+		{Event, `{"type":"defect","id":"0123456789abcdef0123456789abcdef","seq":1,"fleet":"f","agent":"a","stream":"s","defect":"black","state":"cleared","start":1.5,"time":"2026-11-22T07:00:00Z"}`, "end"},
+		{Event, `{"type":"defect","id":"0123456789abcdef0123456789abcdef","seq":1,"fleet":"f","agent":"a","stream":"s","defect":"black","state":"raised","start":1.5,"time":"yesterday"}`, "/time"},
+		{Status, `{"state":"offline","fleet":"f","agent":"a","version":"dev","reason":"connection lost"}`, ""},
+		{Reported, `{"version":4,"status":"rejected","reason":"stale","applied_version":5,"time":"2026-11-22T07:00:00Z","streams":[{"id":"a","state":"running"}]}`, ""},
+		{"nosuch", `{}`, "unknown"},
+	}
+	for _, c := range cases {
+		err := s.Validate(c.schema, []byte(c.doc))
+		switch {
+		case c.bad == "" && err != nil:
+			t.Errorf("%s %s: %v", c.schema, c.doc, err)
+		case c.bad != "" && err == nil:
+			t.Errorf("%s %s: accepted", c.schema, c.doc)
+		case c.bad != "" && !strings.Contains(err.Error(), c.bad):
+			t.Errorf("%s %s: error %q does not mention %q", c.schema, c.doc, err, c.bad)
+		}
+	}
+}

@@ -1,0 +1,65 @@
+package supervisor
+
+import (
+	"math"
+	"time"
+
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// meter sits between the decoder and the analyzer of one stream session and
+// keeps the counters metrics read from another goroutine: atomics only, no
+// allocation per frame.
+type meter struct {
+	st      *stream
+	an      *detectors.Analyzer
+	onFirst func()
+	started bool
+	wall0   time.Time
+	media0  float64
+}
+
+func (m *meter) first(t float64) {
+	if m.started {
+		return
+	}
+	m.started = true
+	m.wall0, m.media0 = time.Now(), t
+	m.onFirst()
+}
+
+// lag is how far media time trails the wall clock since the session's first
+// frame: meaningful for live and paced inputs only.
+func (m *meter) lag(t float64) {
+	if m.st.live {
+		l := time.Since(m.wall0).Seconds() - (t - m.media0)
+		m.st.lagBits.Store(math.Float64bits(l))
+	}
+}
+
+func (m *meter) Tracks(t float64, hasVideo, hasAudio bool) { m.an.Tracks(t, hasVideo, hasAudio) }
+
+func (m *meter) Video(cur, ref *detectors.VideoFrame) bool {
+	m.first(cur.PTS)
+	keep := m.an.Video(cur, ref)
+	m.st.frames.Add(1)
+	m.lag(cur.PTS)
+	return keep
+}
+
+func (m *meter) Audio(b *detectors.AudioBlock) {
+	m.first(b.PTS)
+	m.an.Audio(b)
+	m.st.blocks.Add(1)
+	mo, sh := m.an.Loudness()
+	m.st.momentary.Store(math.Float64bits(mo))
+	m.st.short.Store(math.Float64bits(sh))
+}
+
+func (m *meter) Packet(track detectors.Track, t float64, corrupt bool) {
+	m.an.Packet(track, t, corrupt)
+}
+
+func (m *meter) DecodeError(t float64, reason string) { m.an.DecodeError(t, reason) }
+func (m *meter) Stall(t float64)                      { m.an.Stall(t) }
+func (m *meter) Resume(t float64)                     { m.an.Resume(t) }

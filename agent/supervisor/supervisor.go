@@ -1,0 +1,398 @@
+// Package supervisor runs many streams at once, each input -> decode ->
+// detect on its own goroutine. A stream that fails is retried with backoff
+// and jitter and reported as that stream's signal_loss, never disturbing the
+// others; a new config is applied as a diff: only added, removed or changed
+// streams start, stop or restart.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/detectors"
+)
+
+// StreamConfig is everything one stream runs with.
+type StreamConfig struct {
+	ID        string
+	Media     media.Options
+	Detectors detectors.Config
+	// Loop starts a file input again at its end.
+	Loop bool
+}
+
+func (c StreamConfig) equal(o StreamConfig) bool {
+	c.Media.Logger, o.Media.Logger = nil, nil
+	return reflect.DeepEqual(c, o)
+}
+
+// State of a stream.
+type State string
+
+// States a stream goes through.
+const (
+	Starting State = "starting" // opening its input
+	Running  State = "running"  // frames or audio flow
+	Retrying State = "retrying" // the input failed; waiting to open it again
+	Ended    State = "ended"    // a file input reached its end
+	Stopped  State = "stopped"
+)
+
+// Emit receives every event of every stream; it is called from the streams'
+// goroutines, concurrently, and should make the event durable before it
+// returns (the agent appends it to the spool).
+type Emit func(stream string, e detectors.Event)
+
+// Options of a Supervisor.
+type Options struct {
+	Logger *slog.Logger
+	Emit   Emit
+	// MinBackoff and MaxBackoff bound the delay before a failed input is
+	// opened again (doubling, with up to 50% jitter).
+	MinBackoff, MaxBackoff time.Duration
+	// OnState, when set, is called after a stream changes state.
+	OnState func(id string, s State)
+}
+
+// Supervisor owns the running streams.
+type Supervisor struct {
+	o       Options
+	ctx     context.Context
+	mu      sync.Mutex
+	streams map[string]*stream
+}
+
+// New makes a supervisor whose streams live until ctx is done or Stop.
+func New(ctx context.Context, o Options) *Supervisor {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	if o.Emit == nil {
+		o.Emit = func(string, detectors.Event) {}
+	}
+	return &Supervisor{o: o, ctx: ctx, streams: map[string]*stream{}}
+}
+
+// Diff says what an Apply changed.
+type Diff struct {
+	Started, Stopped, Restarted, Unchanged []string
+}
+
+// Apply makes the running set match cfgs: streams not in it stop, new ones
+// start, changed ones restart; the others keep running untouched.
+func (s *Supervisor) Apply(cfgs []StreamConfig) Diff {
+	var d Diff
+	want := map[string]StreamConfig{}
+	for _, c := range cfgs {
+		want[c.ID] = c
+	}
+	s.mu.Lock()
+	var stopping []*stream
+	for id, st := range s.streams {
+		c, ok := want[id]
+		switch {
+		case !ok:
+			d.Stopped = append(d.Stopped, id)
+			stopping = append(stopping, st)
+			delete(s.streams, id)
+		case !st.cfg.equal(c):
+			d.Restarted = append(d.Restarted, id)
+			stopping = append(stopping, st)
+			delete(s.streams, id)
+		default:
+			d.Unchanged = append(d.Unchanged, id)
+		}
+	}
+	s.mu.Unlock()
+	// Stop outside the lock: a stopping stream flushes its clears through Emit.
+	for _, st := range stopping {
+		st.stop()
+	}
+	s.mu.Lock()
+	for _, c := range cfgs {
+		if _, ok := s.streams[c.ID]; ok {
+			continue
+		}
+		if !slices.Contains(d.Restarted, c.ID) {
+			d.Started = append(d.Started, c.ID)
+		}
+		st := s.newStream(c)
+		s.streams[c.ID] = st
+		go st.run()
+	}
+	s.mu.Unlock()
+	for _, l := range [][]string{d.Started, d.Stopped, d.Restarted, d.Unchanged} {
+		slices.Sort(l)
+	}
+	return d
+}
+
+// Stop stops every stream and waits until each has flushed its clears, or
+// ctx is done.
+func (s *Supervisor) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	all := make([]*stream, 0, len(s.streams))
+	for id, st := range s.streams {
+		all = append(all, st)
+		delete(s.streams, id)
+	}
+	s.mu.Unlock()
+	for _, st := range all {
+		st.cancel()
+	}
+	for _, st := range all {
+		select {
+		case <-st.done:
+		case <-ctx.Done():
+			return fmt.Errorf("streams still stopping: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Status of one stream, for metrics and the reported config.
+type Status struct {
+	ID          string
+	State       State
+	Frames      int64
+	AudioBlocks int64
+	FPS         float64
+	DecodeLag   float64 // seconds behind the wall clock; NaN for a file read as fast as it decodes
+	Momentary   float64 // LUFS, NaN when unknown
+	ShortTerm   float64
+	Restarts    int64
+	Reconnects  int64
+	Alarms      []string
+	Error       string
+}
+
+// Status returns every stream's state, sorted by id. FPS is measured since
+// the previous call.
+func (s *Supervisor) Status() []Status {
+	s.mu.Lock()
+	list := make([]*stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		list = append(list, st)
+	}
+	s.mu.Unlock()
+	out := make([]Status, 0, len(list))
+	for _, st := range list {
+		out = append(out, st.status())
+	}
+	slices.SortFunc(out, func(a, b Status) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+type stream struct {
+	sup    *Supervisor
+	cfg    StreamConfig
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	frames, blocks      atomic.Int64
+	restarts, reconnect atomic.Int64
+	momentary, short    atomic.Uint64 // float64 bits
+	lagBits             atomic.Uint64
+	live                bool
+
+	mu       sync.Mutex
+	state    State
+	err      string
+	alarms   map[string]bool
+	lastFPS  float64
+	sampleAt time.Time
+	sampleN  int64
+}
+
+func (s *Supervisor) newStream(c StreamConfig) *stream {
+	ctx, cancel := context.WithCancel(s.ctx)
+	live := media.IsLive(c.Media.URL) || c.Media.Realtime
+	if c.Media.Live != nil {
+		live = *c.Media.Live || c.Media.Realtime
+	}
+	st := &stream{
+		sup: s, cfg: c, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		log:    s.o.Logger.With("stream", c.ID),
+		state:  Starting,
+		alarms: map[string]bool{},
+		live:   live,
+	}
+	st.momentary.Store(math.Float64bits(math.NaN()))
+	st.short.Store(math.Float64bits(math.NaN()))
+	st.lagBits.Store(math.Float64bits(math.NaN()))
+	st.cfg.Media.Logger = st.log
+	return st
+}
+
+func (st *stream) stop() {
+	st.cancel()
+	<-st.done
+}
+
+func (st *stream) setState(s State, err error) {
+	st.mu.Lock()
+	changed := st.state != s
+	st.state = s
+	if err != nil {
+		st.err = err.Error()
+	} else if s == Running {
+		st.err = ""
+	}
+	st.mu.Unlock()
+	if changed && st.sup.o.OnState != nil {
+		st.sup.o.OnState(st.cfg.ID, s)
+	}
+}
+
+func (st *stream) emit(e detectors.Event) {
+	st.mu.Lock()
+	if e.State == detectors.Raised {
+		st.alarms[e.Defect] = true
+	} else {
+		delete(st.alarms, e.Defect)
+	}
+	st.mu.Unlock()
+	st.sup.o.Emit(st.cfg.ID, e)
+}
+
+// run opens the input again and again until the stream is stopped: a failed
+// input is a signal_loss of this stream, raised once per outage and cleared
+// by the first frame or audio block that arrives again.
+func (st *stream) run() {
+	defer close(st.done)
+	defer st.setState(Stopped, nil)
+	backoff := st.sup.o.MinBackoff
+	var loss *detectors.Event // the supervisor's own signal_loss, while raised
+	var lossWall time.Time
+	for session := 0; ; session++ {
+		if session > 0 {
+			st.restarts.Add(1)
+		}
+		st.setState(Starting, nil)
+		m := &meter{st: st}
+		m.onFirst = func() {
+			st.setState(Running, nil)
+			if loss != nil {
+				e := *loss
+				e.State = detectors.Cleared
+				e.End = e.Start + time.Since(lossWall).Seconds()
+				st.emit(e)
+				loss = nil
+			}
+		}
+		an, err := detectors.NewAnalyzer(st.cfg.Detectors, nil, st.emit)
+		if err != nil {
+			// The fleet config checked this; reaching here is a bug, not an input problem.
+			st.log.Error("detector config refused", "err", err)
+			st.setState(Stopped, err)
+			return
+		}
+		m.an = an
+		info, err := media.Run(st.ctx, st.cfg.Media, m)
+		st.reconnect.Add(int64(info.Reconnects))
+		an.Flush(info.End)
+		if st.ctx.Err() != nil {
+			if loss != nil {
+				e := *loss
+				e.State, e.End = detectors.Cleared, e.Start+time.Since(lossWall).Seconds()
+				e.Reason = "stream stopped"
+				st.emit(e)
+			}
+			return
+		}
+		delivered := info.Frames+info.AudioBlocks > 0
+		if err == nil && delivered && !media.IsLive(st.cfg.Media.URL) {
+			if st.cfg.Loop {
+				backoff = st.sup.o.MinBackoff
+				continue
+			}
+			st.log.Info("input ended")
+			st.setState(Ended, nil)
+			<-st.ctx.Done()
+			return
+		}
+		if err == nil {
+			err = errors.New("input ended")
+			if !delivered {
+				err = errors.New("input delivered nothing")
+			}
+		}
+		if delivered {
+			backoff = st.sup.o.MinBackoff
+		}
+		if loss == nil {
+			loss = &detectors.Event{Defect: detectors.SignalLoss, State: detectors.Raised, Start: info.End, Reason: err.Error()}
+			lossWall = time.Now()
+			st.emit(*loss)
+		}
+		st.setState(Retrying, err)
+		wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))
+		st.log.Warn("input failed, retrying", "err", err, "in", wait.Round(time.Millisecond))
+		select {
+		case <-st.ctx.Done():
+			e := *loss
+			e.State, e.End = detectors.Cleared, e.Start+time.Since(lossWall).Seconds()
+			e.Reason = "stream stopped"
+			st.emit(e)
+			return
+		case <-time.After(wait):
+		}
+		backoff = min(backoff*2, st.sup.o.MaxBackoff)
+	}
+}
+
+func (st *stream) status() Status {
+	now := time.Now()
+	frames := st.frames.Load()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.sampleAt.IsZero() {
+		if dt := now.Sub(st.sampleAt).Seconds(); dt > 0.2 {
+			st.lastFPS = float64(frames-st.sampleN) / dt
+			st.sampleAt, st.sampleN = now, frames
+		}
+	} else {
+		st.sampleAt, st.sampleN = now, frames
+	}
+	s := Status{
+		ID: st.cfg.ID, State: st.state, Frames: frames, AudioBlocks: st.blocks.Load(),
+		FPS:        math.Max(0, st.lastFPS),
+		DecodeLag:  math.Float64frombits(st.lagBits.Load()),
+		Momentary:  math.Float64frombits(st.momentary.Load()),
+		ShortTerm:  math.Float64frombits(st.short.Load()),
+		Restarts:   st.restarts.Load(),
+		Reconnects: st.reconnect.Load(),
+		Error:      st.err,
+	}
+	for a := range st.alarms {
+		s.Alarms = append(s.Alarms, a)
+	}
+	slices.Sort(s.Alarms)
+	return s
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/mqtt"
+)
+
+// brokerFlags are the connection flags of the consumer commands: either an
+// agent's file (its broker section and fleet) or explicit flags, which win.
+type brokerFlags struct {
+	config, url, user, password, ca, cert, key, fleet, clientID *string
+	timeout                                                     *time.Duration
+}
+
+func addBrokerFlags(fs *flag.FlagSet) *brokerFlags {
+	return &brokerFlags{
+		config:   fs.String("config", "", "take the broker and fleet from this agent file (agent.yaml)"),
+		url:      fs.String("broker", "", "broker URL, e.g. tcp://127.0.0.1:1883 or ssl://host:8883 (default from --config, else tcp://127.0.0.1:1883)"),
+		user:     fs.String("username", "", "MQTT user name"),
+		password: fs.String("password", "", "MQTT password (or the STREAMQC_MQTT_PASSWORD environment variable)"),
+		ca:       fs.String("ca", "", "CA certificate file to trust (TLS)"),
+		cert:     fs.String("cert", "", "client certificate file (mutual TLS)"),
+		key:      fs.String("key", "", "client key file (mutual TLS)"),
+		fleet:    fs.String("fleet", "", "fleet name (default from --config, else every fleet / \"default\")"),
+		clientID: fs.String("client-id", "", "MQTT client id (default: a random one)"),
+		timeout:  fs.Duration("connect-timeout", 10*time.Second, "give up when the broker cannot be reached in this time"),
+	}
+}
+
+// resolve merges the flags over the agent file.
+func (b *brokerFlags) resolve() (config.Broker, string, error) {
+	br := config.DefaultAgent().Broker
+	fleet := ""
+	if *b.config != "" {
+		a, err := config.LoadAgent(*b.config)
+		if err != nil {
+			return br, "", err
+		}
+		br, fleet = a.Broker, a.Fleet
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&br.URL, *b.url)
+	set(&br.Username, *b.user)
+	set(&br.Password, os.Getenv("STREAMQC_MQTT_PASSWORD"))
+	set(&br.Password, *b.password)
+	set(&br.CAFile, *b.ca)
+	set(&br.CertFile, *b.cert)
+	set(&br.KeyFile, *b.key)
+	set(&fleet, *b.fleet)
+	return br, fleet, nil
+}
+
+// connect opens a client session and waits until it is connected.
+func (b *brokerFlags) connect(ctx context.Context, clean bool, logger *slog.Logger) (*mqtt.Client, string, error) {
+	br, fleet, err := b.resolve()
+	if err != nil {
+		return nil, "", err
+	}
+	id := *b.clientID
+	if id == "" {
+		id = "streamqc-cli-" + newSuffix()
+	}
+	c, err := mqtt.New(mqtt.Options{
+		Broker: br.URL, ClientID: id, Username: br.Username, Password: br.Password,
+		CAFile: br.CAFile, CertFile: br.CertFile, KeyFile: br.KeyFile, ServerName: br.ServerName,
+		CleanSession: &clean, Logger: logger,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	c.Start(ctx)
+	wctx, cancel := context.WithTimeout(ctx, *b.timeout)
+	defer cancel()
+	if err := c.WaitConnected(wctx); err != nil {
+		c.Close(time.Second)
+		return nil, "", fmt.Errorf("broker %s: %w", br.URL, err)
+	}
+	return c, fleet, nil
+}
+
+func newSuffix() string {
+	return fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano()%1e9)
+}
+
+func quietLogger(verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

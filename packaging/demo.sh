@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make demo`: the whole system on one machine. Starts a Mosquitto on a free
+# loopback port, runs the agent on three real-time paced clips that loop with
+# defects injected at known times, shows the alerts with `streamqc events`
+# for about 30 s, lists the fleet, then stops everything it started.
+set -euo pipefail
+BIN=${BIN:-bin/streamqc}
+CLIPS=${CLIPS:-.cache/clips}
+SECONDS_TO_RUN=${DEMO_SECONDS:-30}
+
+STREAMQC_CLIPS=$CLIPS go run ./testdata/gen -out "$CLIPS" -only broadcast_ts,freeze,clipping >/dev/null
+clips=$(cd "$CLIPS" && pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=""
+for _ in $(seq 50); do
+  p=$((20000 + RANDOM % 20000))
+  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
+done
+[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+
+cat >"$work/mosquitto.conf" <<CONF
+listener $port 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest file $work/mosquitto.log
+CONF
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+"$mosquitto" -c "$work/mosquitto.conf" & pids+=($!)
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+
+cat >"$work/agent.yaml" <<CONF
+fleet: demo
+agent: demo-box
+state_dir: $work/state
+media_dir: $clips
+broker:
+  url: tcp://127.0.0.1:$port
+metrics_interval: 5s
+streams:
+  - {id: news-hd,   url: broadcast_ts.ts, realtime: true, loop: true}   # black 3-5 s, silence 7-10 s of every 12 s
+  - {id: sports,    url: freeze.mkv,      realtime: true, loop: true}   # freeze 4-7 s
+  - {id: music,     url: clipping.mkv,    realtime: true, loop: true}   # clipping 4-6 s
+CONF
+
+echo "== mosquitto on 127.0.0.1:$port; agent log in $work/agent.log"
+echo "== streamqc events --follow (for ${SECONDS_TO_RUN} s; the clips loop every 12 s)"
+"$BIN" events --config "$work/agent.yaml" --follow & pids+=($!)
+events_pid=$!
+sleep 0.5
+"$BIN" run --config "$work/agent.yaml" 2>"$work/agent.log" & agent_pid=$!
+pids+=($agent_pid)
+sleep "$SECONDS_TO_RUN"
+echo
+echo "== streamqc fleet agents"
+"$BIN" fleet agents --config "$work/agent.yaml"
+echo
+echo "== stopping the agent (its open alarms are cleared)"
+kill -TERM "$agent_pid"
+wait "$agent_pid" || true
+sleep 0.5
+kill "$events_pid" 2>/dev/null || true
