@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo demo-analyze test vet fmt-check bench fuzz clean
+.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean
 
 all: build
 
@@ -45,13 +45,23 @@ test: deps fmt-check vet
 fuzz: deps
 	$(GO) test ./agent/config -run XXX -fuzz FuzzMergeJSON -fuzztime 30s
 	$(GO) test ./agent/config -run XXX -fuzz FuzzSet -fuzztime 15s
+	$(GO) test ./agent/config -run XXX -fuzz FuzzParseAgent -fuzztime 30s
+	$(GO) test ./agent/fleet -run XXX -fuzz FuzzParseDesired -fuzztime 30s
+	$(GO) test ./agent/spool -run XXX -fuzz FuzzOpen -fuzztime 30s
 
 # CPU time of streamqc analyze next to FFmpeg's own detection filters (the
 # peer) and FFmpeg decoding alone (the floor), on 60 s 720p30 and 1080p30
 # H.264 clips, same decoder thread count; plus the per-frame micro benchmarks.
 bench: build
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./agent/analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
-	$(GO) test ./detectors ./agent/media -run XXX -bench . -benchmem
+	$(GO) test ./detectors ./agent/media ./agent/spool -run XXX -bench . -benchmem
+
+# The event plane at fleet scale: 1,000 streams' worth of events from a
+# synthetic feature source through the spool and one Mosquitto; sustained
+# events/s, publish-to-consumer latency, spool growth and drain across a 30 s
+# broker outage. Sizes: STREAMQC_SCALE_STREAMS, _PERIOD, _STEADY, _OUTAGE.
+bench-fleet: deps
+	$(GO) test ./agent -run XXX -bench EventPlane -benchtime 1x -timeout 20m
 
 clean:
 	rm -rf bin .cache

@@ -67,8 +67,10 @@ type Agent struct {
 	fleetRaw  []byte
 	verdict   verdict
 	interval  time.Duration
-	pending   map[string]int    // stream -> events in the spool
-	seqStream map[uint64]string // seq -> stream of events in the spool
+	pending   map[string]int       // stream -> events in the spool
+	seqStream map[uint64]string    // seq -> stream of events in the spool
+	open      map[string]openAlarm // stream/defect -> raised alarm
+	alarmsMu  sync.Mutex           // orders the writes of the open alarms
 	appendErr uint64
 }
 
@@ -129,6 +131,7 @@ func newAgent(o Options) (*Agent, error) {
 		interval:  time.Duration(cfg.MetricsInterval),
 		pending:   map[string]int{},
 		seqStream: map[uint64]string{},
+		open:      map[string]openAlarm{},
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
@@ -138,6 +141,7 @@ func newAgent(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.recountSpool()
+	a.clearStaleAlarms()
 	will, _ := json.Marshal(a.status("offline", "connection lost"))
 	clientID := cfg.Broker.ClientID
 	if clientID == "" {
@@ -311,6 +315,9 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 	}
 	ev := Event{JSONEvent: analyze.NewJSONEvent(stream, e), ID: newID(), Fleet: a.cfg.Fleet, Agent: a.cfg.ID,
 		Time: time.Now().UTC().Format(time.RFC3339Nano)}
+	if e.State == detectors.Raised {
+		a.trackAlarm(stream, e)
+	}
 	// The payload carries its spool seq, so it is built inside the append;
 	// appends of concurrent streams share one fsync.
 	seq, err := a.spool.AppendFunc(func(seq uint64) ([]byte, error) {
@@ -324,6 +331,9 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 		}
 		return b, err
 	})
+	if e.State == detectors.Cleared {
+		a.trackAlarm(stream, e)
+	}
 	if err != nil {
 		// Not durable and not sent: say so loudly with the whole event, and count it.
 		a.mu.Lock()

@@ -93,5 +93,6 @@ func TestKill9LosesNothing(t *testing.T) {
 		return uint64(len(firstArrivals(w.eventList()))) >= st.NextSeq-1
 	})
 	checkComplete(t, firstArrivals(w.eventList()), st.NextSeq-1)
+	checkEventsAfterCrash(t, w.eventList(), true) // alarms raised before the kill were cleared by the restart
 	t.Logf("%d events across a kill -9, %d deliveries", st.NextSeq-1, len(w.eventList()))
 }

@@ -6,7 +6,7 @@ import "runtime"
 
 type cpuMeter struct{}
 
-func newCPUMeter() *cpuMeter          { return &cpuMeter{} }
+func newCPUMeter() *cpuMeter         { return &cpuMeter{} }
 func (c *cpuMeter) percent() float64 { return 0 }
 
 func rss() int64 {

@@ -30,10 +30,10 @@ cat >"$work/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
 allow_anonymous true
 persistence false
-log_dest file $work/mosquitto.log
+log_dest stderr
 CONF
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
-"$mosquitto" -c "$work/mosquitto.conf" & pids+=($!)
+"$mosquitto" -c "$work/mosquitto.conf" 2>"$work/mosquitto.log" & pids+=($!)
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
 cat >"$work/agent.yaml" <<CONF
@@ -50,7 +50,7 @@ streams:
   - {id: music,     url: clipping.mkv,    realtime: true, loop: true}   # clipping 4-6 s
 CONF
 
-echo "== mosquitto on 127.0.0.1:$port; agent log in $work/agent.log"
+echo "== mosquitto on 127.0.0.1:$port; agent: fleet demo, agent demo-box, 3 streams"
 echo "== streamqc events --follow (for ${SECONDS_TO_RUN} s; the clips loop every 12 s)"
 "$BIN" events --config "$work/agent.yaml" --follow & pids+=($!)
 events_pid=$!
@@ -67,3 +67,6 @@ kill -TERM "$agent_pid"
 wait "$agent_pid" || true
 sleep 0.5
 kill "$events_pid" 2>/dev/null || true
+echo
+echo "== the agent's last log lines"
+tail -n 4 "$work/agent.log"

@@ -168,7 +168,8 @@ type Agent struct {
 
 // Agents collects the retained status, metrics and reported config of the
 // agents of a fleet ("" for every fleet), waiting until no retained message
-// arrived for settle.
+// arrived for settle (live updates that arrive meanwhile are kept, but do
+// not extend the wait).
 func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration) ([]Agent, error) {
 	var mu sync.Mutex
 	byID := map[string]*Agent{}
@@ -195,9 +196,11 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 				a.Reported = m.Payload
 			}
 			mu.Unlock()
-			select {
-			case got <- struct{}{}:
-			default:
+			if m.Retained {
+				select {
+				case got <- struct{}{}:
+				default:
+				}
 			}
 		}
 	}

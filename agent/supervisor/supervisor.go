@@ -290,11 +290,12 @@ func (st *stream) run() {
 	backoff := st.sup.o.MinBackoff
 	var loss *detectors.Event // the supervisor's own signal_loss, while raised
 	var lossWall time.Time
-	for session := 0; ; session++ {
-		if session > 0 {
-			st.restarts.Add(1)
+	for looped := false; ; {
+		if !looped {
+			// A looping file starting over is not a restart and stays running.
+			st.setState(Starting, nil)
 		}
-		st.setState(Starting, nil)
+		looped = false
 		m := &meter{st: st}
 		m.onFirst = func() {
 			st.setState(Running, nil)
@@ -330,6 +331,7 @@ func (st *stream) run() {
 		if err == nil && delivered && !media.IsLive(st.cfg.Media.URL) {
 			if st.cfg.Loop {
 				backoff = st.sup.o.MinBackoff
+				looped = true
 				continue
 			}
 			st.log.Info("input ended")
@@ -363,6 +365,7 @@ func (st *stream) run() {
 			return
 		case <-time.After(wait):
 		}
+		st.restarts.Add(1)
 		backoff = min(backoff*2, st.sup.o.MaxBackoff)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAnalyzeExitCodes(t *testing.T) {
@@ -80,5 +81,38 @@ func TestRunCommands(t *testing.T) {
 	}
 	if code := run(context.Background(), nil); code != 2 {
 		t.Errorf("no command: exit %d, want 2", code)
+	}
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cases := []struct {
+		name, file string
+		code       int
+		stderr     string
+	}{
+		{"missing", filepath.Join(dir, "nope.yaml"), 2, "no such file"},
+		{"garbage", write("garbage.yaml", "\x00\x01{{{"), 2, "config"},
+		{"unknown key", write("unknown.yaml", "fleet: a\nbrokr: {url: tcp://x:1}\n"), 2, "brokr"},
+		{"missing CA", write("ca.yaml", "state_dir: "+dir+"/state\nbroker: {url: 'ssl://127.0.0.1:1', ca_file: /nonexistent/ca.pem}\n"), 1, "ca.pem"},
+		{"bad broker URL", write("url.yaml", "state_dir: "+dir+"/state\nbroker: {url: 'gopher://x'}\n"), 1, "gopher"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			code := runCmd(ctx, []string{"--config", c.file}, &stderr)
+			if code != c.code || !strings.Contains(strings.ToLower(stderr.String()), strings.ToLower(c.stderr)) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr.String(), c.code, c.stderr)
+			}
+		})
 	}
 }

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamqc/streamqc/agent"
+	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/mqtttest"
+	"github.com/streamqc/streamqc/testdata/clips"
+)
+
+// TestFleetCommands drives a running agent with the operator's commands:
+// config push (accepted and rejected), config get, fleet agents, events.
+func TestFleetCommands(t *testing.T) {
+	tr, err := clips.Ensure(context.Background(), "black")
+	if errors.Is(err, clips.ErrNoFFmpeg) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mqtttest.Start(t, mqtttest.Options{})
+	cfg := config.DefaultAgent()
+	cfg.Fleet, cfg.ID, cfg.StateDir, cfg.MediaDir = "ops", "box9", t.TempDir(), filepath.Dir(tr[0].File)
+	cfg.Broker.URL = b.URL
+	cfg.MetricsInterval = config.Duration(time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.Run(ctx, agent.Options{Config: cfg, Version: "v-test", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	conn := []string{"--broker", b.URL, "--fleet", "ops"}
+	cmd := func(f func(context.Context, []string, *bytes.Buffer, *bytes.Buffer) int, args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		code := f(c, append(args, conn...), &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	fleet := func(c context.Context, a []string, o, e *bytes.Buffer) int { return fleetCmd(c, a, o, e) }
+	events := func(c context.Context, a []string, o, e *bytes.Buffer) int { return eventsCmd(c, a, o, e) }
+
+	good := write("v1.json", `{"version":1,"publish":{"metrics_interval":1},"streams":[{"id":"cam","url":"black.mkv","loop":true,"realtime":true}]}`)
+	code, out, errs := cmd(fleet, "config", "push", good, "--agent", "box9")
+	if code != 0 || !strings.Contains(out, "version 1 accepted") || !strings.Contains(out, "cam") {
+		t.Fatalf("push v1: %d\n%s%s", code, out, errs)
+	}
+	bad := write("v2.json", `{"version":2,"streams":[{"id":"cam","url":"pipe:0"}]}`)
+	code, out, _ = cmd(fleet, "config", "push", bad, "--agent", "box9")
+	if code != 1 || !strings.Contains(out, "REJECTED") || !strings.Contains(out, "not allowed") || !strings.Contains(out, "running version 1") {
+		t.Fatalf("push of a hostile URL: %d\n%s", code, out)
+	}
+	invalid := write("v3.json", `{"version":3,"streams":[{"id":"cam"}]}`)
+	if code, _, errs = cmd(fleet, "config", "push", invalid, "--agent", "box9"); code != 2 || !strings.Contains(errs, "url") {
+		t.Fatalf("schema-invalid push was sent: %d %s", code, errs)
+	}
+	code, out, _ = cmd(fleet, "config", "get", "--agent", "box9")
+	if code != 0 || !strings.Contains(out, `"desired"`) || !strings.Contains(out, `"reported"`) || !strings.Contains(out, "pipe:0") {
+		t.Fatalf("config get: %d\n%s", code, out)
+	}
+	var listing string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		_, listing, _ = cmd(fleet, "agents")
+		if strings.Contains(listing, "1/1") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(listing, "box9") || !strings.Contains(listing, "online") || !strings.Contains(listing, "v-test") ||
+		!strings.Contains(listing, "1/1") || !strings.Contains(listing, "v1 (v2 refused)") {
+		t.Fatalf("fleet agents:\n%s", listing)
+	}
+	// The clip plays in real time: black from 4 s to 7 s, raised after 2 s.
+	var eo, ee bytes.Buffer
+	ectx, ecancel := context.WithTimeout(context.Background(), 10*time.Second)
+	code = eventsCmd(ectx, append([]string{"--agent", "box9", "--follow"}, conn...), &eo, &ee)
+	ecancel()
+	out, errs = eo.String(), ee.String()
+	if code != 0 || !strings.Contains(out, "ops/box9/cam") || !strings.Contains(out, "RAISED  black") {
+		t.Fatalf("events: %d\n%s%s", code, out, errs)
+	}
+	code, _, errs = cmd(events, "--format", "xml")
+	if code != 2 || !strings.Contains(errs, "text or json") {
+		t.Fatalf("events --format xml: %d %s", code, errs)
+	}
+	var o, e bytes.Buffer
+	c, cc := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cc()
+	if code := eventsCmd(c, []string{"--broker", fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t)), "--connect-timeout", "1s"}, &o, &e); code != 1 || !strings.Contains(e.String(), "broker") {
+		t.Fatalf("unreachable broker: %d %s", code, e.String())
+	}
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
