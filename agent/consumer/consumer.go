@@ -231,7 +231,7 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 
 // PrintAgents writes one aligned line per agent.
 func PrintAgents(w io.Writer, list []Agent) {
-	fmt.Fprintf(w, "%-12s %-20s %-8s %-12s %-9s %-14s %6s %8s %8s  %s\n",
+	fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6s %8s %8s  %s\n",
 		"FLEET", "AGENT", "STATE", "VERSION", "STREAMS", "CONFIG", "CPU%", "RSS MB", "SPOOLED", "METRICS AGE")
 	for _, a := range list {
 		var st struct{ State, Version string }
@@ -272,7 +272,7 @@ func PrintAgents(w io.Writer, list []Agent) {
 		if !m.Time.IsZero() {
 			age = time.Since(m.Time).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%-12s %-20s %-8s %-12s %-9s %-14s %6.1f %8.1f %8d  %s\n",
+		fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6.1f %8.1f %8d  %s\n",
 			a.Fleet, a.ID, orDash(st.State), orDash(st.Version), fmt.Sprintf("%d/%d", running, len(m.Streams)), cfg,
 			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age)
 	}

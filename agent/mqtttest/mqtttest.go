@@ -149,7 +149,9 @@ func (b *Broker) config(dir string, o Options) (string, error) {
 	if o.Persistence {
 		line("persistence true")
 		line("persistence_location %s%c", dir, filepath.Separator)
-		line("autosave_interval 1")
+		// Saved when Stop's SIGTERM ends it; a periodic autosave would rewrite
+		// every queued message each time (a stall under load).
+		line("autosave_interval 0")
 	} else {
 		line("persistence false")
 	}
