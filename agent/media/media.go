@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"runtime/cgo"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -203,6 +204,9 @@ type session struct {
 	fc     *astiav.FormatContext
 	fcOpen bool // OpenInput succeeded (on failure FFmpeg has freed the context)
 	intr   astiav.IOInterrupter
+	// intrMu serialises Interrupt: astiav's interrupter is a plain int that
+	// the open timeout and the watchdog may both set.
+	intrMu sync.Mutex
 	origin float64 // first timestamp of the input, seconds
 	pkt    *astiav.Packet
 	hot    hot
@@ -308,7 +312,7 @@ func (s *session) open(ctx context.Context) error {
 	// Opening and probing may block in the network: bound them by OpenTimeout and ctx.
 	openCtx, cancel := context.WithTimeout(ctx, s.o.OpenTimeout)
 	defer cancel()
-	stop := context.AfterFunc(openCtx, s.intr.Interrupt)
+	stop := context.AfterFunc(openCtx, s.interrupt)
 	defer stop()
 	d := astiav.NewDictionary()
 	defer d.Free()
@@ -501,6 +505,12 @@ func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
 	return "software"
 }
 
+func (s *session) interrupt() {
+	s.intrMu.Lock()
+	s.intr.Interrupt()
+	s.intrMu.Unlock()
+}
+
 // watch interrupts blocking I/O when ctx is done or a live input stalls.
 func (s *session) watch(ctx context.Context) (stop func()) {
 	s.lastPacket.Store(time.Now().UnixNano())
@@ -513,12 +523,12 @@ func (s *session) watch(ctx context.Context) (stop func()) {
 			case <-done:
 				return
 			case <-ctx.Done():
-				s.intr.Interrupt()
+				s.interrupt()
 				return
 			case <-tick.C:
 				if s.live && time.Since(time.Unix(0, s.lastPacket.Load())) > s.o.StallTimeout {
 					s.stalled.Store(true)
-					s.intr.Interrupt()
+					s.interrupt()
 					return
 				}
 			}
