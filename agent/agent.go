@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamqc/streamqc/agent/analyze"
@@ -71,6 +72,7 @@ type Agent struct {
 	seqStream map[uint64]string    // seq -> stream of events in the spool
 	open      map[string]openAlarm // stream/defect -> raised alarm
 	alarmsMu  sync.Mutex           // orders the writes of the open alarms
+	stopping  atomic.Bool          // set when the graceful stop begins
 	appendErr uint64
 }
 
@@ -119,7 +121,7 @@ func newAgent(o Options) (*Agent, error) {
 		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas,
 		topics: fleet.NewTopics(cfg.Fleet, cfg.ID),
 		policy: fleet.Policy{
-			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults,
+			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
 			MetricsInterval: time.Duration(cfg.MetricsInterval),
 		},
 		store:     fleet.Store{Dir: filepath.Join(cfg.StateDir, "config")},
@@ -231,6 +233,7 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 
 	// Graceful stop: clears first, then the spool to the broker, then offline.
 	a.log.Info("stopping")
+	a.stopping.Store(true)
 	deadline := time.Now().Add(time.Duration(a.cfg.StopTimeout))
 	stopCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
@@ -284,6 +287,9 @@ func (a *Agent) status(state, reason string) statusDoc {
 
 // onConnect runs after every (re)connect, on its own goroutine.
 func (a *Agent) onConnect(ctx context.Context, c *mqtt.Client) {
+	if a.stopping.Load() {
+		return // an online status now could land after the offline one
+	}
 	b, _ := json.Marshal(a.status("online", ""))
 	if err := c.Publish(ctx, mqtt.Message{Topic: a.topics.Status, Payload: b, QoS: 1, Retained: true}); err != nil {
 		a.log.Warn("online status not published", "err", err)
@@ -331,7 +337,8 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 		}
 		return b, err
 	})
-	if e.State == detectors.Cleared {
+	if e.State == detectors.Cleared && err == nil {
+		// A clear that is not in the spool must stay open for the next start.
 		a.trackAlarm(stream, e)
 	}
 	if err != nil {
@@ -543,8 +550,11 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		}
 		newDoc, newFlt = d, fleetDoc
 	}
+	a.mu.Lock()
+	lastRejected := a.verdict.Status == "rejected" && a.verdict.Version == version && a.verdict.Scope == scope
+	a.mu.Unlock()
 	switch {
-	case version == current && sameJSON(m.payload, curRaw):
+	case version == current && sameJSON(m.payload, curRaw) && !lastRejected:
 		return // the retained document again, after a reconnect
 	case version == current:
 		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version))

@@ -126,6 +126,7 @@ func (a *Agent) collect(cpu *cpuMeter, interval time.Duration) Metrics {
 		m.Spool.OldestAge = a.oldestAge()
 	}
 	a.mu.Lock()
+	a.forgetDroppedLocked(st.Pending, st.OldestSeq, st.NextSeq)
 	m.Spool.Errors = a.appendErr
 	pending := make(map[string]int, len(a.pending))
 	for k, v := range a.pending {
@@ -157,4 +158,24 @@ func (a *Agent) oldestAge() float64 {
 		return 0
 	}
 	return math.Max(0, math.Round(time.Since(e.Time).Seconds()*10)/10)
+}
+
+// forgetDroppedLocked removes from the per-stream counts the events the spool
+// deleted unsent (its drop-oldest bound): everything below the oldest pending.
+func (a *Agent) forgetDroppedLocked(pending int, oldest, next uint64) {
+	below := next
+	if pending > 0 {
+		below = oldest
+	}
+	if len(a.seqStream) <= pending {
+		return
+	}
+	for seq, s := range a.seqStream {
+		if seq < below {
+			delete(a.seqStream, seq)
+			if a.pending[s]--; a.pending[s] <= 0 {
+				delete(a.pending, s)
+			}
+		}
+	}
 }

@@ -30,8 +30,11 @@ type Agent struct {
 	MediaDir string `yaml:"media_dir"`
 	// Schemes lists the URL schemes a desired config may use.
 	Schemes []string `yaml:"schemes"`
-	Broker  Broker   `yaml:"broker"`
-	Spool   Spool    `yaml:"spool"`
+	// AllowLocalHosts lets inputs connect to this machine (loopback,
+	// link-local, the cloud metadata address); refused by default.
+	AllowLocalHosts bool   `yaml:"allow_local_hosts"`
+	Broker          Broker `yaml:"broker"`
+	Spool           Spool  `yaml:"spool"`
 	// MetricsInterval is how often metrics are published (a fleet config may
 	// change it).
 	MetricsInterval Duration `yaml:"metrics_interval"`

@@ -145,17 +145,29 @@ func textLine(e event, color bool) string {
 		ts = t.Local().Format("2006-01-02 15:04:05.000")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  %-28s %s%-7s%s %-12s at %9.3fs", ts, e.Fleet+"/"+e.Agent+"/"+e.Stream, on, strings.ToUpper(e.State), off, e.Defect, e.Start)
+	fmt.Fprintf(&b, "%s  %-28s %s%-7s%s %-12s at %9.3fs", clean(ts), clean(e.Fleet+"/"+e.Agent+"/"+e.Stream), on,
+		clean(strings.ToUpper(e.State)), off, clean(e.Defect), e.Start)
 	if e.End != nil && e.Duration != nil {
 		fmt.Fprintf(&b, "  lasted %.3fs", *e.Duration)
 	}
 	if e.Reason != "" {
-		fmt.Fprintf(&b, "  %s", e.Reason)
+		fmt.Fprintf(&b, "  %s", clean(e.Reason))
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Values)) {
-		fmt.Fprintf(&b, "  %s=%.4g", k, e.Values[k])
+		fmt.Fprintf(&b, "  %s=%.4g", clean(k), e.Values[k])
 	}
 	return b.String()
+}
+
+// clean keeps a payload's text from driving the terminal: control
+// characters (escape sequences among them) become '?'.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
 }
 
 // Agent is what the broker retains about one agent.
@@ -326,6 +338,9 @@ func Push(ctx context.Context, c *mqtt.Client, fleetName, agent string, doc []by
 	t := fleet.NewTopics(fleetName, agent)
 	verdicts := make(chan Verdict, 16)
 	c.Subscribe(t.Reported, 1, func(m mqtt.Message) {
+		if m.Retained {
+			return // an earlier verdict, kept by the broker: not about this push
+		}
 		var v Verdict
 		if json.Unmarshal(m.Payload, &v) == nil {
 			select {

@@ -3,11 +3,14 @@ package fleet
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +55,9 @@ type Policy struct {
 	Detectors json.RawMessage
 	// MetricsInterval applies unless a document sets one.
 	MetricsInterval time.Duration
+	// AllowLocalHosts lets inputs connect to this machine (loopback,
+	// link-local, the cloud metadata address); refused by default.
+	AllowLocalHosts bool
 }
 
 // Effective is what the agent runs: the merge of its policy, the fleet
@@ -178,7 +184,7 @@ func Resolve(p Policy, f *FleetDesired, d *Desired) (Effective, error) {
 		if s.Threads < 0 || s.Threads > 64 {
 			return eff, fmt.Errorf("%s.threads: %d is not between 0 and 64", field, s.Threads)
 		}
-		eff.Streams = append(eff.Streams, supervisor.StreamConfig{
+		sc := supervisor.StreamConfig{
 			ID: s.ID,
 			Media: media.Options{
 				URL: u, HWAccel: hw, Realtime: s.Realtime, Threads: s.Threads,
@@ -186,7 +192,19 @@ func Resolve(p Policy, f *FleetDesired, d *Desired) (Effective, error) {
 			},
 			Loop:      s.Loop,
 			Detectors: cfg,
-		})
+		}
+		if protocols == "file" {
+			// Playlists and lists of files would open other files: media
+			// containers only. The path is checked again before every open
+			// (a link may have changed, the file may come later).
+			sc.Media.Formats = FileFormats
+			dir, path := p.MediaDir, strings.TrimPrefix(u, "file:")
+			sc.Precheck = func() error {
+				_, err := mediaPath(dir, path, true)
+				return err
+			}
+		}
+		eff.Streams = append(eff.Streams, sc)
 	}
 	return eff, nil
 }
@@ -230,7 +248,7 @@ func CheckURL(p Policy, raw string) (string, string, error) {
 		return "", "", fmt.Errorf("scheme %q is not allowed (allowed: %s)", scheme, strings.Join(p.Schemes, ", "))
 	}
 	if scheme == "file" {
-		path, err := mediaPath(p.MediaDir, raw)
+		path, err := mediaPath(p.MediaDir, raw, false)
 		if err != nil {
 			return "", "", err
 		}
@@ -250,12 +268,83 @@ func CheckURL(p Policy, raw string) (string, string, error) {
 	if ip := net.ParseIP(host); ip == nil && strings.ContainsAny(host, "/\\") {
 		return "", "", fmt.Errorf("host %q is not a host name", host)
 	}
-	return raw, protocols[scheme], nil
+	if err := checkQuery(scheme, u.Query()); err != nil {
+		return "", "", err
+	}
+	if outbound[scheme] && !p.AllowLocalHosts && localHost(host) {
+		return "", "", fmt.Errorf("host %q is this machine or its link (loopback, link-local, metadata service): refused unless allow_local_hosts is set", host)
+	}
+	// FFmpeg matches protocol names case-sensitively.
+	return scheme + raw[len(scheme):], protocols[scheme], nil
+}
+
+// FileFormats are the demuxers a file input may use: media containers, not
+// playlists or lists (hls, dash, concat) that would open further files.
+const FileFormats = "mpegts,mpegtsraw,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,flv,avi,wav,w64,mp3,aac,ac3,eac3,h264,hevc,mpegvideo,mpeg,mxf,gxf,lxf,dv,ogg,flac,aiff,asf,s302m,yuv4mpegpipe,ivf,nut"
+
+// outbound schemes make the agent connect to the host; for udp, rtp and srt
+// in listener mode the host is an address to receive on.
+var outbound = map[string]bool{"http": true, "https": true, "rtsp": true, "rtsps": true, "rtmp": true, "rtmps": true, "srt": true}
+
+func localHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") || h == "metadata.google.internal" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast())
+}
+
+// queryLimit is an FFmpeg option a URL may carry, with an upper bound for
+// numbers (0: no number) and the values allowed for words (nil: any).
+type queryLimit struct {
+	max    int64
+	values []string
+}
+
+// queryOptions are what udp, rtp and srt URLs may set through their query
+// (FFmpeg reads options from it for these protocols only): the receive side
+// of a monitoring probe, bounded so one stream cannot take the box's memory,
+// never a listening socket or a port shared with another process.
+var queryOptions = map[string]map[string]queryLimit{
+	"udp": {"overrun_nonfatal": {max: 1}, "fifo_size": {max: 1 << 20}, "buffer_size": {max: 64 << 20}, "timeout": {max: 60_000_000},
+		"localaddr": {}, "sources": {}, "block": {}, "pkt_size": {max: 65535}},
+	"rtp": {"overrun_nonfatal": {max: 1}, "fifo_size": {max: 1 << 20}, "buffer_size": {max: 64 << 20}, "timeout": {max: 60_000_000},
+		"localaddr": {}, "sources": {}, "block": {}, "pkt_size": {max: 65535}},
+	"srt": {"mode": {values: []string{"caller"}}, "latency": {max: 10_000_000}, "rcvlatency": {max: 10_000_000}, "peerlatency": {max: 10_000_000},
+		"passphrase": {}, "pbkeylen": {max: 32}, "streamid": {}, "rcvbuf": {max: 64 << 20}, "timeout": {max: 60_000_000},
+		"connect_timeout": {max: 60_000}, "transtype": {values: []string{"live"}}, "payload_size": {max: 1456}},
+}
+
+func checkQuery(scheme string, q url.Values) error {
+	allowed, parsed := queryOptions[scheme]
+	if !parsed {
+		return nil // FFmpeg does not read options from these URLs' queries
+	}
+	for k, vs := range q {
+		lim, ok := allowed[k]
+		if !ok {
+			return fmt.Errorf("option %q is not allowed in a %s URL", k, scheme)
+		}
+		for _, v := range vs {
+			if lim.values != nil && !slices.Contains(lim.values, v) {
+				return fmt.Errorf("option %s=%q: allowed %s", k, v, strings.Join(lim.values, ", "))
+			}
+			if lim.max > 0 {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 0 || n > lim.max {
+					return fmt.Errorf("option %s=%q: a number from 0 to %d", k, v, lim.max)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // mediaPath resolves a file input and refuses anything outside dir, symbolic
-// links out of it included.
-func mediaPath(dir, raw string) (string, error) {
+// links out of it included. A file that does not exist (yet) is accepted
+// when its path is inside dir, unless mustExist.
+func mediaPath(dir, raw string, mustExist bool) (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("file inputs are refused: the agent has no media_dir")
 	}
@@ -285,6 +374,11 @@ func mediaPath(dir, raw string) (string, error) {
 		return "", fmt.Errorf("media_dir: %w", err)
 	}
 	real, err := filepath.EvalSymlinks(p)
+	if errors.Is(err, os.ErrNotExist) && !mustExist {
+		if _, lerr := os.Lstat(p); errors.Is(lerr, os.ErrNotExist) {
+			return "file:" + p, nil // not there yet: checked again before each open
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("file input: %w", err)
 	}

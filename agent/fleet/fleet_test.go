@@ -1,7 +1,9 @@
 package fleet
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,7 +11,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/agent/schema"
+	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/testdata/clips"
 )
 
 func policy(t *testing.T) (Policy, string) {
@@ -65,22 +70,38 @@ func TestCheckURL(t *testing.T) {
 		{"crypto file", p, "crypto+file:///etc/passwd", "not allowed", ""},
 		{"hls wrapper", p, "hls+http://x/a.m3u8", "not allowed", ""},
 		{"gopher", p, "gopher://x/", "not allowed", ""},
+		{"upper case scheme", p, "UDP://239.0.0.1:5000", "", "udp"},
 		{"scheme not in policy", onlyUDP, "srt://x:1", "not allowed", ""},
 		{"space", p, "udp://x:1 -i /etc/passwd", "control characters", ""},
 		{"newline", p, "udp://x:1\n", "control characters", ""},
 		{"no host", p, "udp:///path", "needs", ""},
 		{"empty", p, "", "1 to 2048", ""},
 		{"huge", p, "udp://" + strings.Repeat("a", 3000), "1 to 2048", ""},
+		{"udp options", p, "udp://239.0.0.1:5000?overrun_nonfatal=1&fifo_size=50000&localaddr=10.0.0.2", "", "udp"},
+		{"udp huge fifo", p, "udp://239.0.0.1:5000?fifo_size=100000000", "0 to", ""},
+		{"udp shared port", p, "udp://239.0.0.1:5000?localport=5000&reuse=1", "not allowed", ""},
+		{"srt listener", p, "srt://0.0.0.0:9000?mode=listener", "allowed caller", ""},
+		{"srt huge buffer", p, "srt://10.0.0.1:9000?rcvbuf=2000000000", "0 to", ""},
+		{"loopback http", p, "http://127.0.0.1:1883/", "allow_local_hosts", ""},
+		{"ipv6 loopback", p, "http://[::1]/x.m3u8", "allow_local_hosts", ""},
+		{"metadata service", p, "http://169.254.169.254/latest/meta-data/", "allow_local_hosts", ""},
+		{"localhost rtsp", p, "rtsp://localhost/cam", "allow_local_hosts", ""},
+		{"local udp receive", p, "udp://127.0.0.1:5000", "", "udp"},
+		{"local allowed", Policy{Schemes: p.Schemes, AllowLocalHosts: true}, "http://127.0.0.1:8080/live.m3u8", "", "http,https,tcp,tls,crypto,httpproxy"},
+		{"missing file later", p, filepath.Join(dir, "later.ts"), "", "file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, proto, err := CheckURL(c.p, c.url)
+			u, proto, err := CheckURL(c.p, c.url)
 			if c.bad == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
 				}
 				if proto != c.proto {
 					t.Fatalf("protocols %q, want %q", proto, c.proto)
+				}
+				if i := strings.Index(u, ":"); u[:i] != strings.ToLower(u[:i]) {
+					t.Fatalf("scheme of %q not lower case for FFmpeg", u)
 				}
 				return
 			}
@@ -200,3 +221,82 @@ func FuzzParseDesired(f *testing.F) {
 		_, _ = Resolve(p, nil, &d)
 	})
 }
+
+// TestFileInputsOpenNoOtherFile: a playlist or a list inside media_dir must
+// not reach a file outside it, and a file checked when the config arrived is
+// checked again before every open.
+func TestFileInputsOpenNoOtherFile(t *testing.T) {
+	tr, err := clips.Ensure(context.Background(), "black")
+	if errors.Is(err, clips.ErrNoFFmpeg) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, dir := policy(t)
+	outside := filepath.Join(t.TempDir(), "outside.mkv")
+	raw, err := os.ReadFile(tr[0].File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(outside, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inside.mkv"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("list.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:12\n#EXTINF:12,\nfile:"+outside+"\n#EXT-X-ENDLIST\n")
+	write("list.ffconcat", "ffconcat version 1.0\nfile '"+outside+"'\n")
+	run := func(name string) error {
+		eff, err := Resolve(p, nil, &Desired{Version: 1, Streams: []config.Stream{{ID: "x", URL: name}}})
+		if err != nil {
+			return err
+		}
+		sc := eff.Streams[0]
+		if err := sc.Precheck(); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		sc.Media.OpenTimeout = 5 * time.Second
+		info, err := media.Run(ctx, sc.Media, discard{})
+		if err == nil && info.Frames == 0 {
+			return errors.New("nothing decoded")
+		}
+		return err
+	}
+	if err := run("inside.mkv"); err != nil {
+		t.Fatalf("a media file inside media_dir: %v", err)
+	}
+	for _, name := range []string{"list.m3u8", "list.ffconcat"} {
+		if err := run(name); err == nil {
+			t.Errorf("%s opened a file outside media_dir", name)
+		}
+	}
+	// Swapped for a link out of media_dir after the config was accepted.
+	eff, err := Resolve(p, nil, &Desired{Version: 1, Streams: []config.Stream{{ID: "x", URL: "swap.mkv"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "swap.mkv")); err != nil {
+		t.Fatal(err)
+	}
+	if err := eff.Streams[0].Precheck(); err == nil || !strings.Contains(err.Error(), "outside media_dir") {
+		t.Errorf("precheck of a link swapped in later: %v", err)
+	}
+}
+
+type discard struct{}
+
+func (discard) Tracks(float64, bool, bool)                {}
+func (discard) Video(cur, ref *detectors.VideoFrame) bool { return false }
+func (discard) Audio(*detectors.AudioBlock)               {}
+func (discard) Packet(detectors.Track, float64, bool)     {}
+func (discard) DecodeError(float64, string)               {}
+func (discard) Stall(float64)                             {}
+func (discard) Resume(float64)                            {}

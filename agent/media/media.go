@@ -69,7 +69,10 @@ type Options struct {
 	// everything it opens (HLS segments, keys): the agent sets it from the URL's
 	// scheme so a playlist cannot reach file:, pipe: or concat:.
 	Protocols string
-	Logger    *slog.Logger
+	// Formats, when set, is FFmpeg's format_whitelist: the demuxers this
+	// input may be opened with.
+	Formats string
+	Logger  *slog.Logger
 }
 
 // Info describes what ran.
@@ -320,6 +323,11 @@ func (s *session) open(ctx context.Context) error {
 		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
 		_ = d.Set("rw_timeout", us, 0)
 		_ = d.Set("timeout", us, 0) // udp/srt/rtsp use their own spelling
+	}
+	if s.o.Formats != "" {
+		if err := d.Set("format_whitelist", s.o.Formats, 0); err != nil {
+			return fmt.Errorf("%w: format whitelist: %w", ErrInput, err)
+		}
 	}
 	if s.o.Protocols != "" {
 		if err := d.Set("protocol_whitelist", s.o.Protocols, 0); err != nil {

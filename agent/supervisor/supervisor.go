@@ -29,10 +29,15 @@ type StreamConfig struct {
 	Detectors detectors.Config
 	// Loop starts a file input again at its end.
 	Loop bool
+	// Precheck, when set, runs before every open of the input; an error is
+	// an open failure (signal_loss, retry). File inputs check here that the
+	// path still resolves inside the media directory.
+	Precheck func() error `json:"-"`
 }
 
 func (c StreamConfig) equal(o StreamConfig) bool {
 	c.Media.Logger, o.Media.Logger = nil, nil
+	c.Precheck, o.Precheck = nil, nil // functions never compare equal
 	return reflect.DeepEqual(c, o)
 }
 
@@ -315,7 +320,13 @@ func (st *stream) run() {
 			return
 		}
 		m.an = an
-		info, err := media.Run(st.ctx, st.cfg.Media, m)
+		var info media.Info
+		if st.cfg.Precheck != nil {
+			err = st.cfg.Precheck()
+		}
+		if err == nil {
+			info, err = media.Run(st.ctx, st.cfg.Media, m)
+		}
 		st.reconnect.Add(int64(info.Reconnects))
 		an.Flush(info.End)
 		if st.ctx.Err() != nil {
@@ -376,7 +387,8 @@ func (st *stream) status() Status {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.sampleAt.IsZero() {
-		if dt := now.Sub(st.sampleAt).Seconds(); dt > 0.2 {
+		// At least a second, whoever asks how often (metrics, reported).
+		if dt := now.Sub(st.sampleAt).Seconds(); dt >= 1 {
 			st.lastFPS = float64(frames-st.sampleN) / dt
 			st.sampleAt, st.sampleN = now, frames
 		}

@@ -74,12 +74,18 @@ func TestFleetCommands(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "REJECTED") || !strings.Contains(out, "not allowed") || !strings.Contains(out, "running version 1") {
 		t.Fatalf("push of a hostile URL: %d\n%s", code, out)
 	}
+	// The same version fixed: the earlier, retained verdict is not this push's.
+	fixed := write("v2b.json", `{"version":2,"publish":{"metrics_interval":1},"streams":[{"id":"cam","url":"black.mkv","loop":true,"realtime":true}]}`)
+	code, out, _ = cmd(fleet, "config", "push", fixed, "--agent", "box9")
+	if code != 0 || !strings.Contains(out, "version 2 accepted") {
+		t.Fatalf("push of the fixed version 2 after its rejection: %d\n%s", code, out)
+	}
 	invalid := write("v3.json", `{"version":3,"streams":[{"id":"cam"}]}`)
 	if code, _, errs = cmd(fleet, "config", "push", invalid, "--agent", "box9"); code != 2 || !strings.Contains(errs, "url") {
 		t.Fatalf("schema-invalid push was sent: %d %s", code, errs)
 	}
 	code, out, _ = cmd(fleet, "config", "get", "--agent", "box9")
-	if code != 0 || !strings.Contains(out, `"desired"`) || !strings.Contains(out, `"reported"`) || !strings.Contains(out, "pipe:0") {
+	if code != 0 || !strings.Contains(out, `"desired"`) || !strings.Contains(out, `"reported"`) || !strings.Contains(out, `"version": 2`) {
 		t.Fatalf("config get: %d\n%s", code, out)
 	}
 	var listing string
@@ -92,7 +98,7 @@ func TestFleetCommands(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	if !strings.Contains(listing, "box9") || !strings.Contains(listing, "online") || !strings.Contains(listing, "v-test") ||
-		!strings.Contains(listing, "1/1") || !strings.Contains(listing, "v1 (v2 refused)") {
+		!strings.Contains(listing, "1/1") || !strings.Contains(listing, "v2") {
 		t.Fatalf("fleet agents:\n%s", listing)
 	}
 	// The clip plays in real time: black from 4 s to 7 s, raised after 2 s.
