@@ -37,9 +37,10 @@ fmt-check:
 
 vet: deps
 	$(GO) vet ./... ./testdata/clips ./testdata/gen
+	GOOS=windows $(GO) vet ./agent/service
 
 test: deps fmt-check vet
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps

@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/streamqc/streamqc/agent/analyze"
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/fleet"
@@ -73,6 +75,7 @@ type Agent struct {
 	open      map[string]openAlarm // stream/defect -> raised alarm
 	alarmsMu  sync.Mutex           // orders the writes of the open alarms
 	stopping  atomic.Bool          // set when the graceful stop begins
+	loopAlive atomic.Int64         // unix ns of the main loop's last turn
 	appendErr uint64
 }
 
@@ -223,9 +226,15 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	go func() { defer wg.Done(); a.reporter(netCtx) }()
 	go func() { defer wg.Done(); a.publishMetrics(netCtx) }()
 
+	a.notify(daemon.SdNotifyReady)
+	go a.watchdog(netCtx)
+	alive := time.NewTicker(time.Second)
+	defer alive.Stop()
 	for ctx.Err() == nil {
+		a.loopAlive.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
+		case <-alive.C:
 		case m := <-a.desired:
 			a.applyDesired(m)
 		}
@@ -234,6 +243,7 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	// Graceful stop: clears first, then the spool to the broker, then offline.
 	a.log.Info("stopping")
 	a.stopping.Store(true)
+	a.notify(daemon.SdNotifyStopping)
 	deadline := time.Now().Add(time.Duration(a.cfg.StopTimeout))
 	stopCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()

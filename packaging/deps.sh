@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(pkg-config gcc ffmpeg libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
-      libavdevice-dev libswscale-dev libswresample-dev libpostproc-dev mosquitto)
+      libavdevice-dev libswscale-dev libswresample-dev libpostproc-dev mosquitto systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -20,6 +20,7 @@ type meter struct {
 }
 
 func (m *meter) first(t float64) {
+	m.st.stalled.Store(false)
 	if m.started {
 		return
 	}
@@ -61,5 +62,8 @@ func (m *meter) Packet(track detectors.Track, t float64, corrupt bool) {
 }
 
 func (m *meter) DecodeError(t float64, reason string) { m.an.DecodeError(t, reason) }
-func (m *meter) Stall(t float64)                      { m.an.Stall(t) }
-func (m *meter) Resume(t float64)                     { m.an.Resume(t) }
+func (m *meter) Stall(t float64) {
+	m.st.stalled.Store(true)
+	m.an.Stall(t)
+}
+func (m *meter) Resume(t float64) { m.an.Resume(t) }

@@ -185,6 +185,9 @@ type Status struct {
 	Reconnects  int64
 	Alarms      []string
 	Error       string
+	// Stalled is set while a live input is lost and being reopened: no
+	// frames, but the pipeline is not wedged.
+	Stalled bool
 }
 
 // Status returns every stream's state, sorted by id. FPS is measured since
@@ -224,6 +227,7 @@ type stream struct {
 	restarts, reconnect atomic.Int64
 	momentary, short    atomic.Uint64 // float64 bits
 	lagBits             atomic.Uint64
+	stalled             atomic.Bool
 	live                bool
 
 	mu       sync.Mutex
@@ -403,6 +407,7 @@ func (st *stream) status() Status {
 		ShortTerm:  math.Float64frombits(st.short.Load()),
 		Restarts:   st.restarts.Load(),
 		Reconnects: st.reconnect.Load(),
+		Stalled:    st.stalled.Load(),
 		Error:      st.err,
 	}
 	for a := range st.alarms {

@@ -20,6 +20,8 @@ commands:
   run [--config FILE]     run the agent: many streams, events and metrics to MQTT
   events [flags]          print the alerts of a fleet as they arrive
   fleet agents|config     list agents; read or push desired configs
+  service ACTION          install|uninstall|start|stop|restart|status|unit the system service
+  config check FILE       check an agent file, printing every problem
   version                 print the version
 `
 
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string) int {
 		return eventsCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "fleet":
 		return fleetCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "service":
+		return serviceCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		fmt.Println("streamqc", version)
 		return 0

@@ -116,3 +116,17 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestServiceCommand(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := serviceCmd(context.Background(), []string{"unit", "--config", "/etc/streamqc/agent.yaml"}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), "Type=notify") || !strings.Contains(out.String(), "ExecStart=/usr/bin/streamqc run") {
+		t.Fatalf("service unit: %d\n%s%s", code, out.String(), errb.String())
+	}
+	for _, args := range [][]string{nil, {"bogus"}, {"unit", "--config", "/etc/my config.yaml"}} {
+		errb.Reset()
+		if code := serviceCmd(context.Background(), args, &out, &errb); code != 2 {
+			t.Errorf("service %v: exit %d, want 2 (%s)", args, code, errb.String())
+		}
+	}
+}

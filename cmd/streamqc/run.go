@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 
 	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/agent/service"
 )
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgFile := fs.String("config", "/etc/streamqc/agent.yaml", "the agent's file")
+	cfgFile := fs.String("config", service.DefaultConfigPath(), "the agent's file")
 	logFormat := fs.String("log-format", "text", "text or json log lines on stderr")
 	verbose := fs.Bool("v", false, "debug logging")
 	fs.Usage = func() {
@@ -39,7 +41,16 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "streamqc run: %v\n", err)
 		return 2
 	}
-	if err := agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger}); err != nil {
+	runAgent := func(ctx context.Context) error {
+		return agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger})
+	}
+	if runtime.GOOS == "windows" && !service.Interactive() {
+		// Started by the Windows service manager: it asks us to stop.
+		err = service.RunManaged(service.Options{Config: *cfgFile, Logger: logger}, runAgent)
+	} else {
+		err = runAgent(ctx) // systemd and terminals stop us with SIGTERM / Ctrl-C
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "streamqc run: %v\n", err)
 		return 1
 	}

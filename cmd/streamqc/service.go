@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/service"
+)
+
+const serviceUsage = `usage: streamqc service install|uninstall|start|stop|restart|status|unit [flags]
+
+  install     write the service (systemd unit / Windows service), create the
+              streamqc user (Linux) and enable it; start it with "start"
+  unit        print the systemd unit that install writes (for packages)
+
+flags:
+`
+
+func serviceCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, serviceUsage)
+		return 2
+	}
+	action := args[0]
+	fs := flag.NewFlagSet("service", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := fs.String("config", service.DefaultConfigPath(), "the agent file the service runs with")
+	exe := fs.String("executable", "", "the streamqc binary the service runs (default: /usr/bin/streamqc for unit, this binary otherwise)")
+	user := fs.String("user", "streamqc", "the system user the service runs as (Linux)")
+	watchdog := fs.Duration("watchdog", 30*time.Second, "systemd WatchdogSec")
+	fs.Usage = func() { fmt.Fprint(stderr, serviceUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args[1:]); err != nil {
+		return flagExit(err)
+	}
+	o := service.Options{Executable: *exe, Config: *cfg, User: *user, Watchdog: *watchdog, Logger: quietLogger(true)}
+	if o.Executable == "" && action != "unit" {
+		self, err := os.Executable()
+		if err == nil {
+			self, err = filepath.EvalSymlinks(self)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "streamqc service: %v\n", err)
+			return 1
+		}
+		o.Executable = self
+	}
+	switch action {
+	case "unit":
+		u, err := service.Unit(o)
+		if err != nil {
+			fmt.Fprintf(stderr, "streamqc service unit: %v\n", err)
+			return 2
+		}
+		fmt.Fprint(stdout, u)
+		return 0
+	case "status":
+		st, err := service.Status(o)
+		if err != nil {
+			fmt.Fprintf(stderr, "streamqc service status: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, st)
+		if st != "running" {
+			return 3 // as systemctl is-active and LSB status say
+		}
+		return 0
+	case "install", "uninstall", "start", "stop", "restart":
+		if err := service.Control(o, action); err != nil {
+			fmt.Fprintf(stderr, "streamqc service %s: %v\n", action, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "streamqc service %s: done\n", action)
+		return 0
+	}
+	fmt.Fprint(stderr, serviceUsage)
+	return 2
+}
