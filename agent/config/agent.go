@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -82,22 +85,32 @@ type Stream struct {
 // Duration is a time.Duration written as "10s" or a number of seconds.
 type Duration time.Duration
 
-// UnmarshalYAML accepts "1m30s" or seconds.
+// UnmarshalYAML accepts "1m30s" or seconds. A bad value is a *yaml.TypeError,
+// so the decoder goes on and reports the other problems of the file too.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
 		return err
 	}
-	if v, err := time.ParseDuration(s); err == nil {
-		*d = Duration(v)
-		return nil
+	v, err := parseDuration(s)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
-	var f float64
-	if err := n.Decode(&f); err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (like 10s)", n.Line, s)
-	}
-	*d = Duration(f * float64(time.Second))
+	*d = Duration(v)
 	return nil
+}
+
+// parseDuration reads "1m30s" or a number of seconds.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if v, err := time.ParseDuration(s); err == nil {
+		return v, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > float64(math.MaxInt64/int64(time.Second)) {
+		return 0, fmt.Errorf("%q is not a duration (like 10s)", s)
+	}
+	return time.Duration(f * float64(time.Second)), nil
 }
 
 // DefaultSchemes are the inputs a fleet may configure: network sources, and
@@ -140,81 +153,323 @@ func SafeID(s string) string {
 	return out
 }
 
-// LoadAgent reads the local file over the defaults. Unknown keys are errors
-// naming their line.
+// LoadAgent reads the local file over the defaults, then applies the
+// STREAMQC_* environment overrides (see ApplyEnv) and checks the result.
+// Every problem is reported (errors.Join), each naming its field or line.
 func LoadAgent(path string) (Agent, error) {
+	return LoadAgentEnv(path, os.LookupEnv)
+}
+
+// LoadAgentEnv is LoadAgent with the environment given by lookup (nil: none).
+func LoadAgentEnv(path string, lookup func(string) (string, bool)) (Agent, error) {
 	a := DefaultAgent()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return a, fmt.Errorf("config: %w", err)
 	}
-	if len(b) > maxConfigSize {
-		return a, fmt.Errorf("config %s: larger than %d bytes", path, maxConfigSize)
-	}
-	if err := ParseAgent(b, &a); err != nil {
+	if err := ParseAgentEnv(b, &a, lookup); err != nil {
 		return a, fmt.Errorf("config %s: %w", path, err)
 	}
 	return a, nil
 }
 
-// ParseAgent overlays a YAML document on a and checks the result.
+// ParseAgent overlays a YAML document on a and checks the result (no
+// environment overrides).
 func ParseAgent(b []byte, a *Agent) error {
+	return ParseAgentEnv(b, a, nil)
+}
+
+// ParseAgentEnv overlays a YAML document on a, then the environment
+// overrides that lookup finds (nil: none), reads broker.password_file unless
+// a password came from the environment, and checks the result. The error
+// joins every problem, each a *FieldError; a document that is not YAML is
+// one problem and nothing else is checked.
+func ParseAgentEnv(b []byte, a *Agent, lookup func(string) (string, bool)) error {
+	if len(b) > maxConfigSize {
+		return &FieldError{Err: fmt.Errorf("larger than %d bytes", maxConfigSize)}
+	}
+	var errs []error
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(a); err != nil && !errors.Is(err, io.EOF) {
-		return err
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return &FieldError{Err: err}
+		}
+		errs = append(errs, yamlProblems(b, te)...)
+	}
+	if err := ApplyEnv(a, lookup); err != nil {
+		errs = append(errs, err)
 	}
 	if a.Broker.PasswordFile != "" {
 		p, err := os.ReadFile(a.Broker.PasswordFile)
 		if err != nil {
-			return fmt.Errorf("broker.password_file: %w", err)
+			errs = append(errs, &FieldError{Path: "broker.password_file", Err: err})
+		} else {
+			a.Broker.Password = strings.TrimSpace(string(p))
 		}
-		a.Broker.Password = strings.TrimSpace(string(p))
 	}
-	return a.Validate()
+	if err := a.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
-// Validate names the first field that is wrong.
+// FieldError is one problem of the agent's file: the field it is about
+// ("broker.url", "streams[2].id", an environment variable), the line where
+// the YAML decoder found it, and what is wrong.
+type FieldError struct {
+	Path string // empty when the problem is about the whole document
+	Line int    // 0 when unknown
+	Err  error
+}
+
+func (e *FieldError) Error() string {
+	var b strings.Builder
+	if e.Path != "" {
+		b.WriteString(e.Path)
+		b.WriteString(": ")
+	}
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d: ", e.Line)
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Problems lists the separate problems of an error from LoadAgent,
+// ParseAgent or Validate: the leaves of its errors.Join trees, in order.
+func Problems(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	if _, ok := err.(*FieldError); !ok {
+		// A single wrapper like "config FILE: %w" around a join.
+		if inner := errors.Unwrap(err); inner != nil {
+			if _, joined := inner.(interface{ Unwrap() []error }); joined {
+				return Problems(inner)
+			}
+		}
+	}
+	return []error{err}
+}
+
+// Validate reports every field that is wrong, each a *FieldError, joined.
 func (a *Agent) Validate() error {
+	var errs []error
+	add := func(path string, err error) {
+		errs = append(errs, &FieldError{Path: path, Err: err})
+	}
+	addf := func(path, format string, args ...any) {
+		add(path, fmt.Errorf(format, args...))
+	}
 	if err := CheckID(a.Fleet); err != nil {
-		return fmt.Errorf("fleet: %w", err)
+		add("fleet", err)
 	}
 	if err := CheckID(a.ID); err != nil {
-		return fmt.Errorf("agent: %w", err)
-	}
-	if a.ID == "config" {
-		return fmt.Errorf("agent: %q is reserved (the fleet's config topic)", a.ID)
+		add("agent", err)
+	} else if a.ID == "config" {
+		addf("agent", "%q is reserved (the fleet's config topic)", a.ID)
 	}
 	if a.StateDir == "" {
-		return errors.New("state_dir: required")
+		addf("state_dir", "required")
 	}
 	if a.Broker.URL == "" {
-		return errors.New("broker.url: required")
+		// The rest of its checks are agent/mqtt's, when it connects.
+		addf("broker.url", "required")
 	}
-	if (a.Broker.CertFile == "") != (a.Broker.KeyFile == "") {
-		return errors.New("broker.cert_file and broker.key_file: set both or neither")
+	switch {
+	case a.Broker.CertFile != "" && a.Broker.KeyFile == "":
+		addf("broker.key_file", "required with broker.cert_file (set both or neither)")
+	case a.Broker.CertFile == "" && a.Broker.KeyFile != "":
+		addf("broker.cert_file", "required with broker.key_file (set both or neither)")
+	}
+	if ka := time.Duration(a.Broker.KeepAlive); ka != 0 && ka < time.Second {
+		addf("broker.keepalive", "%s: 0 (30s) or at least 1s", ka)
 	}
 	if a.Spool.MaxBytes < 1<<20 {
-		return fmt.Errorf("spool.max_bytes: %d is below 1 MiB", a.Spool.MaxBytes)
+		addf("spool.max_bytes", "%d is below 1 MiB", a.Spool.MaxBytes)
 	}
-	if a.Spool.SegmentBytes < 64<<10 || a.Spool.SegmentBytes*2 > a.Spool.MaxBytes {
-		return fmt.Errorf("spool.segment_bytes: %d must be at least 64 KiB and at most half of spool.max_bytes", a.Spool.SegmentBytes)
+	if a.Spool.SegmentBytes < 64<<10 || a.Spool.SegmentBytes > a.Spool.MaxBytes/2 {
+		addf("spool.segment_bytes", "%d must be at least 64 KiB and at most half of spool.max_bytes", a.Spool.SegmentBytes)
 	}
 	if a.MetricsInterval < Duration(time.Second) {
-		return errors.New("metrics_interval: at least 1s")
+		addf("metrics_interval", "%s: at least 1s", time.Duration(a.MetricsInterval))
 	}
 	if a.StopTimeout <= 0 {
-		return errors.New("stop_timeout: must be positive")
+		addf("stop_timeout", "%s: must be positive", time.Duration(a.StopTimeout))
 	}
 	for i, s := range a.Schemes {
 		if !contains(DefaultSchemes, s) {
-			return fmt.Errorf("schemes[%d]: %q is not a supported input scheme (%s)", i, s, strings.Join(DefaultSchemes, ", "))
+			addf(fmt.Sprintf("schemes[%d]", i), "%q is not a supported input scheme (%s)", s, strings.Join(DefaultSchemes, ", "))
 		}
 	}
-	if _, err := a.DetectorDefaults(); err != nil {
-		return err
+	base, derrs := mergeDetectors(detectors.DefaultConfig(), a.Detectors, "detectors")
+	errs = append(errs, derrs...)
+	if len(derrs) > 0 {
+		// Streams are checked over the built-in defaults, so that the
+		// problems above are not repeated for each of them.
+		base = detectors.DefaultConfig()
 	}
-	return nil
+	seen := map[string]int{}
+	for i, s := range a.Streams {
+		field := fmt.Sprintf("streams[%d]", i)
+		if err := CheckID(s.ID); err != nil {
+			add(field+".id", err)
+		} else if j, dup := seen[s.ID]; dup {
+			addf(field+".id", "%q appears twice (also streams[%d])", s.ID, j)
+		} else {
+			seen[s.ID] = i
+		}
+		if strings.TrimSpace(s.URL) == "" {
+			addf(field+".url", "required")
+		}
+		switch s.HWAccel {
+		case "", "auto", "none", "cuda", "vaapi", "qsv":
+		default:
+			addf(field+".hwaccel", "%q is not auto, none, cuda, vaapi or qsv", s.HWAccel)
+		}
+		if s.Threads < 0 || s.Threads > 64 {
+			addf(field+".threads", "%d is not between 0 and 64 (0: automatic)", s.Threads)
+		}
+		_, serrs := mergeDetectors(base, s.Detectors, field+".detectors")
+		errs = append(errs, serrs...)
+	}
+	return errors.Join(errs...)
+}
+
+// mergeDetectors overlays m on base and checks the result; each problem is
+// a *FieldError under path.
+func mergeDetectors(base detectors.Config, m map[string]any, path string) (detectors.Config, []error) {
+	if m == nil {
+		return base, nil
+	}
+	cfg := base
+	b, err := json.Marshal(m)
+	if err != nil {
+		return base, []error{&FieldError{Path: path, Err: err}}
+	}
+	if err := MergeJSON(&cfg, b); err != nil {
+		return base, []error{&FieldError{Path: path, Err: err}}
+	}
+	problems := Problems(cfg.Validate())
+	// detectors.Config.Validate walks a map: sort for a stable report.
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Error() < problems[j].Error() })
+	var errs []error
+	for _, e := range problems {
+		errs = append(errs, &FieldError{Path: path, Err: e})
+	}
+	return cfg, errs
+}
+
+// yamlProblems turns the lines of a *yaml.TypeError into problems, each
+// with its line and, where the document shows it, its field path.
+func yamlProblems(doc []byte, te *yaml.TypeError) []error {
+	var root yaml.Node
+	refs := []nodeRef(nil)
+	if yaml.Unmarshal(doc, &root) == nil {
+		refs = walkNodes(&root, "", nil)
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		fe := &FieldError{Err: errors.New(msg)}
+		var line int
+		if _, err := fmt.Sscanf(msg, "line %d:", &line); err == nil && line > 0 {
+			_, rest, _ := strings.Cut(msg, ": ")
+			fe.Line, fe.Err = line, errors.New(rest)
+			fe.Path, fe.Err = locate(refs, line, rest)
+		}
+		errs = append(errs, fe)
+	}
+	return errs
+}
+
+// nodeRef is one key or scalar value of the document and its field path.
+type nodeRef struct {
+	line, col int
+	path      string
+	key       bool
+	value     string // a key's name, a scalar's value
+	tag       string // "!!map" or "!!seq" for a mapping or sequence value
+}
+
+func walkNodes(n *yaml.Node, path string, refs []nodeRef) []nodeRef {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			refs = walkNodes(c, path, refs)
+		}
+	case yaml.MappingNode:
+		refs = append(refs, nodeRef{line: n.Line, col: n.Column, path: path, tag: "!!map"})
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			refs = append(refs, nodeRef{line: k.Line, col: k.Column, path: p, key: true, value: k.Value})
+			refs = walkNodes(v, p, refs)
+		}
+	case yaml.SequenceNode:
+		refs = append(refs, nodeRef{line: n.Line, col: n.Column, path: path, tag: "!!seq"})
+		for i, c := range n.Content {
+			refs = walkNodes(c, fmt.Sprintf("%s[%d]", path, i), refs)
+		}
+	case yaml.ScalarNode:
+		refs = append(refs, nodeRef{line: n.Line, col: n.Column, path: path, value: n.Value})
+	}
+	return refs
+}
+
+// locate finds the field a decoder message on line is about: the unknown key
+// it names, else the value it quotes, else the mapping or sequence it names,
+// else the first thing on the line.
+func locate(refs []nodeRef, line int, msg string) (string, error) {
+	var cands []nodeRef
+	for _, r := range refs {
+		if r.line == line {
+			cands = append(cands, r)
+		}
+	}
+	if name, ok := strings.CutPrefix(msg, "field "); ok {
+		if name, _, ok = strings.Cut(name, " not found in type "); ok {
+			for _, r := range cands {
+				if r.key && r.value == name {
+					return r.path, errors.New("unknown key")
+				}
+			}
+		}
+	}
+	for _, r := range cands {
+		if !r.key && r.value != "" && (strings.Contains(msg, "`"+r.value+"`") || strings.Contains(msg, strconv.Quote(r.value))) {
+			return r.path, errors.New(msg)
+		}
+	}
+	for _, r := range cands {
+		// "cannot unmarshal !!seq into string"
+		if r.tag != "" && r.path != "" && strings.Contains(msg, "unmarshal "+r.tag+" ") {
+			return r.path, errors.New(msg)
+		}
+	}
+	best := -1
+	for i, r := range cands {
+		if r.path != "" && (best < 0 || r.col < cands[best].col) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return "", errors.New(msg)
+	}
+	return cands[best].path, errors.New(msg)
 }
 
 // DetectorDefaults returns the detector defaults of this file as JSON (nil

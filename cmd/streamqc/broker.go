@@ -24,7 +24,7 @@ func addBrokerFlags(fs *flag.FlagSet) *brokerFlags {
 		config:   fs.String("config", "", "take the broker and fleet from this agent file (agent.yaml)"),
 		url:      fs.String("broker", "", "broker URL, e.g. tcp://127.0.0.1:1883 or ssl://host:8883 (default from --config, else tcp://127.0.0.1:1883)"),
 		user:     fs.String("username", "", "MQTT user name"),
-		password: fs.String("password", "", "MQTT password (or the STREAMQC_MQTT_PASSWORD environment variable)"),
+		password: fs.String("password", "", "MQTT password (or the STREAMQC_BROKER_PASSWORD environment variable)"),
 		ca:       fs.String("ca", "", "CA certificate file to trust (TLS)"),
 		cert:     fs.String("cert", "", "client certificate file (mutual TLS)"),
 		key:      fs.String("key", "", "client key file (mutual TLS)"),
@@ -52,7 +52,7 @@ func (b *brokerFlags) resolve() (config.Broker, string, error) {
 	}
 	set(&br.URL, *b.url)
 	set(&br.Username, *b.user)
-	set(&br.Password, os.Getenv("STREAMQC_MQTT_PASSWORD"))
+	set(&br.Password, os.Getenv("STREAMQC_BROKER_PASSWORD"))
 	set(&br.Password, *b.password)
 	set(&br.CAFile, *b.ca)
 	set(&br.CertFile, *b.cert)

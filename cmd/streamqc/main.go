@@ -48,6 +48,8 @@ func run(ctx context.Context, args []string) int {
 		return fleetCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "service":
 		return serviceCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "config":
+		return configCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		fmt.Println("streamqc", version)
 		return 0

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConfigCmd(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", "fleet: eu\nagent: box\nbroker: {url: 'tcp://b:1883'}\nstreams: [{id: a, url: 'udp://h:1'}]\n")
+	bad := write("bad.yaml", "fleet: eu\nagent: box\nnosuch: 1\nbroker: {url: ''}\nmetrics_interval: soon\nstreams: [{id: 'a b', url: ''}]\n")
+	notYAML := write("notyaml.yaml", "fleet: [\n")
+	sample := filepath.Join("..", "..", "packaging", "agent.yaml")
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		code       int
+		wantOut    []string // lines of stdout, exactly
+		wantErr    []string // lines of stderr, exactly
+		errContain string
+	}{
+		{name: "ok", args: []string{"check", good}, code: 0,
+			wantOut: []string{good + ": ok", "fleet eu, agent box, broker tcp://b:1883, 1 streams"}},
+		{name: "sample", args: []string{"check", sample}, env: map[string]string{"STREAMQC_AGENT": "box"}, code: 0,
+			wantOut: []string{sample + ": ok", "fleet default, agent box, broker tcp://127.0.0.1:1883, 0 streams"}},
+		{name: "env applied", args: []string{"check", good}, env: map[string]string{"STREAMQC_FLEET": "us"}, code: 0,
+			wantOut: []string{good + ": ok", "fleet us, agent box, broker tcp://b:1883, 1 streams"}},
+		{name: "every problem", args: []string{"check", bad}, code: 1, wantErr: []string{
+			bad + ": nosuch: line 3: unknown key",
+			bad + `: metrics_interval: line 5: "soon" is not a duration (like 10s)`,
+			bad + ": broker.url: required",
+			bad + `: streams[0].id: "a b": only letters, digits, '.', '_' and '-' (not first)`,
+			bad + ": streams[0].url: required",
+		}},
+		{name: "bad env", args: []string{"check", good}, env: map[string]string{"STREAMQC_SPOOL_MAX_BYTES": "lots"}, code: 1,
+			wantErr: []string{good + `: STREAMQC_SPOOL_MAX_BYTES: "lots" is not a whole number of bytes`}},
+		{name: "not yaml", args: []string{"check", notYAML}, code: 1, errContain: notYAML + ": yaml: line"},
+		{name: "missing file", args: []string{"check", filepath.Join(dir, "none.yaml")}, code: 2, errContain: "no such file"},
+		{name: "no command", args: nil, code: 2, errContain: "usage: streamqc config check"},
+		{name: "unknown command", args: []string{"lint"}, code: 2, errContain: `unknown command "lint"`},
+		{name: "two files", args: []string{"check", good, bad}, code: 2, errContain: "one FILE at most"},
+		{name: "unknown flag", args: []string{"check", "-x"}, code: 2, errContain: `unknown flag "-x"`},
+		{name: "help", args: []string{"check", "-h"}, code: 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			lookup := func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			code := configCmdEnv(context.Background(), tc.args, &out, &errb, lookup)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, &out, &errb)
+			}
+			if tc.wantOut != nil && out.String() != strings.Join(tc.wantOut, "\n")+"\n" {
+				t.Errorf("stdout:\n%s\nwant:\n%s", &out, strings.Join(tc.wantOut, "\n"))
+			}
+			if tc.wantErr != nil && errb.String() != strings.Join(tc.wantErr, "\n")+"\n" {
+				t.Errorf("stderr:\n%s\nwant:\n%s", &errb, strings.Join(tc.wantErr, "\n"))
+			}
+			if tc.errContain != "" && !strings.Contains(errb.String(), tc.errContain) {
+				t.Errorf("stderr %q, want %q", &errb, tc.errContain)
+			}
+			if code == 0 && errb.Len() != 0 {
+				t.Errorf("stderr on success: %s", &errb)
+			}
+		})
+	}
+}
+
+// configCmd (the entry point main calls) reads the process environment.
+func TestConfigCmdDefaultFile(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := configCmd(context.Background(), []string{"check"}, &out, &errb)
+	if _, err := os.Stat(configCheckDefault); err != nil {
+		if code != 2 || !strings.Contains(errb.String(), configCheckDefault) {
+			t.Errorf("no %s: exit %d, stderr %q", configCheckDefault, code, &errb)
+		}
+	}
+}
