@@ -65,4 +65,38 @@ bench-fleet: deps
 	$(GO) test ./agent -run XXX -bench EventPlane -benchtime 1x -timeout 20m
 
 clean:
-	rm -rf bin .cache
+	rm -rf bin build .cache
+
+# .deb packages (issue 5; packaging/deb/README.md). `make package` builds
+# $(DEB_DIR)/streamqc_<version>_amd64.deb with nfpm (its CLI, pinned here, not
+# in go.mod); the Debian version comes from the git tags (packaging/deb/version.sh)
+# and the unit from `streamqc service unit`. `make package-test` installs,
+# upgrades, removes and purges it in a throwaway Debian 12 root (root, network).
+NFPM_VERSION   ?= v2.43.1
+NFPM           ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+DEB_VERSION    ?= $(shell packaging/deb/version.sh '$(VERSION)')
+DEB_ARCH       ?= amd64
+DEB_DIR        ?= build/deb
+DEB_MAINTAINER ?= streamqc maintainers <maintainers@streamqc.invalid>
+AGENT_YAML     ?= packaging/agent.yaml
+
+# $(call nfpm-deb,PACKAGE,OTHER FLAVOR,SUMMARY,BINARY) (no commas in arguments)
+nfpm-deb = env DEB_PACKAGE=$(1) DEB_CONFLICTS=$(2) DEB_DESCRIPTION='$(3)' DEB_BIN='$(4)' \
+	DEB_VERSION='$(DEB_VERSION)' DEB_ARCH='$(DEB_ARCH)' DEB_MAINTAINER='$(DEB_MAINTAINER)' \
+	DEB_UNIT='$(DEB_DIR)/streamqc.service' DEB_AGENT_YAML='$(AGENT_YAML)' \
+	$(NFPM) package --packager deb --config packaging/deb/nfpm.yaml \
+	--target '$(DEB_DIR)/$(1)_$(DEB_VERSION)_$(DEB_ARCH).deb'
+
+.PHONY: package package-test
+
+package: build
+	@test -n "$(DEB_VERSION)" || { echo "package: no Debian version for VERSION=$(VERSION) (packaging/deb/version.sh)" >&2; exit 1; }
+	@test -f "$(AGENT_YAML)" || { echo "package: $(AGENT_YAML) (the sample agent config) is missing" >&2; exit 1; }
+	@mkdir -p '$(DEB_DIR)'
+	$(BIN) service unit --executable /usr/bin/streamqc --config /etc/streamqc/agent.yaml > '$(DEB_DIR)/streamqc.service.tmp'
+	@mv '$(DEB_DIR)/streamqc.service.tmp' '$(DEB_DIR)/streamqc.service'
+	$(call nfpm-deb,streamqc,streamqc-cuda,A/V stream monitoring agent (CPU and NVDEC decoding through FFmpeg),$(BIN))
+	@echo "streamqc-cuda: not built: waits for the cuda build (build tag cuda, issue 4); its nfpm config is ready (packaging/deb/README.md)"
+
+package-test: package
+	MAKE='$(MAKE)' packaging/test/deb-install.sh '$(DEB_DIR)/streamqc_$(DEB_VERSION)_$(DEB_ARCH).deb' '$(VERSION)'

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# Installs, upgrades, removes and purges the streamqc .deb in a throwaway
+# Debian 12 root, printing PASS/FAIL per check; exits non-zero on any FAIL.
+#
+#   packaging/test/deb-install.sh DEB BINARY-VERSION      (make package-test)
+#
+# DEB is the package `make package` built, BINARY-VERSION the string stamped
+# into its binary (`streamqc version` prints "streamqc BINARY-VERSION").
+# The upgrade package is built here with `make package` at a higher VERSION
+# and a changed sample config, into the run's own directory.
+#
+# Needs root (debootstrap, chroot, mounts) and the Debian mirror apt uses
+# here. The base root (debootstrap --variant=minbase bookworm, plus systemd
+# for systemctl and systemd-analyze) is made once and cached in
+# .cache/deb-test/ (DEB_TEST_CACHE); each run copies it, and downloaded .debs
+# are kept in the cache too. KEEP=1 leaves the run's root for a look.
+set -euo pipefail
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 DEB BINARY-VERSION" >&2
+	exit 2
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "deb-install: needs root (debootstrap, chroot, mounts)" >&2
+	exit 2
+fi
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+deb1=$(realpath "$1")
+bin1=$2
+make=${MAKE:-make}
+suite=bookworm
+cache=${DEB_TEST_CACHE:-$repo/.cache/deb-test}
+base=$cache/base-$suite-minbase
+t_all=$SECONDS
+
+say() { printf '== %s\n' "$*"; }
+elapsed() { printf '   (%ds)\n' $((SECONDS - $1)); }
+
+# ---- checks -----------------------------------------------------------------
+pass=0
+fail=0
+check() { # check NAME COMMAND...: PASS when COMMAND succeeds
+	local name=$1
+	shift
+	local out
+	if out=$("$@" 2>&1); then
+		printf 'PASS  %s\n' "$name"
+		pass=$((pass + 1))
+	else
+		printf 'FAIL  %s\n' "$name"
+		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/        /' | head -20
+		fail=$((fail + 1))
+	fi
+}
+skip() { printf 'SKIP  %s\n' "$*"; }
+
+# ---- the mirror apt uses here -----------------------------------------------
+mirror=${DEB_TEST_MIRROR:-}
+security=
+if [ -z "$mirror" ]; then
+	uris=$(
+		{
+			grep -hE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+				awk '{for (i = 2; i <= NF; i++) print $i}'
+			# one-line format: deb [options] URI suite components
+			grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+				sed -E 's/\[[^]]*\]//' | awk '{print $2}'
+		} | grep -i debian || true
+	)
+	mirror=$(grep -v -- '-security' <<<"$uris" | head -1 || true)
+	security=$(grep -- '-security' <<<"$uris" | head -1 || true)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+
+# ---- the upgrade package, built first (fails fast) --------------------------
+deb1_version=$(dpkg-deb -f "$deb1" Version)
+major=${deb1_version%%[.~+]*}
+bin2="v$((major + 1)).0.0-upgradetest"
+mkdir -p "$cache"
+work=$(mktemp -d "$cache/run.XXXXXX")
+root=$work/root
+
+mounted=()
+cleanup() {
+	local rc=$? m i
+	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
+		m=${mounted[i]}
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || echo "deb-install: could not unmount $m" >&2
+	done
+	if grep -qF " $work/" /proc/mounts; then
+		echo "deb-install: something is still mounted under $work; not removing it" >&2
+	elif [ "${KEEP:-0}" = 1 ]; then
+		echo "deb-install: KEEP=1: the root is $root"
+	else
+		rm -rf "$work"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "upgrade package: make package VERSION=$bin2"
+t=$SECONDS
+agent2=$work/agent-upgrade.yaml
+src_agent=$(dpkg-deb --fsys-tarfile "$deb1" | tar -xO ./etc/streamqc/agent.yaml)
+{
+	printf '%s\n' "$src_agent"
+	echo "# a line the upgrade test added to the packaged sample"
+} >"$agent2"
+mkdir -p "$work/bin" "$work/deb"
+"$make" -C "$repo" --no-print-directory package VERSION="$bin2" BIN="$work/bin/streamqc" \
+	DEB_DIR="$work/deb" AGENT_YAML="$agent2" >"$work/make-upgrade.log" 2>&1 || {
+	cat "$work/make-upgrade.log"
+	echo "deb-install: building the upgrade package failed" >&2
+	exit 1
+}
+deb2=$(ls "$work"/deb/streamqc_*.deb)
+deb2_version=$(dpkg-deb -f "$deb2" Version)
+elapsed $t
+
+# ---- the base root (cached) -------------------------------------------------
+if [ ! -f "$base/.complete" ]; then
+	if ! command -v debootstrap >/dev/null; then
+		say "apt-get install debootstrap"
+		apt-get install -y -qq debootstrap >/dev/null
+	fi
+	say "debootstrap --variant=minbase $suite from $mirror (once; cached in $base)"
+	t=$SECONDS
+	rm -rf "$base.tmp"
+	mkdir -p "$cache"
+	if ! debootstrap --variant=minbase --include=systemd "$suite" "$base.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1; then
+		tail -20 "$cache/debootstrap.log"
+		echo "deb-install: debootstrap failed (log: $cache/debootstrap.log)" >&2
+		exit 1
+	fi
+	rm -rf "$base"
+	mv "$base.tmp" "$base"
+	touch "$base/.complete"
+	elapsed $t
+fi
+
+say "throwaway root $root"
+t=$SECONDS
+cp -a "$base" "$root"
+{
+	echo "deb $mirror $suite main"
+	echo "deb $mirror $suite-updates main"
+	[ -n "$security" ] && echo "deb $security $suite-security main"
+} >"$root/etc/apt/sources.list"
+cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# No daemon starts in here, whatever the scripts think.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
+mkdir -p "$cache/apt-archives/partial"
+mount -t proc proc "$root/proc" && mounted+=("$root/proc")
+mount --bind /dev "$root/dev" && mounted+=("$root/dev")
+mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives" && mounted+=("$root/var/cache/apt/archives")
+elapsed $t
+
+chr() {
+	chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 \
+		DEBIAN_FRONTEND=noninteractive "$@"
+}
+in_root() { chr sh -c "$1"; } # a shell line in the root
+apt_get() { chr apt-get -y -q -o Dpkg::Use-Pty=0 "$@"; }
+
+say "apt-get update"
+t=$SECONDS
+apt_get update >"$work/apt-update.log" 2>&1 || {
+	cat "$work/apt-update.log"
+	exit 1
+}
+elapsed $t
+
+# ---- install ----------------------------------------------------------------
+say "install $(basename "$deb1")"
+t=$SECONDS
+cp "$deb1" "$deb2" "$root/tmp/"
+check "apt-get install ./$(basename "$deb1") (pulls Debian's FFmpeg libraries)" \
+	apt_get install "/tmp/$(basename "$deb1")"
+elapsed $t
+
+check "dpkg: streamqc $deb1_version installed" \
+	in_root "dpkg-query -W -f='\${Status} \${Version}' streamqc | grep -qx 'install ok installed $deb1_version'"
+check "no library missing (ldd /usr/bin/streamqc)" \
+	in_root "ldd /usr/bin/streamqc >/tmp/ldd && ! grep 'not found' /tmp/ldd"
+check "streamqc version prints 'streamqc $bin1'" \
+	in_root "/usr/bin/streamqc version | grep -qxF 'streamqc $bin1'"
+check "unit /lib/systemd/system/streamqc.service (User=streamqc, ExecStart from the config)" \
+	in_root "grep -qx 'User=streamqc' /lib/systemd/system/streamqc.service &&
+		grep -q '^ExecStart=/usr/bin/streamqc run --config /etc/streamqc/agent.yaml' /lib/systemd/system/streamqc.service"
+check "/etc/streamqc/agent.yaml is a conffile" \
+	in_root "test -f /etc/streamqc/agent.yaml && dpkg-query -W -f='\${Conffiles}' streamqc | grep -q ' /etc/streamqc/agent.yaml '"
+check "system user and group streamqc (nologin, home /var/lib/streamqc)" \
+	in_root "getent group streamqc && getent passwd streamqc | awk -F: '\$3 < 1000 && \$6 == \"/var/lib/streamqc\" && \$7 == \"/usr/sbin/nologin\"' | grep -q ."
+check "streamqc in the groups video and render (where they exist)" \
+	in_root "for g in video render; do ! getent group \$g >/dev/null || id -nG streamqc | grep -qw \$g || exit 1; done"
+check "/var/lib/streamqc is streamqc:streamqc 0750" \
+	in_root "test \"\$(stat -c '%U:%G %a' /var/lib/streamqc)\" = 'streamqc:streamqc 750'"
+check "service enabled (multi-user.target.wants symlink, systemctl is-enabled)" \
+	in_root "test -L /etc/systemd/system/multi-user.target.wants/streamqc.service &&
+		systemctl is-enabled streamqc.service | grep -qx enabled"
+usage=$(chr /usr/bin/streamqc 2>&1 || true) # usage, exit status 2
+if grep -qE '^[[:space:]]+config check' <<<"$usage"; then
+	check "streamqc config check /etc/streamqc/agent.yaml" \
+		chr /usr/bin/streamqc config check /etc/streamqc/agent.yaml
+else
+	skip "streamqc config check: this binary has no 'config' command yet"
+fi
+if chr sh -c 'command -v systemd-analyze' >/dev/null; then
+	# verify exits 0 on what it ignores ("Failed to parse ..."): any output fails.
+	# shellcheck disable=SC2016 # expanded in the root
+	check "systemd-analyze verify streamqc.service (no warnings)" \
+		in_root 'out=$(systemd-analyze verify /lib/systemd/system/streamqc.service 2>&1); rc=$?; echo "$out"; [ $rc = 0 ] && [ -z "$out" ]'
+else
+	skip "systemd-analyze verify: not in the root"
+fi
+
+# ---- upgrade with a locally edited conffile ---------------------------------
+say "upgrade to $deb2_version with a local edit in /etc/streamqc/agent.yaml"
+t=$SECONDS
+in_root "echo '# local edit by the upgrade test' >>/etc/streamqc/agent.yaml && echo spool >/var/lib/streamqc/marker"
+check "upgrade version $deb2_version > $deb1_version" dpkg --compare-versions "$deb2_version" gt "$deb1_version"
+check "apt-get install ./$(basename "$deb2") (confold: keep local edits)" \
+	apt_get -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install "/tmp/$(basename "$deb2")"
+elapsed $t
+check "dpkg: streamqc $deb2_version installed" \
+	in_root "dpkg-query -W -f='\${Status} \${Version}' streamqc | grep -qx 'install ok installed $deb2_version'"
+check "streamqc version prints 'streamqc $bin2'" \
+	in_root "/usr/bin/streamqc version | grep -qxF 'streamqc $bin2'"
+check "conffile: the local edit is kept" \
+	in_root "grep -qx '# local edit by the upgrade test' /etc/streamqc/agent.yaml"
+check "conffile: the new sample is beside it (agent.yaml.dpkg-dist)" \
+	in_root "grep -qx '# a line the upgrade test added to the packaged sample' /etc/streamqc/agent.yaml.dpkg-dist"
+check "state kept across the upgrade (/var/lib/streamqc/marker)" \
+	in_root "grep -qx spool /var/lib/streamqc/marker"
+if grep -qE '^[[:space:]]+config check' <<<"$usage"; then
+	check "streamqc config check passes on the edited conffile" \
+		chr /usr/bin/streamqc config check /etc/streamqc/agent.yaml
+fi
+check "service still enabled" \
+	in_root "test -L /etc/systemd/system/multi-user.target.wants/streamqc.service"
+
+# ---- remove, then purge -----------------------------------------------------
+say "apt-get remove streamqc"
+check "apt-get remove streamqc" apt_get remove streamqc
+check "binary and unit gone" \
+	in_root "! test -e /usr/bin/streamqc && ! test -e /lib/systemd/system/streamqc.service"
+check "remove keeps the conffile and the state" \
+	in_root "grep -qx '# local edit by the upgrade test' /etc/streamqc/agent.yaml && test -f /var/lib/streamqc/marker"
+
+say "apt-get purge streamqc"
+check "apt-get purge streamqc" apt_get purge streamqc
+check "dpkg: streamqc is not installed" \
+	in_root "! dpkg-query -W -f='\${Status}' streamqc 2>/dev/null | grep -q installed"
+check "purge removes /var/lib/streamqc" in_root "! test -e /var/lib/streamqc"
+check "purge removes the conffile, its .dpkg-dist and /etc/streamqc" in_root "! test -e /etc/streamqc"
+check "purge removes the enable symlink" \
+	in_root "! test -e /etc/systemd/system/multi-user.target.wants/streamqc.service &&
+		! test -L /etc/systemd/system/multi-user.target.wants/streamqc.service"
+check "purge keeps the system user streamqc (documented choice)" in_root "getent passwd streamqc"
+
+say "$pass passed, $fail failed ($((SECONDS - t_all))s)"
+[ "$fail" = 0 ]
