@@ -76,59 +76,87 @@ func (d *Dedup) First(id string) bool {
 	return true
 }
 
-// Events prints the events of the filtered agents as they arrive, once each.
-// Returns the number printed.
-func Events(ctx context.Context, c *mqtt.Client, o EventOptions, w io.Writer) (int, error) {
+// EventPrinter prints the events of the filtered agents as they arrive,
+// once each, from the client's delivery goroutine: with
+// mqtt.Options.AckAfterHandlers an event is acknowledged to the broker only
+// once printed, so a durable session loses nothing when interrupted.
+type EventPrinter struct {
+	o        EventOptions
+	w        io.Writer
+	dedup    *Dedup
+	activity chan struct{}
+	mu       sync.Mutex
+	n        int
+	err      error
+}
+
+// PrintEvents subscribes c to the events; call it before c.Start so that a
+// durable session's queued events find their handler.
+func PrintEvents(c *mqtt.Client, o EventOptions, w io.Writer) *EventPrinter {
 	if o.Idle <= 0 {
 		o.Idle = 2 * time.Second
 	}
-	ch := make(chan []byte, 1024)
-	c.Subscribe(fleet.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, func(m mqtt.Message) {
-		select {
-		case ch <- m.Payload:
-		case <-ctx.Done():
-		}
-	})
-	dedup := NewDedup(100000)
-	n := 0
-	idle := time.NewTimer(o.Idle)
+	p := &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
+	c.Subscribe(fleet.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
+	return p
+}
+
+func (p *EventPrinter) handle(m mqtt.Message) {
+	select {
+	case p.activity <- struct{}{}:
+	default:
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var e event
+	if err := json.Unmarshal(m.Payload, &e); err != nil || e.ID == "" {
+		p.write(fmt.Sprintf("# unreadable event: %.200q\n", m.Payload))
+		return
+	}
+	if p.o.Filter.Stream != "" && e.Stream != p.o.Filter.Stream {
+		return
+	}
+	if !p.dedup.First(e.ID) {
+		return
+	}
+	p.n++
+	if p.o.Format == "json" {
+		p.write(strings.TrimSpace(string(m.Payload)) + "\n")
+		return
+	}
+	p.write(textLine(e, p.o.Color) + "\n")
+}
+
+func (p *EventPrinter) write(s string) {
+	if p.err == nil {
+		_, p.err = io.WriteString(p.w, s)
+	}
+}
+
+// Wait returns when ctx is done, or, without Follow, once no event arrived
+// for Idle; it says how many events were printed.
+func (p *EventPrinter) Wait(ctx context.Context) (int, error) {
+	idle := time.NewTimer(p.o.Idle)
 	defer idle.Stop()
 	for {
-		var p []byte
 		select {
 		case <-ctx.Done():
-			return n, nil
+			return p.count()
+		case <-p.activity:
+			idle.Reset(p.o.Idle)
 		case <-idle.C:
-			if !o.Follow {
-				return n, nil
+			if !p.o.Follow {
+				return p.count()
 			}
-			idle.Reset(o.Idle)
-			continue
-		case p = <-ch:
-		}
-		idle.Reset(o.Idle)
-		var e event
-		if err := json.Unmarshal(p, &e); err != nil || e.ID == "" {
-			fmt.Fprintf(w, "# unreadable event: %.200q\n", p)
-			continue
-		}
-		if o.Filter.Stream != "" && e.Stream != o.Filter.Stream {
-			continue
-		}
-		if !dedup.First(e.ID) {
-			continue
-		}
-		n++
-		if o.Format == "json" {
-			if _, err := fmt.Fprintf(w, "%s\n", strings.TrimSpace(string(p))); err != nil {
-				return n, err
-			}
-			continue
-		}
-		if _, err := io.WriteString(w, textLine(e, o.Color)+"\n"); err != nil {
-			return n, err
+			idle.Reset(p.o.Idle)
 		}
 	}
+}
+
+func (p *EventPrinter) count() (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.n, p.err
 }
 
 // textLine is one aligned line per raise or clear.

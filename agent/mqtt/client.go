@@ -150,6 +150,7 @@ func New(o Options) (*Client, error) {
 	po.SetConnectRetry(false)
 	po.SetResumeSubs(false)
 	po.SetOrderMatters(true)
+	po.SetAutoAckDisabled(o.AckAfterHandlers)
 	// A durable session's resent publishes go out in their original order.
 	po.SetStore(paho.NewOrderedMemoryStore())
 	// Every message goes through our router, never paho's routes: queued
@@ -493,10 +494,20 @@ func (c *Client) route(_ paho.Client, pm paho.Message) {
 		return
 	}
 	m := Message{Topic: pm.Topic(), Payload: pm.Payload(), QoS: pm.Qos(), Retained: pm.Retained()}
+	var targets []*subscription
 	for _, s := range *subs {
-		if !match(s.filter, m.Topic) {
-			continue
+		if match(s.filter, m.Topic) {
+			targets = append(targets, s)
 		}
+	}
+	if c.o.AckAfterHandlers {
+		if len(targets) == 0 {
+			return // not acknowledged: the broker sends it again next session
+		}
+		m.done = &pendingAck{ack: pm.Ack}
+		m.done.left.Store(int32(len(targets)))
+	}
+	for _, s := range targets {
 		select {
 		case s.ch <- m: // waits when the buffer is full: never drop
 		case <-c.closing:
@@ -517,6 +528,9 @@ func (c *Client) dispatch(s *subscription) {
 }
 
 func (c *Client) handle(s *subscription, m Message) {
+	// Acknowledged after the handler, even one that panicked: redelivering
+	// a message that crashes its handler would only crash it again.
+	defer m.done.handled()
 	defer func() {
 		if r := recover(); r != nil {
 			c.log.Error("mqtt message handler panicked", "filter", s.filter, "topic", m.Topic,

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -40,6 +41,12 @@ type Options struct {
 	// CleanSession defaults to true. Durable consumers set it false with a
 	// fixed ClientID, so the broker queues QoS 1 messages while they are away.
 	CleanSession *bool
+	// AckAfterHandlers makes the client acknowledge a received QoS 1 message
+	// only once every matching handler has returned, so a consumer that
+	// stops (or dies) between receiving and processing gets it again in its
+	// next session instead of losing it. A message no handler matches is
+	// not acknowledged: subscribe before Start.
+	AckAfterHandlers bool
 	// Will is the last will, published by the broker when the connection
 	// dies without a DISCONNECT (not on Close).
 	Will *Message
@@ -56,6 +63,21 @@ type Message struct {
 	Payload  []byte
 	QoS      byte
 	Retained bool
+	// done, when set, counts down the handlers still to run; the last one
+	// acknowledges the message (Options.AckAfterHandlers).
+	done *pendingAck
+}
+
+// pendingAck acknowledges a message once its last handler returned.
+type pendingAck struct {
+	left atomic.Int32
+	ack  func()
+}
+
+func (p *pendingAck) handled() {
+	if p != nil && p.left.Add(-1) == 0 {
+		p.ack()
+	}
 }
 
 const (

@@ -63,6 +63,12 @@ func (b *brokerFlags) resolve() (config.Broker, string, error) {
 
 // connect opens a client session and waits until it is connected.
 func (b *brokerFlags) connect(ctx context.Context, clean bool, logger *slog.Logger) (*mqtt.Client, string, error) {
+	return b.connectWith(ctx, clean, logger, nil)
+}
+
+// connectWith runs setup (subscriptions) before connecting; a durable
+// consumer acknowledges messages only after its handlers ran.
+func (b *brokerFlags) connectWith(ctx context.Context, clean bool, logger *slog.Logger, setup func(c *mqtt.Client, fleet string)) (*mqtt.Client, string, error) {
 	br, fleet, err := b.resolve()
 	if err != nil {
 		return nil, "", err
@@ -74,10 +80,13 @@ func (b *brokerFlags) connect(ctx context.Context, clean bool, logger *slog.Logg
 	c, err := mqtt.New(mqtt.Options{
 		Broker: br.URL, ClientID: id, Username: br.Username, Password: br.Password,
 		CAFile: br.CAFile, CertFile: br.CertFile, KeyFile: br.KeyFile, ServerName: br.ServerName,
-		CleanSession: &clean, Logger: logger,
+		CleanSession: &clean, AckAfterHandlers: !clean, Logger: logger,
 	})
 	if err != nil {
 		return nil, "", err
+	}
+	if setup != nil {
+		setup(c, fleet)
 	}
 	c.Start(ctx)
 	wctx, cancel := context.WithTimeout(ctx, *b.timeout)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/consumer"
+	"github.com/streamqc/streamqc/agent/mqtt"
 )
 
 func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -41,17 +42,19 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		clean = false
 		*bf.clientID = "streamqc-events-" + *session
 	}
-	c, fleet, err := bf.connect(ctx, clean, quietLogger(*verbose))
+	var printer *consumer.EventPrinter
+	c, _, err := bf.connectWith(ctx, clean, quietLogger(*verbose), func(c *mqtt.Client, fleet string) {
+		printer = consumer.PrintEvents(c, consumer.EventOptions{
+			Filter: consumer.EventFilter{Fleet: fleet, Agent: *agent, Stream: *stream},
+			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout),
+		}, stdout)
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc events: %v\n", err)
 		return 1
 	}
 	defer c.Close(time.Second)
-	_, err = consumer.Events(ctx, c, consumer.EventOptions{
-		Filter: consumer.EventFilter{Fleet: fleet, Agent: *agent, Stream: *stream},
-		Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout),
-	}, stdout)
-	if err != nil {
+	if _, err = printer.Wait(ctx); err != nil {
 		fmt.Fprintf(stderr, "streamqc events: %v\n", err)
 		return 1
 	}
