@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 )
@@ -32,23 +33,6 @@ type EventOptions struct {
 	Idle   time.Duration
 	Format string // text or json
 	Color  bool
-}
-
-// event is the part of an event payload the consumer reads.
-type event struct {
-	ID       string             `json:"id"`
-	Seq      uint64             `json:"seq"`
-	Fleet    string             `json:"fleet"`
-	Agent    string             `json:"agent"`
-	Stream   string             `json:"stream"`
-	Defect   string             `json:"defect"`
-	State    string             `json:"state"`
-	Start    float64            `json:"start"`
-	End      *float64           `json:"end"`
-	Duration *float64           `json:"duration"`
-	Reason   string             `json:"reason"`
-	Values   map[string]float64 `json:"values"`
-	Time     string             `json:"time"`
 }
 
 // Dedup remembers the last ids seen so a redelivered event (after a
@@ -108,7 +92,7 @@ func (p *EventPrinter) handle(m mqtt.Message) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var e event
+	var e agent.Event
 	if err := json.Unmarshal(m.Payload, &e); err != nil || e.ID == "" {
 		p.write(fmt.Sprintf("# unreadable event: %.200q\n", m.Payload))
 		return
@@ -160,7 +144,7 @@ func (p *EventPrinter) count() (int, error) {
 }
 
 // textLine is one aligned line per raise or clear.
-func textLine(e event, color bool) string {
+func textLine(e agent.Event, color bool) string {
 	on, off := "", ""
 	if color {
 		on, off = "\x1b[1;31m", "\x1b[0m"

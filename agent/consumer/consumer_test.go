@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/streamqc/streamqc/agent"
+	"github.com/streamqc/streamqc/agent/analyze"
 )
 
 func TestDedup(t *testing.T) {
@@ -22,13 +25,13 @@ func TestDedup(t *testing.T) {
 func TestTextLine(t *testing.T) {
 	end, dur := 7.0, 3.0
 	cases := []struct {
-		e    event
+		e    agent.Event
 		want []string
 	}{
-		{event{Fleet: "f", Agent: "a", Stream: "s", Defect: "black", State: "raised", Start: 4, Time: "2026-11-22T07:00:00Z", Values: map[string]float64{"black_share": 0.99}},
+		{agent.Event{Fleet: "f", Agent: "a", Time: "2026-11-22T07:00:00Z", JSONEvent: analyze.JSONEvent{Stream: "s", Defect: "black", State: "raised", Start: 4, Values: map[string]float64{"black_share": 0.99}}},
 			[]string{"f/a/s", "RAISED", "black", "4.000s", "black_share=0.99"}},
-		{event{Fleet: "f", Agent: "a", Stream: "s", Defect: "black", State: "cleared", Start: 4, End: &end, Duration: &dur, Reason: "r"},
-			[]string{"CLEARED", "lasted 3.000s", "  r"}},
+		{agent.Event{Fleet: "f", Agent: "a", JSONEvent: analyze.JSONEvent{Stream: "s", Defect: "black", State: "cleared", Start: 4, End: &end, Duration: &dur, Reason: "r\x1b[2J"}},
+			[]string{"CLEARED", "lasted 3.000s", "  r?[2J"}},
 	}
 	for _, c := range cases {
 		line := textLine(c.e, false)

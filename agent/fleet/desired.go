@@ -118,23 +118,18 @@ func PeekVersion(b []byte) int64 {
 func Resolve(p Policy, f *FleetDesired, d *Desired) (Effective, error) {
 	eff := Effective{MetricsInterval: p.MetricsInterval}
 	base := detectors.DefaultConfig()
-	layers := []struct {
+	type layer struct {
 		name string
 		raw  json.RawMessage
-	}{{"agent file detectors", p.Detectors}}
+	}
+	layers := []layer{{"agent file detectors", p.Detectors}}
 	if f != nil {
-		layers = append(layers, struct {
-			name string
-			raw  json.RawMessage
-		}{"fleet detectors", f.Detectors})
+		layers = append(layers, layer{"fleet detectors", f.Detectors})
 		if f.Publish != nil && f.Publish.MetricsInterval > 0 {
 			eff.MetricsInterval = time.Duration(f.Publish.MetricsInterval * float64(time.Second))
 		}
 	}
-	layers = append(layers, struct {
-		name string
-		raw  json.RawMessage
-	}{"detectors", d.Detectors})
+	layers = append(layers, layer{"detectors", d.Detectors})
 	if d.Publish != nil && d.Publish.MetricsInterval > 0 {
 		eff.MetricsInterval = time.Duration(d.Publish.MetricsInterval * float64(time.Second))
 	}
