@@ -22,6 +22,7 @@ commands:
   fleet agents|config     list agents; read or push desired configs
   service ACTION          install|uninstall|start|stop|restart|status|unit the system service
   config check FILE       check an agent file, printing every problem
+  firmware keygen|sign|verify   signed update bundles
   version                 print the version
 `
 
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string) int {
 		return serviceCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "config":
 		return configCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "firmware":
+		return firmwareCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		fmt.Println("streamqc", version)
 		return 0
