@@ -1,6 +1,7 @@
 // Package firmware makes, signs and checks update bundles of the agent
-// (issue 6, first part: the bundle format and its verification; delivery
-// over MQTT, A/B slots and rollback come later).
+// (issue 6 so far: the bundle format and its verification, and A/B slots
+// with an atomic switch, a trial and rollback; delivery over MQTT and the
+// agent's health check come later).
 //
 // A bundle is one uncompressed tar, read in a single pass:
 //
