@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/streamqc/streamqc/agent/atomicfile"
 )
 
 // A/B slots (issue 6, item 3), as a library: no MQTT and no service
@@ -217,29 +219,10 @@ func (s *Slots) writeState(st State) error {
 		return fmt.Errorf("firmware: slots: %w", err)
 	}
 	data = append(data, '\n')
-	f, err := os.CreateTemp(s.Dir, "."+StateFile+".tmp-")
-	if err != nil {
-		return fmt.Errorf("firmware: slots: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, s.path(StateFile))
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteBytes(s.path(StateFile), 0o644, data); err != nil {
 		return fmt.Errorf("firmware: slots: write state: %w", err)
 	}
-	return s.syncDir()
+	return nil
 }
 
 func (s *Slots) syncDir() error {
@@ -513,7 +496,7 @@ func (s *Slots) cleanDebris() error {
 	for _, e := range ents {
 		n := e.Name()
 		if n == currentTmp || strings.HasPrefix(n, ".new-") || strings.HasPrefix(n, "..new-") ||
-			strings.HasPrefix(n, ".old-") || strings.HasPrefix(n, "."+StateFile+".tmp-") {
+			strings.HasPrefix(n, ".old-") || strings.HasPrefix(n, atomicfile.TempPrefix(StateFile)) {
 			if err := os.RemoveAll(s.path(n)); err != nil {
 				return fmt.Errorf("firmware: slots: %w", err)
 			}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/streamqc/streamqc/agent/atomicfile"
 )
 
 // Store keeps the last accepted documents on disk so that a restart without
@@ -51,28 +53,8 @@ func (s Store) write(name string, b []byte) error {
 	if err := os.MkdirAll(s.Dir, 0o750); err != nil {
 		return fmt.Errorf("config store: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.Dir, name+".*")
-	if err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(s.Dir, name), 0o600, b); err != nil {
 		return fmt.Errorf("config store: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("config store: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("config store: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("config store: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(s.Dir, name)); err != nil {
-		return fmt.Errorf("config store: %w", err)
-	}
-	if d, err := os.Open(s.Dir); err == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/streamqc/streamqc/agent/atomicfile"
 	"github.com/streamqc/streamqc/firmware"
 )
 
@@ -108,27 +109,9 @@ func firmwareSign(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	m := firmware.Manifest{Version: *ver, OS: *goos, Arch: *goarch, Flavor: *flavor, MinConfigVersion: *minCfg}
-	// Write next to the destination, rename when complete.
-	tmp, err := os.CreateTemp(filepath.Dir(*out), "."+filepath.Base(*out)+".tmp-")
+	// Written next to the destination, renamed when complete.
+	err = atomicfile.Write(*out, 0o644, func(w io.Writer) error { return firmware.Sign(w, priv, m, files) })
 	if err != nil {
-		fmt.Fprintf(stderr, "streamqc firmware sign: %v\n", err)
-		return 1
-	}
-	err = firmware.Sign(tmp, priv, m, files)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), *out)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
 		fmt.Fprintf(stderr, "streamqc firmware sign: %v\n", err)
 		return 1
 	}
