@@ -152,20 +152,25 @@ func newAgent(o Options) (*Agent, error) {
 	if clientID == "" {
 		clientID = "streamqc-" + cfg.Fleet + "-" + cfg.ID
 	}
-	a.client, err = mqtt.New(mqtt.Options{
-		Broker: cfg.Broker.URL, ClientID: clientID,
-		Username: cfg.Broker.Username, Password: cfg.Broker.Password,
-		CAFile: cfg.Broker.CAFile, CertFile: cfg.Broker.CertFile, KeyFile: cfg.Broker.KeyFile,
-		ServerName: cfg.Broker.ServerName, KeepAlive: time.Duration(cfg.Broker.KeepAlive),
-		Will:      &mqtt.Message{Topic: a.topics.Status, Payload: will, QoS: 1, Retained: true},
-		OnConnect: a.onConnect,
-		Logger:    o.Logger,
-	})
+	mo := ClientOptions(cfg.Broker, clientID, o.Logger)
+	mo.Will = &mqtt.Message{Topic: a.topics.Status, Payload: will, QoS: 1, Retained: true}
+	mo.OnConnect = a.onConnect
+	a.client, err = mqtt.New(mo)
 	if err != nil {
 		a.spool.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	return a, nil
+}
+
+// ClientOptions are the MQTT connection settings of a broker section (the
+// agent's and the consumer commands').
+func ClientOptions(b config.Broker, clientID string, logger *slog.Logger) mqtt.Options {
+	return mqtt.Options{
+		Broker: b.URL, ClientID: clientID, Username: b.Username, Password: b.Password,
+		CAFile: b.CAFile, CertFile: b.CertFile, KeyFile: b.KeyFile, ServerName: b.ServerName,
+		KeepAlive: time.Duration(b.KeepAlive), Logger: logger,
+	}
 }
 
 func openSpool(cfg config.Agent, logger *slog.Logger) (*spool.Spool, error) {

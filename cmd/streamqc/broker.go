@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/mqtt"
 )
@@ -77,11 +78,9 @@ func (b *brokerFlags) connectWith(ctx context.Context, clean bool, logger *slog.
 	if id == "" {
 		id = "streamqc-cli-" + newSuffix()
 	}
-	c, err := mqtt.New(mqtt.Options{
-		Broker: br.URL, ClientID: id, Username: br.Username, Password: br.Password,
-		CAFile: br.CAFile, CertFile: br.CertFile, KeyFile: br.KeyFile, ServerName: br.ServerName,
-		CleanSession: &clean, AckAfterHandlers: !clean, Logger: logger,
-	})
+	mo := agent.ClientOptions(br, id, logger)
+	mo.CleanSession, mo.AckAfterHandlers = &clean, !clean
+	c, err := mqtt.New(mo)
 	if err != nil {
 		return nil, "", err
 	}
