@@ -23,8 +23,6 @@ type syncPattern struct {
 	lumaAt func(n int) float64
 }
 
-func flashTime(k int) float64 { return float64(12+25*k) / 25 }
-
 // run feeds the pattern to an AVSyncDetector with the default config and
 // returns its events.
 func (p syncPattern) run() []Event {

@@ -115,14 +115,9 @@ func (c *blockCounts) score() int {
 	return min(v, h)
 }
 
-// isStep reports whether b, the difference across a position, is a visible
-// step: at least minStep and more than twice the larger neighbouring gradient.
-func isStep(b, n1, n2, minStep int) int {
-	s, _ := steps(b, n1, n2, minStep, minStep)
-	return s
-}
-
-// steps is isStep for two minimum steps at once (strong, moderate).
+// steps reports whether b, the difference across a position, is a visible
+// step: more than twice the larger neighbouring gradient, and at least
+// strong (s) or at least moderate (m).
 func steps(b, n1, n2, strong, moderate int) (s, m int) {
 	// Branchless: the outcome is data-dependent noise a branch predictor cannot learn.
 	sharp := (2*max(n1, n2) - b) >> 63 // -1 when b > 2*max(n1, n2)

@@ -172,6 +172,9 @@ func TestFirmwareGoodBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if m.Version != "1.2.3" || len(m.Files) != 2 {
+		t.Fatalf("extracted manifest %+v", m)
+	}
 	for p, want := range files {
 		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
 		if err != nil || !bytes.Equal(got, want) {
