@@ -32,6 +32,7 @@ import (
 	"github.com/streamqc/streamqc/agent/spool"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/firmware"
 )
 
 // Options of one agent process.
@@ -56,12 +57,14 @@ type Agent struct {
 	spool   *spool.Spool
 	client  *mqtt.Client
 	sup     *supervisor.Supervisor
+	upd     *updater
 	started time.Time
 	host    string
 
 	desired chan desiredMsg
 	report  chan struct{} // the reported document changed
 	metrics chan time.Duration
+	restart chan string // an update or a rollback asks for a restart
 
 	mu        sync.Mutex
 	agentDoc  fleet.Desired
@@ -94,7 +97,10 @@ type verdict struct {
 
 // Run runs the agent until ctx is done, then stops gracefully: streams stop
 // and clear their alarms, the spool is flushed to the broker as far as
-// Config.StopTimeout allows, and the retained status says offline.
+// Config.StopTimeout allows, and the retained status says offline. After
+// installing an update or rolling one back it stops the same way and
+// returns an error wrapping firmware.ErrRestart: the caller starts the
+// current firmware slot.
 func Run(ctx context.Context, o Options) error {
 	a, err := newAgent(o)
 	if err != nil {
@@ -133,6 +139,7 @@ func newAgent(o Options) (*Agent, error) {
 		desired:   make(chan desiredMsg, 16),
 		report:    make(chan struct{}, 1),
 		metrics:   make(chan time.Duration, 1),
+		restart:   make(chan string, 1),
 		interval:  time.Duration(cfg.MetricsInterval),
 		pending:   map[string]int{},
 		seqStream: map[uint64]string{},
@@ -160,6 +167,7 @@ func newAgent(o Options) (*Agent, error) {
 		a.spool.Close()
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	a.upd = newUpdater(a)
 	return a, nil
 }
 
@@ -212,6 +220,7 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 		Logger: a.log, Emit: a.emit,
 		OnState: func(string, supervisor.State) { a.reportChanged() },
 	})
+	a.upd.start()
 	a.loadConfig()
 	if ready != nil {
 		close(ready)
@@ -223,10 +232,13 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	defer stopNet()
 	a.client.Subscribe(a.topics.Desired, 1, func(m mqtt.Message) { a.onDesired(ctx, false, m.Payload) })
 	a.client.Subscribe(a.topics.FleetDesired, 1, func(m mqtt.Message) { a.onDesired(ctx, true, m.Payload) })
+	a.upd.subscribe(a.client)
 	a.client.Start(netCtx)
 	var wg sync.WaitGroup
 	drainCtx, stopDrain := context.WithCancel(netCtx)
-	wg.Add(3)
+	jobsCtx, stopJobs := context.WithCancel(netCtx)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.upd.run(jobsCtx) }()
 	go func() { defer wg.Done(); a.client.Drain(drainCtx, a.topics.Events, outbox{a}, 32) }()
 	go func() { defer wg.Done(); a.reporter(netCtx) }()
 	go func() { defer wg.Done(); a.publishMetrics(netCtx) }()
@@ -235,19 +247,22 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	go a.watchdog(netCtx)
 	alive := time.NewTicker(time.Second)
 	defer alive.Stop()
-	for ctx.Err() == nil {
+	restart := ""
+	for ctx.Err() == nil && restart == "" {
 		a.loopAlive.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 		case <-alive.C:
 		case m := <-a.desired:
 			a.applyDesired(m)
+		case restart = <-a.restart:
 		}
 	}
 
 	// Graceful stop: clears first, then the spool to the broker, then offline.
-	a.log.Info("stopping")
+	a.log.Info("stopping", "restart", restart)
 	a.stopping.Store(true)
+	stopJobs()
 	a.notify(daemon.SdNotifyStopping)
 	deadline := time.Now().Add(time.Duration(a.cfg.StopTimeout))
 	stopCtx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -264,7 +279,11 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	}
 	stopDrain()
 	if a.client.Connected() {
-		b, _ := json.Marshal(a.status("offline", "stopped"))
+		why := "stopped"
+		if restart != "" {
+			why = "restarting: " + restart
+		}
+		b, _ := json.Marshal(a.status("offline", why))
 		pctx, pcancel := context.WithTimeout(context.Background(), max(time.Until(deadline), time.Second))
 		if err := a.client.Publish(pctx, mqtt.Message{Topic: a.topics.Status, Payload: b, QoS: 1, Retained: true}); err != nil {
 			a.log.Warn("offline status not published", "err", err)
@@ -274,8 +293,21 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	stopNet()
 	a.client.Close(time.Second)
 	wg.Wait()
+	if restart != "" {
+		a.log.Info("stopped; restarting", "why", restart)
+		return fmt.Errorf("%s: %w", restart, firmware.ErrRestart)
+	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// requestRestart asks the main loop to stop gracefully and return
+// firmware.ErrRestart.
+func (a *Agent) requestRestart(reason string) {
+	select {
+	case a.restart <- reason:
+	default: // one is already asked for
+	}
 }
 
 // status is the retained status document (the offline form is also the will).
@@ -314,6 +346,7 @@ func (a *Agent) onConnect(ctx context.Context, c *mqtt.Client) {
 	case a.metrics <- 0:
 	default:
 	}
+	a.upd.onConnect(ctx)
 }
 
 // Event is the payload of an event on the events topic: the analyze JSON

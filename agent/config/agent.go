@@ -48,6 +48,30 @@ type Agent struct {
 	// Detectors are this agent's detector defaults, under the fleet's and the
 	// desired config's (same fields as `analyze --config`).
 	Detectors map[string]any `yaml:"detectors"`
+	// Firmware is how this box takes over-the-air updates.
+	Firmware Firmware `yaml:"firmware"`
+}
+
+// Firmware is the local, never remote, part of over-the-air updates: which
+// keys a bundle must be signed by, how large it may be, how long a new
+// version has to prove itself healthy.
+type Firmware struct {
+	// TrustedKeys are Ed25519 public key files (`streamqc firmware keygen`);
+	// none: every update job is refused.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// MaxBundleBytes bounds a bundle (download and extraction).
+	MaxBundleBytes int64 `yaml:"max_bundle_bytes"`
+	// HealthDeadline is how long a new version has to be connected, have
+	// its config applied and every stream decoding (a job may set its own).
+	HealthDeadline Duration `yaml:"health_deadline"`
+	// Flavor is the build this box runs: cpu or cuda.
+	Flavor string `yaml:"flavor"`
+	// Downgrades: "job" honours a job's allow_downgrade, "never" refuses
+	// every older version whatever the job says.
+	Downgrades string `yaml:"downgrades"`
+	// CAFile holds the roots https bundle URLs are checked against (empty:
+	// the system's).
+	CAFile string `yaml:"ca_file"`
 }
 
 // Broker is how the agent reaches MQTT.
@@ -129,6 +153,9 @@ func DefaultAgent() Agent {
 		Spool:           Spool{MaxBytes: 256 << 20, SegmentBytes: 4 << 20},
 		MetricsInterval: Duration(10 * time.Second),
 		StopTimeout:     Duration(5 * time.Second),
+		Firmware: Firmware{
+			MaxBundleBytes: 512 << 20, HealthDeadline: Duration(5 * time.Minute), Flavor: "cpu", Downgrades: "job",
+		},
 	}
 }
 
@@ -312,6 +339,23 @@ func (a *Agent) Validate() error {
 		if !contains(DefaultSchemes, s) {
 			addf(fmt.Sprintf("schemes[%d]", i), "%q is not a supported input scheme (%s)", s, strings.Join(DefaultSchemes, ", "))
 		}
+	}
+	for i, k := range a.Firmware.TrustedKeys {
+		if strings.TrimSpace(k) == "" {
+			addf(fmt.Sprintf("firmware.trusted_keys[%d]", i), "empty path")
+		}
+	}
+	if a.Firmware.MaxBundleBytes < 1<<20 || a.Firmware.MaxBundleBytes > 8<<30 {
+		addf("firmware.max_bundle_bytes", "%d: between 1 MiB and 8 GiB", a.Firmware.MaxBundleBytes)
+	}
+	if d := time.Duration(a.Firmware.HealthDeadline); d < 5*time.Second || d > 24*time.Hour {
+		addf("firmware.health_deadline", "%s: between 5s and 24h", d)
+	}
+	if a.Firmware.Flavor != "cpu" && a.Firmware.Flavor != "cuda" {
+		addf("firmware.flavor", "%q is not cpu or cuda", a.Firmware.Flavor)
+	}
+	if a.Firmware.Downgrades != "job" && a.Firmware.Downgrades != "never" {
+		addf("firmware.downgrades", "%q is not job or never", a.Firmware.Downgrades)
 	}
 	base, derrs := mergeDetectors(detectors.DefaultConfig(), a.Detectors, "detectors")
 	errs = append(errs, derrs...)

@@ -287,7 +287,15 @@ func localHost(host string) bool {
 		return true
 	}
 	ip := net.ParseIP(h)
-	return ip != nil && (ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast())
+	return ip != nil && LocalIP(ip)
+}
+
+// LocalIP reports whether ip is this machine or its link: loopback,
+// link-local (the cloud metadata service 169.254.169.254 among them),
+// unspecified, or EC2's IPv6 metadata address.
+func LocalIP(ip net.IP) bool {
+	return ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified() || ip.IsLinkLocalMulticast() ||
+		ip.Equal(net.ParseIP("fd00:ec2::254"))
 }
 
 // queryLimit is an FFmpeg option a URL may carry, with an upper bound for

@@ -15,6 +15,39 @@ type Topics struct {
 	Desired      string // retained, written by operators
 	Reported     string // retained, written by the agent
 	FleetDesired string // retained: defaults of the whole fleet
+	// Jobs is the filter of the agent's update jobs (retained, written by
+	// operators): .../jobs/{job_id}; see Job for the topics of one job.
+	Jobs string
+	root string
+}
+
+// JobTopics are the topics of one update job.
+type JobTopics struct {
+	Job        string // retained, operators: the job document
+	Status     string // retained, the agent: its progress
+	StreamGet  string // the agent: block requests of a streamed bundle
+	StreamData string // the streamer (firmware push): the blocks
+}
+
+// Job names the topics of one job of the agent.
+func (t Topics) Job(id string) JobTopics {
+	j := t.root + "/jobs/" + id
+	return JobTopics{Job: j, Status: j + "/status", StreamGet: j + "/stream/get", StreamData: j + "/stream/data"}
+}
+
+// JobID returns the job id of a topic under Jobs ("" if it is not one).
+func (t Topics) JobID(topic string) string {
+	prefix := t.root + "/jobs/"
+	if len(topic) <= len(prefix) || topic[:len(prefix)] != prefix {
+		return ""
+	}
+	id := topic[len(prefix):]
+	for i := 0; i < len(id); i++ {
+		if id[i] == '/' {
+			return ""
+		}
+	}
+	return id
 }
 
 // NewTopics names the topics of agent in fleet.
@@ -27,6 +60,8 @@ func NewTopics(fleet, agent string) Topics {
 		Desired:      a + "/config/desired",
 		Reported:     a + "/config/reported",
 		FleetDesired: Root + "/" + fleet + "/config/desired",
+		Jobs:         a + "/jobs/+",
+		root:         a,
 	}
 }
 

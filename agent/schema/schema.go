@@ -30,6 +30,8 @@ const (
 	Desired      = "desired"
 	FleetDesired = "fleet-desired"
 	Reported     = "reported"
+	Job          = "job"
+	JobStatus    = "job-status"
 )
 
 // Set is the compiled schemas.

@@ -13,6 +13,9 @@ import (
 // directory, talks IP (and netlink for interface lookups), and reaches no
 // device but the GPU (/dev/nvidia*) and VAAPI/DRM (/dev/dri) nodes.
 // MemoryDenyWriteExecute is left off: the CUDA driver JIT-compiles PTX.
+// NotifyAccess=all: after an over-the-air update the agent runs as a child
+// of the launcher (the packaged binary), and that child sends READY and
+// feeds the watchdog.
 const unitTemplate = `[Unit]
 Description=streamqc live audio/video monitoring agent
 Documentation=https://github.com/streamqc/streamqc
@@ -23,7 +26,7 @@ StartLimitBurst=5
 
 [Service]
 Type=notify
-NotifyAccess=main
+NotifyAccess=all
 ExecStart={{.Exec}} run --config {{.Config}} --log-format json
 Restart=on-failure
 RestartSec=2s

@@ -18,6 +18,7 @@ const firmwareUsage = `usage:
   streamqc firmware keygen --out DIR
   streamqc firmware sign --key KEY --version V [--os OS --arch ARCH --flavor cpu|cuda] [--min-config-version N] --out BUNDLE FILE...
   streamqc firmware verify --trusted PUB[,PUB...] [--os OS --arch ARCH --flavor cpu|cuda] [--current-version V] [--allow-downgrade] [--limit BYTES] BUNDLE
+  streamqc firmware push --agent A [--fleet F] [--url https://...] [--job-id ID] [--allow-downgrade] [--health-deadline D] [--timeout D] [broker flags] BUNDLE
 `
 
 // Key file names keygen writes into its --out directory.
@@ -26,7 +27,7 @@ const (
 	firmwarePubName = "streamqc-firmware.pub"
 )
 
-// firmwareCmd makes keys, signs and verifies update bundles (issue 6).
+// firmwareCmd makes keys, signs, verifies and pushes update bundles (issue 6).
 // Exit 0 on success, 1 when the work failed (a refused bundle), 2 on usage.
 func firmwareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -40,6 +41,8 @@ func firmwareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return firmwareSign(args[1:], stdout, stderr)
 	case "verify":
 		return firmwareVerify(args[1:], stdout, stderr)
+	case "push":
+		return firmwarePush(ctx, args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, firmwareUsage)
 		return 0

@@ -22,7 +22,7 @@ commands:
   fleet agents|config     list agents; read or push desired configs
   service ACTION          install|uninstall|start|stop|restart|status|unit the system service
   config check FILE       check an agent file, printing every problem
-  firmware keygen|sign|verify   signed update bundles
+  firmware keygen|sign|verify|push   signed over-the-air updates
   version                 print the version
 `
 

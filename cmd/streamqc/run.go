@@ -2,15 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/service"
+	"github.com/streamqc/streamqc/firmware"
 )
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
@@ -44,11 +49,26 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 	runAgent := func(ctx context.Context) error {
 		return agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger})
 	}
-	if runtime.GOOS == "windows" && !service.Interactive() {
+	switch {
+	case runtime.GOOS == "windows" && !service.Interactive():
 		// Started by the Windows service manager: it asks us to stop.
 		err = service.RunManaged(service.Options{Config: *cfgFile, Logger: logger}, runAgent)
-	} else {
-		err = runAgent(ctx) // systemd and terminals stop us with SIGTERM / Ctrl-C
+	case os.Getenv(firmware.EnvSlot) != "":
+		// A firmware slot started by the launcher: restarts go through it.
+		if err = runAgent(ctx); errors.Is(err, firmware.ErrRestart) {
+			return firmware.RestartExitCode
+		}
+	case runtime.GOOS == "windows":
+		err = runAgent(ctx)
+	default:
+		// The first process of a start (systemd, a terminal): the launcher
+		// runs the current firmware slot and watches an update on trial.
+		l := &firmware.Launcher{
+			Slots:   &firmware.Slots{Dir: filepath.Join(cfg.StateDir, "firmware")},
+			Version: version, Args: append([]string{"run"}, args...), InProcess: runAgent, Logger: logger,
+			StopTimeout: time.Duration(cfg.StopTimeout) + 10*time.Second,
+		}
+		err = l.Run(ctx) // systemd and terminals stop us with SIGTERM / Ctrl-C
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc run: %v\n", err)
