@@ -115,7 +115,9 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		pub := func(ctx context.Context, msg []byte) error {
 			return c.Publish(ctx, mqtt.Message{Topic: topics.StreamData, Payload: msg, QoS: 1})
 		}
-		go func() { _ = firmware.ServeBlocks(ctx, f, size, firmware.MaxBlockSize, requests, pub, quietLogger(false)) }()
+		go func() {
+			_ = firmware.ServeBlocks(ctx, f, size, firmware.MaxBlockSize, requests, pub, quietLogger(false))
+		}()
 	}
 	// A retained job of this id is followed, not published again: the
 	// agent would take a second publication as a replay.
