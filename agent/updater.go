@@ -249,7 +249,7 @@ func (u *updater) settle(r *jobRecord, st firmware.State) {
 		r.Status.Reason = fmt.Sprintf("version %s running on trial; health check until %s", v, u.trial.deadline.UTC().Format(time.RFC3339))
 	case lr != nil && lr.FromVersion == v && !lr.At.Before(r.Installed.Add(-time.Second)):
 		r.Status.State, r.Status.Reason = firmware.JobRolledBack, lr.Reason
-	case st.Pending == "" && st.Current != "" && st.Versions[st.Current] == v && u.a.version == v:
+	case st.Pending == "" && st.Current != "" && st.Versions[st.Current] == v && semver(u.a.version) == v:
 		r.Status.State, r.Status.Reason = firmware.JobSucceeded, ""
 	default:
 		r.Status.State = firmware.JobFailed

@@ -1,7 +1,10 @@
-// Package firmware makes, signs and checks update bundles of the agent
-// (issue 6 so far: the bundle format and its verification, and A/B slots
-// with an atomic switch, a trial and rollback; delivery over MQTT and the
-// agent's health check come later).
+// Package firmware is the agent's over-the-air updates (issue 6): signed
+// bundles and their verification, A/B slots with an atomic switch, a trial
+// and rollback, the update job documents and their transports (https with
+// Range resume, MQTT block streams asked for by offset), and the launcher
+// that runs the current slot and watches a new version's trial. The
+// agent's side of a job is agent/updater.go; README.md has the protocol
+// and what a power cut leaves at each step.
 //
 // A bundle is one uncompressed tar, read in a single pass:
 //
