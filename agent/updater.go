@@ -51,7 +51,7 @@ const (
 // jobRecord is one job as the agent remembers it: <state>/firmware/jobs/{id}.json.
 type jobRecord struct {
 	Job      firmware.Job       `json:"job"`
-	Raw      json.RawMessage    `json:"raw"` // the job document as received (compacted)
+	Raw      []byte             `json:"raw"` // the job message as received
 	Status   firmware.JobStatus `json:"status"`
 	Received time.Time          `json:"received"`
 	// Installed is when the bundle was switched in (installing onward).
@@ -78,7 +78,9 @@ type updater struct {
 	topics  func(id string) fleet.JobTopics
 
 	incoming chan jobMsg
-	doneCh   chan string // a worker finished the job with this id
+	doneCh   chan string   // a worker finished the job with this id
+	closed   chan struct{} // run returned
+	workers  sync.WaitGroup
 
 	mu      sync.Mutex
 	records map[string]*jobRecord
@@ -108,6 +110,7 @@ func newUpdater(a *Agent) *updater {
 		topics:   a.topics.Job,
 		incoming: make(chan jobMsg, 16),
 		doneCh:   make(chan string, 1),
+		closed:   make(chan struct{}),
 		records:  map[string]*jobRecord{},
 	}
 	fw := a.cfg.Firmware
@@ -149,11 +152,11 @@ func (u *updater) subscribe(c *mqtt.Client) {
 		if id == "" {
 			return
 		}
-		// Never block paho's dispatch for long: the main job loop is quick.
+		// Waiting here holds back only job messages (each subscription
+		// has its own dispatch); a job is never dropped.
 		select {
 		case u.incoming <- jobMsg{id: id, payload: m.Payload, retained: m.Retained}:
-		case <-time.After(5 * time.Second):
-			u.log.Error("job message dropped: the job loop is stuck", "job", id)
+		case <-u.closed:
 		}
 	})
 	c.Subscribe(u.topics("+").StreamData, 1, func(m mqtt.Message) {
@@ -261,8 +264,10 @@ func (u *updater) settle(r *jobRecord, st firmware.State) {
 // run is the job loop: it takes job messages, queues them, and runs one
 // worker at a time.
 func (u *updater) run(ctx context.Context) {
+	defer close(u.closed)
 	if u.trial != nil {
-		go u.watchTrial(ctx)
+		u.workers.Add(1)
+		go func() { defer u.workers.Done(); u.watchTrial(ctx) }()
 	}
 	for {
 		u.next(ctx)
@@ -273,6 +278,9 @@ func (u *updater) run(ctx context.Context) {
 				u.cancel()
 			}
 			u.mu.Unlock()
+			// A worker in the middle of an install finishes it (a power cut
+			// there is safe too, but a clean stop should not be one).
+			u.workers.Wait()
 			return
 		case m := <-u.incoming:
 			u.handle(ctx, m)
@@ -302,7 +310,9 @@ func (u *updater) next(ctx context.Context) {
 	wctx, cancel := context.WithCancel(ctx)
 	u.active, u.cancel, u.blocks = id, cancel, make(chan []byte, 8)
 	blocks := u.blocks
+	u.workers.Add(1)
 	go func() {
+		defer u.workers.Done()
 		u.work(wctx, r, blocks)
 		cancel()
 		select {
@@ -325,7 +335,7 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 		return
 	}
 	if r != nil {
-		if sameJSON(m.payload, r.Raw) && m.retained {
+		if m.retained && (bytes.Equal(m.payload, r.Raw) || sameJSON(m.payload, r.Raw)) {
 			return // the retained job again, after a reconnect or restart
 		}
 		// The same id published again: a replay, or a mistake. The job ran
@@ -339,9 +349,7 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 		u.publish(ctx, r)
 		return
 	}
-	var compact bytes.Buffer
-	_ = json.Compact(&compact, m.payload)
-	r = &jobRecord{Raw: compact.Bytes(), Received: time.Now().UTC()}
+	r = &jobRecord{Raw: bytes.Clone(m.payload), Received: time.Now().UTC()}
 	r.Status = firmware.JobStatus{JobID: m.id, FromVersion: u.a.version}
 	j, err := u.check(m)
 	r.Job = j
@@ -409,7 +417,7 @@ func (u *updater) work(ctx context.Context, r *jobRecord, blocks chan []byte) {
 		u.finish(ctx, r, firmware.JobFailed, fmt.Sprintf("download directory: %v", err))
 		return
 	}
-	u.progress(ctx, r, firmware.JobDownloading, 0, "")
+	u.progress(ctx, r, firmware.JobDownloading, -1, "")
 	var lastPub time.Time
 	progress := func(have int64) {
 		if time.Since(lastPub) >= time.Second || have == j.Bundle.Size {
