@@ -263,7 +263,11 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	a.log.Info("stopping", "restart", restart)
 	a.stopping.Store(true)
 	stopJobs()
-	a.notify(daemon.SdNotifyStopping)
+	if restart == "" {
+		// Not when the launcher starts the next version in this same
+		// service: STOPPING=1 would have systemd take the service as ending.
+		a.notify(daemon.SdNotifyStopping)
+	}
 	deadline := time.Now().Add(time.Duration(a.cfg.StopTimeout))
 	stopCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
