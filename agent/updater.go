@@ -58,6 +58,9 @@ type jobRecord struct {
 	Installed time.Time `json:"installed,omitzero"`
 	// Published is false while the latest status has not reached the broker.
 	Published bool `json:"published"`
+
+	saveMu sync.Mutex // orders the writes of the record
+	pubMu  sync.Mutex // orders the publications of its status
 }
 
 type jobMsg struct {
@@ -329,7 +332,7 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 	u.mu.Unlock()
 	if len(bytes.TrimSpace(m.payload)) == 0 {
 		// Withdrawn (or cleared after it ended): a job not installed yet stops.
-		if r != nil && !r.Status.State.Terminal() && r.Status.State != firmware.JobInstalling && r.Status.State != firmware.JobHealthCheck {
+		if r != nil {
 			u.withdraw(ctx, r)
 		}
 		return
@@ -340,11 +343,12 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 		}
 		// The same id published again: a replay, or a mistake. The job ran
 		// (or runs) once; its status says so, with what was refused.
-		u.log.Warn("job refused: this job id was already received", "job", m.id, "state", r.Status.State, "retained", m.retained)
 		u.mu.Lock()
+		state := r.Status.State
 		r.Status.Reason = strings.TrimSpace(r.Status.Reason + fmt.Sprintf(" [a duplicate of job %s was refused at %s: job ids run once]",
 			m.id, time.Now().UTC().Format(time.RFC3339)))
 		u.mu.Unlock()
+		u.log.Warn("job refused: this job id was already received", "job", m.id, "state", state, "retained", m.retained)
 		u.save(r)
 		u.publish(ctx, r)
 		return
@@ -361,13 +365,14 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 		r.Status.State, r.Status.Total = firmware.JobQueued, j.Bundle.Size
 		u.log.Info("job queued", "job", m.id, "size", j.Bundle.Size, "streamed", j.Bundle.Streamed())
 	}
+	// On disk before anyone (onConnect too) can publish it.
+	u.save(r)
 	u.mu.Lock()
 	u.records[m.id] = r
 	if err == nil {
 		u.queue = append(u.queue, m.id)
 	}
 	u.mu.Unlock()
-	u.save(r)
 	u.publish(ctx, r)
 	u.prune()
 }
@@ -399,14 +404,28 @@ func (u *updater) check(m jobMsg) (firmware.Job, error) {
 	return j, nil
 }
 
+// withdraw ends a job whose retained message was deleted, unless it is
+// installed already (or over): the check and the end are one step, so a
+// worker cannot move it to installing in between.
 func (u *updater) withdraw(ctx context.Context, r *jobRecord) {
 	u.mu.Lock()
+	switch r.Status.State {
+	case firmware.JobInstalling, firmware.JobHealthCheck:
+		u.mu.Unlock()
+		u.log.Info("job deleted on the broker after it was installed; it goes on", "job", r.Job.JobID)
+		return
+	}
+	if r.Status.State.Terminal() {
+		u.mu.Unlock()
+		return // cleared after it ended (firmware push does so)
+	}
 	u.queue = slices.DeleteFunc(u.queue, func(id string) bool { return id == r.Job.JobID })
 	if u.active == r.Job.JobID && u.cancel != nil {
 		u.cancel()
 	}
+	r.Status.State, r.Status.Reason = firmware.JobFailed, "withdrawn: the job was deleted on the broker before it was installed"
 	u.mu.Unlock()
-	u.finish(ctx, r, firmware.JobFailed, "withdrawn: the job was deleted on the broker before it was installed")
+	u.ended(ctx, r)
 }
 
 // work runs one job: download, verify, install, restart.
@@ -456,7 +475,9 @@ func (u *updater) work(ctx context.Context, r *jobRecord, blocks chan []byte) {
 		u.finish(ctx, r, firmware.JobFailed, fmt.Sprintf("download: %v", err))
 		return
 	}
-	u.progress(ctx, r, firmware.JobVerifying, j.Bundle.Size, "")
+	if !u.progress(ctx, r, firmware.JobVerifying, j.Bundle.Size, "") {
+		return
+	}
 	target, m, err := u.verify(part, j)
 	if err != nil {
 		os.Remove(part)
@@ -468,7 +489,9 @@ func (u *updater) work(ctx context.Context, r *jobRecord, blocks chan []byte) {
 	r.Installed = time.Now().UTC()
 	u.mu.Unlock()
 	deadline := j.HealthDeadlineOr(time.Duration(u.a.cfg.Firmware.HealthDeadline))
-	u.progress(ctx, r, firmware.JobInstalling, j.Bundle.Size, fmt.Sprintf("installing version %s; then restarting", m.Version))
+	if ctx.Err() != nil || !u.progress(ctx, r, firmware.JobInstalling, j.Bundle.Size, fmt.Sprintf("installing version %s; then restarting", m.Version)) {
+		return // stopping, or withdrawn while verifying
+	}
 	f, err := os.Open(part)
 	if err == nil {
 		_, err = u.slots.Install(f, u.keys, target, u.a.cfg.Firmware.MaxBundleBytes, deadline)
@@ -544,9 +567,14 @@ func semver(v string) string {
 }
 
 // progress records and publishes a non-terminal state; have < 0 keeps the
-// byte count.
-func (u *updater) progress(ctx context.Context, r *jobRecord, s firmware.JobState, have int64, reason string) {
+// byte count. A job that ended meanwhile (withdrawn) is left as it is:
+// false.
+func (u *updater) progress(ctx context.Context, r *jobRecord, s firmware.JobState, have int64, reason string) bool {
 	u.mu.Lock()
+	if r.Status.State.Terminal() {
+		u.mu.Unlock()
+		return false
+	}
 	r.Status.State, r.Status.Reason = s, reason
 	if have >= 0 {
 		r.Status.Bytes = have
@@ -558,12 +586,25 @@ func (u *updater) progress(ctx context.Context, r *jobRecord, s firmware.JobStat
 	u.mu.Unlock()
 	u.save(r)
 	u.publish(ctx, r)
+	return true
 }
 
-// finish ends a job.
+// finish ends a job, unless it ended already (an end is final).
 func (u *updater) finish(ctx context.Context, r *jobRecord, s firmware.JobState, reason string) {
 	u.mu.Lock()
+	if r.Status.State.Terminal() {
+		u.mu.Unlock()
+		return
+	}
 	r.Status.State, r.Status.Reason = s, reason
+	u.mu.Unlock()
+	u.ended(ctx, r)
+}
+
+// ended logs, cleans up, records and publishes a job that just ended.
+func (u *updater) ended(ctx context.Context, r *jobRecord) {
+	u.mu.Lock()
+	s, reason := r.Status.State, r.Status.Reason
 	u.mu.Unlock()
 	if s == firmware.JobFailed {
 		u.log.Warn("job failed", "job", r.Job.JobID, "reason", reason)
@@ -588,6 +629,8 @@ func (u *updater) save(r *jobRecord) {
 }
 
 func (u *updater) write(r *jobRecord) {
+	r.saveMu.Lock()
+	defer r.saveMu.Unlock()
 	u.mu.Lock()
 	b, err := json.Marshal(r)
 	u.mu.Unlock()
@@ -602,6 +645,8 @@ func (u *updater) write(r *jobRecord) {
 // publish sends the record's status (retained); without a broker it waits
 // for the next connect.
 func (u *updater) publish(ctx context.Context, r *jobRecord) {
+	r.pubMu.Lock() // the latest copy goes out last
+	defer r.pubMu.Unlock()
 	u.mu.Lock()
 	st := r.Status
 	u.mu.Unlock()
