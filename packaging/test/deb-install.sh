@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs, upgrades, removes and purges the streamqc .deb in a throwaway
-# Debian 12 root, printing PASS/FAIL per check; exits non-zero on any FAIL.
+# Debian 12 root, printing PASS/FAIL/SKIP per check; exits non-zero on any FAIL.
 #
 #   packaging/test/deb-install.sh DEB BINARY-VERSION      (make package-test)
 #
@@ -10,11 +10,36 @@
 # and a changed sample config, into the run's own directory.
 #
 # Needs root (debootstrap, chroot, mounts) and the Debian mirror apt uses
-# here. The base root (debootstrap --variant=minbase bookworm, plus systemd
-# for systemctl and systemd-analyze) is made once and cached in
-# .cache/deb-test/ (DEB_TEST_CACHE); each run copies it, and downloaded .debs
-# are kept in the cache too. KEEP=1 leaves the run's root for a look.
+# here; installs debootstrap and lintian on this machine when they are missing.
+#
+# The base root (debootstrap --variant=minbase bookworm, plus systemd for
+# systemctl and systemd-analyze) is made once and cached in .cache/deb-test/
+# (DEB_TEST_CACHE); each run copies it, and downloaded .debs are kept in the
+# cache too. KEEP=1 leaves the run's root for a look.
 set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+suite=bookworm
+cache=${DEB_TEST_CACHE:-$repo/.cache/deb-test}
+base=$cache/base-$suite-minbase
+
+# ---- the mirror apt uses here -----------------------------------------------
+mirror=${DEB_TEST_MIRROR:-}
+security=
+if [ -z "$mirror" ]; then
+	uris=$(
+		{
+			grep -hE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
+				awk '{for (i = 2; i <= NF; i++) print $i}'
+			# one-line format: deb [options] URI suite components
+			grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+				sed -E 's/\[[^]]*\]//' | awk '{print $2}'
+		} | grep -i debian || true
+	)
+	mirror=$(grep -v -- '-security' <<<"$uris" | head -1 || true)
+	security=$(grep -- '-security' <<<"$uris" | head -1 || true)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
 
 if [ $# -ne 2 ]; then
 	echo "usage: $0 DEB BINARY-VERSION" >&2
@@ -25,13 +50,9 @@ if [ "$(id -u)" != 0 ]; then
 	exit 2
 fi
 
-repo=$(cd "$(dirname "$0")/../.." && pwd)
 deb1=$(realpath "$1")
 bin1=$2
 make=${MAKE:-make}
-suite=bookworm
-cache=${DEB_TEST_CACHE:-$repo/.cache/deb-test}
-base=$cache/base-$suite-minbase
 t_all=$SECONDS
 
 say() { printf '== %s\n' "$*"; }
@@ -53,25 +74,11 @@ check() { # check NAME COMMAND...: PASS when COMMAND succeeds
 		fail=$((fail + 1))
 	fi
 }
-skip() { printf 'SKIP  %s\n' "$*"; }
-
-# ---- the mirror apt uses here -----------------------------------------------
-mirror=${DEB_TEST_MIRROR:-}
-security=
-if [ -z "$mirror" ]; then
-	uris=$(
-		{
-			grep -hE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null |
-				awk '{for (i = 2; i <= NF; i++) print $i}'
-			# one-line format: deb [options] URI suite components
-			grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-				sed -E 's/\[[^]]*\]//' | awk '{print $2}'
-		} | grep -i debian || true
-	)
-	mirror=$(grep -v -- '-security' <<<"$uris" | head -1 || true)
-	security=$(grep -- '-security' <<<"$uris" | head -1 || true)
-fi
-mirror=${mirror:-http://deb.debian.org/debian}
+skipped=0
+skip() {
+	printf 'SKIP  %s\n' "$*"
+	skipped=$((skipped + 1))
+}
 
 # ---- the upgrade package, built first (fails fast) --------------------------
 deb1_version=$(dpkg-deb -f "$deb1" Version)
@@ -108,8 +115,8 @@ src_agent=$(dpkg-deb --fsys-tarfile "$deb1" | tar -xO ./etc/streamqc/agent.yaml)
 	printf '%s\n' "$src_agent"
 	echo "# a line the upgrade test added to the packaged sample"
 } >"$agent2"
-mkdir -p "$work/bin" "$work/deb"
-"$make" -C "$repo" --no-print-directory package VERSION="$bin2" BIN="$work/bin/streamqc" \
+mkdir -p "$work/deb"
+"$make" -C "$repo" --no-print-directory package VERSION="$bin2" \
 	DEB_DIR="$work/deb" AGENT_YAML="$agent2" >"$work/make-upgrade.log" 2>&1 || {
 	cat "$work/make-upgrade.log"
 	echo "deb-install: building the upgrade package failed" >&2
@@ -119,12 +126,28 @@ deb2=$(ls "$work"/deb/streamqc_*.deb)
 deb2_version=$(dpkg-deb -f "$deb2" Version)
 elapsed $t
 
+# ---- tools on this machine ---------------------------------------------------
+need=()
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v lintian >/dev/null || need+=(lintian)
+command -v readelf >/dev/null || need+=(binutils)
+if [ ${#need[@]} -gt 0 ]; then
+	say "apt-get install ${need[*]} (on this machine)"
+	t=$SECONDS
+	host_apt() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >"$work/apt-host.log" 2>&1; }
+	if ! host_apt; then
+		apt-get update -qq >>"$work/apt-host.log" 2>&1 || true
+		host_apt || {
+			tail -20 "$work/apt-host.log"
+			echo "deb-install: could not install ${need[*]}" >&2
+			exit 1
+		}
+	fi
+	elapsed $t
+fi
+
 # ---- the base root (cached) -------------------------------------------------
 if [ ! -f "$base/.complete" ]; then
-	if ! command -v debootstrap >/dev/null; then
-		say "apt-get install debootstrap"
-		apt-get install -y -qq debootstrap >/dev/null
-	fi
 	say "debootstrap --variant=minbase $suite from $mirror (once; cached in $base)"
 	t=$SECONDS
 	rm -rf "$base.tmp"
@@ -153,9 +176,10 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 mkdir -p "$cache/apt-archives/partial"
-mount -t proc proc "$root/proc" && mounted+=("$root/proc")
-mount --bind /dev "$root/dev" && mounted+=("$root/dev")
-mount --bind "$cache/apt-archives" "$root/var/cache/apt/archives" && mounted+=("$root/var/cache/apt/archives")
+mnt() { mount "$@" && mounted+=("${*: -1}"); } # mnt MOUNT-ARGS... TARGET
+mnt -t proc proc "$root/proc"
+mnt --bind /dev "$root/dev"
+mnt --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
 elapsed $t
 
 chr() {
@@ -217,6 +241,29 @@ else
 	skip "systemd-analyze verify: not in the root"
 fi
 
+# ---- what Debian policy and lintian want of the package ---------------------
+check "/usr/share/doc/streamqc/copyright (upstream name, no license granted, the bundled Go modules' licenses)" \
+	in_root "grep -qx 'Upstream name: streamqc' /usr/share/doc/streamqc/copyright &&
+		grep -q '^License: none granted; all rights reserved by the streamqc maintainers' /usr/share/doc/streamqc/copyright &&
+		grep -q '^---- github.com/asticode/go-astiav ' /usr/share/doc/streamqc/copyright &&
+		grep -q '^---- the Go standard library ' /usr/share/doc/streamqc/copyright"
+check "/usr/share/doc/streamqc/changelog.gz: an entry for $deb1_version" \
+	in_root "zcat /usr/share/doc/streamqc/changelog.gz | head -1 | grep -qxF 'streamqc ($deb1_version) bookworm; urgency=medium'"
+check "/usr/share/man/man1/streamqc.1.gz" \
+	in_root "zcat /usr/share/man/man1/streamqc.1.gz | grep -q '^\.TH STREAMQC 1 '"
+# readelf runs here: binutils is not in the minimal root.
+check "/usr/bin/streamqc is PIE with full RELRO (readelf: type DYN, PIE, BIND_NOW, GNU_RELRO)" \
+	sh -c "readelf -h '$root/usr/bin/streamqc' | grep -qE 'Type:[[:space:]]+DYN' &&
+		readelf -d '$root/usr/bin/streamqc' | grep -qE 'FLAGS_1.*PIE' &&
+		readelf -d '$root/usr/bin/streamqc' | grep -qE 'BIND_NOW' &&
+		readelf -lW '$root/usr/bin/streamqc' | grep -q GNU_RELRO"
+check "/usr/bin/streamqc is stripped (no .symtab, no .debug_* sections)" \
+	sh -c "! readelf -SW '$root/usr/bin/streamqc' | grep -E '\.(symtab|debug_[a-z]+|zdebug_[a-z]+)'"
+lintian_out=$(lintian --fail-on error,warning --info "$deb1" 2>&1) && lintian_rc=0 || lintian_rc=$?
+lintian_out=$(grep -v 'running with root privileges is not recommended' <<<"$lintian_out" || true)
+check "lintian $(basename "$deb1"): no error or warning" sh -c "printf '%s\n' \"\$1\"; exit $lintian_rc" - "$lintian_out"
+[ "$lintian_rc" = 0 ] && [ -n "$lintian_out" ] && printf '%s\n' "$lintian_out" | sed 's/^/        /'
+
 # ---- upgrade with a locally edited conffile ---------------------------------
 say "upgrade to $deb2_version with a local edit in /etc/streamqc/agent.yaml"
 t=$SECONDS
@@ -261,5 +308,5 @@ check "purge removes the enable symlink" \
 		! test -L /etc/systemd/system/multi-user.target.wants/streamqc.service"
 check "purge keeps the system user streamqc (documented choice)" in_root "getent passwd streamqc"
 
-say "$pass passed, $fail failed ($((SECONDS - t_all))s)"
+say "$pass passed, $fail failed, $skipped skipped ($((SECONDS - t_all))s)"
 [ "$fail" = 0 ]
