@@ -9,8 +9,9 @@
 # The upgrade package is built here with `make package` at a higher VERSION
 # and a changed sample config, into the run's own directory.
 #
-# Needs root (debootstrap, chroot, mounts) and the Debian mirror apt uses
-# here; installs debootstrap and lintian on this machine when they are missing.
+# Needs root (debootstrap, chroot, mounts, systemd-nspawn) and the Debian
+# mirror apt uses here; installs debootstrap, lintian and systemd-container
+# on this machine when they are missing.
 #
 # The base root (debootstrap --variant=minbase bookworm, plus systemd for
 # systemctl and systemd-analyze) is made once and cached in .cache/deb-test/
@@ -46,7 +47,7 @@ if [ $# -ne 2 ]; then
 	exit 2
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "deb-install: needs root (debootstrap, chroot, mounts)" >&2
+	echo "deb-install: needs root (debootstrap, chroot, mounts, systemd-nspawn)" >&2
 	exit 2
 fi
 
@@ -130,6 +131,7 @@ elapsed $t
 need=()
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v lintian >/dev/null || need+=(lintian)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
 command -v readelf >/dev/null || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
 	say "apt-get install ${need[*]} (on this machine)"
@@ -176,7 +178,15 @@ cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 0755 "$root/usr/sbin/policy-rc.d"
 mkdir -p "$cache/apt-archives/partial"
-mnt() { mount "$@" && mounted+=("${*: -1}"); } # mnt MOUNT-ARGS... TARGET
+mnt() { mount "$@" && mounted+=("${*: -1}"); } # mnt MOUNT ARGS... TARGET
+unmnt() {                                       # unmnt TARGET
+	local i
+	umount "$1"
+	for i in "${!mounted[@]}"; do
+		[ "${mounted[i]}" != "$1" ] || unset 'mounted[i]'
+	done
+	mounted=("${mounted[@]}")
+}
 mnt -t proc proc "$root/proc"
 mnt --bind /dev "$root/dev"
 mnt --bind "$cache/apt-archives" "$root/var/cache/apt/archives"
@@ -263,6 +273,179 @@ lintian_out=$(lintian --fail-on error,warning --info "$deb1" 2>&1) && lintian_rc
 lintian_out=$(grep -v 'running with root privileges is not recommended' <<<"$lintian_out" || true)
 check "lintian $(basename "$deb1"): no error or warning" sh -c "printf '%s\n' \"\$1\"; exit $lintian_rc" - "$lintian_out"
 [ "$lintian_rc" = 0 ] && [ -n "$lintian_out" ] && printf '%s\n' "$lintian_out" | sed 's/^/        /'
+
+# ---- start, stop, restart under a running systemd ---------------------------
+# The root booted with systemd-nspawn -b (its own network namespace, with
+# Mosquitto on its loopback): a oneshot unit there runs the checks after
+# multi-user.target, writes them to /var/log/streamqc-boot-test.out and powers
+# off. A root that does not boot (no cgroup delegation, no namespaces, ...) is
+# a SKIP with the reason, never a PASS.
+say "systemd boot: start, stop, restart (systemd-nspawn -b, Mosquitto in the root)"
+t=$SECONDS
+boot_test() {
+	check "apt-get install mosquitto mosquitto-clients in the root (the broker for the boot test)" \
+		apt_get install --no-install-recommends mosquitto mosquitto-clients
+	cp "$deb1" "$root/root/streamqc-reinstall.deb"
+	cat >"$root/usr/local/sbin/streamqc-boot-test" <<'EOF'
+#!/bin/sh
+# Runs in the booted test root (streamqc-boot-test.service); PASS/FAIL lines
+# as deb-install.sh prints them, between BEGIN and END.
+exec >/var/log/streamqc-boot-test.out 2>&1
+echo BEGIN
+U=streamqc.service
+t() { # t NAME COMMAND...
+	name=$1
+	shift
+	if o=$("$@" 2>&1); then
+		echo "PASS  $name"
+	else
+		echo "FAIL  $name"
+		[ -z "$o" ] || printf '%s\n' "$o" | tail -20 | sed 's/^/        /'
+	fi
+}
+state() { systemctl is-active "$U" 2>/dev/null; }
+prop() { systemctl show -p "$1" --value "$U"; }
+diag() { # the unit's status and journal, the first time only
+	if [ ! -e /run/streamqc-boot-test.diag ]; then
+		: >/run/streamqc-boot-test.diag
+		systemctl status --no-pager -n 0 "$U" 2>&1 | head -8
+		journalctl -u "$U" --no-pager -o cat -n 8
+	fi
+	return 1
+}
+is() { # is STATE [SECONDS]
+	i=0
+	while [ "$(state)" != "$1" ] && [ "$i" -lt "${2:-0}" ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	[ "$(state)" = "$1" ] || { echo "state: $(state), want $1"; diag; }
+}
+status_is() { # status_is online|offline: the agent's retained status on the broker
+	end=$(($(date +%s) + 25))
+	while [ "$(date +%s)" -lt "$end" ]; do
+		m=$(mosquitto_sub -h 127.0.0.1 -t 'streamqc/v1/+/+/status' -C 1 -W 5 2>&1)
+		case $m in *"\"state\":\"$1\""*) return 0 ;; esac
+		sleep 1
+	done
+	echo "status: ${m:-nothing}"
+	diag
+}
+runs_as_streamqc() {
+	pid=$(prop MainPID)
+	uid=$(stat -c %u "/proc/$pid" 2>&1)
+	[ "$uid" = "$(id -u streamqc)" ] || { echo "MainPID $pid, uid $uid"; diag; }
+}
+has_spool() { test -d /var/lib/streamqc/spool || { echo "no /var/lib/streamqc/spool"; diag; }; }
+logged_running() { journalctl -u "$U" --no-pager -o cat | grep -q 'agent running' || diag; }
+stop_clean() {
+	systemctl stop "$U" || { diag; return 1; }
+	is inactive && [ "$(prop Result)" = success ] || { echo "Result=$(prop Result) ExecMainStatus=$(prop ExecMainStatus)"; diag; }
+}
+start() { systemctl start "$U" && is active; }
+restart() {
+	p0=$(prop MainPID)
+	systemctl restart "$U" && is active || return 1
+	p1=$(prop MainPID)
+	[ "$p1" != "$p0" ] && [ "$p1" != 0 ] || { echo "MainPID $p0 -> $p1"; diag; }
+}
+watchdog_fed() { # the agent pings every WatchdogSec/3
+	w0=$(prop WatchdogTimestampMonotonic)
+	i=0
+	while [ "$(prop WatchdogTimestampMonotonic)" = "$w0" ] && [ "$i" -lt 16 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	[ "$(prop WatchdogTimestampMonotonic)" != "$w0" ] || { echo "WatchdogTimestamp stays $w0 for 16 s"; diag; }
+}
+no_restarts() { [ "$(prop NRestarts)" = 0 ] || { echo "NRestarts=$(prop NRestarts)"; diag; }; }
+reinstall_restarts() { # postinst configure <old version> under a running systemd: restart
+	p0=$(prop MainPID)
+	mv /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.off
+	DEBIAN_FRONTEND=noninteractive dpkg -i /root/streamqc-reinstall.deb
+	rc=$?
+	mv /usr/sbin/policy-rc.d.off /usr/sbin/policy-rc.d
+	[ "$rc" = 0 ] && is active 10 || return 1
+	p1=$(prop MainPID)
+	[ "$p1" != "$p0" ] || { echo "MainPID stays $p0"; diag; }
+}
+
+t "streamqc.service started at boot (enabled by the package): active" is active 60
+t "the agent runs as the user streamqc" runs_as_streamqc
+t "the unit's sandbox lets it write its state (/var/lib/streamqc/spool)" has_spool
+t "it connects to the broker in the root: status online (retained)" status_is online
+t "journal: the agent's 'agent running' line" logged_running
+t "systemctl stop: inactive, Result=success" stop_clean
+t "the stop publishes status offline" status_is offline
+t "systemctl start: active (returns after READY=1)" start
+t "systemctl restart: active, a new main PID" restart
+t "systemd's watchdog is fed (WatchdogTimestamp advances)" watchdog_fed
+t "no restart by systemd (NRestarts=0)" no_restarts
+t "dpkg -i again under systemd: postinst restarts the agent" reinstall_restarts
+t "systemctl stop: inactive, Result=success" stop_clean
+echo END
+systemctl --no-block poweroff
+EOF
+	chmod 0755 "$root/usr/local/sbin/streamqc-boot-test"
+	cat >"$root/etc/systemd/system/streamqc-boot-test.service" <<'EOF'
+[Unit]
+Description=streamqc package test under a running systemd
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/usr/local/sbin/streamqc-boot-test
+TimeoutStartSec=240
+
+[Install]
+WantedBy=multi-user.target
+EOF
+	ln -sf /etc/systemd/system/streamqc-boot-test.service "$root/etc/systemd/system/multi-user.target.wants/"
+	rm -f "$root/var/log/streamqc-boot-test.out"
+
+	# Under a running systemd, nspawn gets its own delegated scope over D-Bus;
+	# elsewhere (a container's or a VM's init that is not systemd) it keeps
+	# the caller's cgroup.
+	local flags=(-b --register=no --private-network)
+	[ -d /run/systemd/system ] || flags+=(--keep-unit)
+	# nspawn mounts its own /proc and /dev (and wants /dev empty).
+	unmnt "$root/dev"
+	unmnt "$root/proc"
+	local rc=0
+	timeout -k 10 300 systemd-nspawn -q -D "$root" -M streamqc-deb-test "${flags[@]}" </dev/null >"$work/nspawn.log" 2>&1 || rc=$?
+	mnt -t proc proc "$root/proc"
+	mnt --bind /dev "$root/dev"
+	sed -i 's/\x1b\[[0-9;]*m//g' "$work/nspawn.log"
+	# nspawn leaves an empty directory there where /run is not a tmpfs.
+	rmdir /run/systemd/nspawn/propagate/streamqc-deb-test 2>/dev/null || true
+
+	local res=$root/var/log/streamqc-boot-test.out line
+	if ! grep -qx BEGIN "$res" 2>/dev/null; then
+		local why
+		why=$(grep -m1 -iE 'fail|error|cannot|not supported|permission|denied' "$work/nspawn.log" || tail -1 "$work/nspawn.log")
+		if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then why="timed out after 300 s; ${why}"; fi
+		skip "systemd boot: systemd-nspawn ${flags[*]} did not run the checks (exit status $rc): ${why:-no output} (log: $work/nspawn.log)"
+		[ "${KEEP:-0}" = 1 ] || sed 's/^/        /' "$work/nspawn.log" | tail -15
+		return 0
+	fi
+	while IFS= read -r line; do
+		case $line in
+		"PASS  "*) pass=$((pass + 1)) ;;
+		"FAIL  "*) fail=$((fail + 1)) ;;
+		"        "*) ;;
+		*) continue ;;
+		esac
+		printf '%s\n' "$line"
+	done <"$res"
+	if ! grep -qx END "$res"; then
+		check "the boot checks ran to their end (systemd-nspawn exit status $rc)" sh -c "tail -15 '$work/nspawn.log'; false"
+	fi
+	rm -f "$root/etc/systemd/system/multi-user.target.wants/streamqc-boot-test.service" \
+		"$root/etc/systemd/system/streamqc-boot-test.service" "$root/usr/local/sbin/streamqc-boot-test" \
+		"$root/root/streamqc-reinstall.deb"
+}
+boot_test
+elapsed $t
 
 # ---- upgrade with a locally edited conffile ---------------------------------
 say "upgrade to $deb2_version with a local edit in /etc/streamqc/agent.yaml"
