@@ -3,6 +3,7 @@
 # Debian 12 root, printing PASS/FAIL/SKIP per check; exits non-zero on any FAIL.
 #
 #   packaging/test/deb-install.sh DEB BINARY-VERSION      (make package-test)
+#   packaging/test/deb-install.sh --preflight             (make test: can it run here?)
 #
 # DEB is the package `make package` built, BINARY-VERSION the string stamped
 # into its binary (`streamqc version` prints "streamqc BINARY-VERSION").
@@ -11,12 +12,16 @@
 #
 # Needs root (debootstrap, chroot, mounts, systemd-nspawn) and the Debian
 # mirror apt uses here; installs debootstrap, lintian and systemd-container
-# on this machine when they are missing.
+# on this machine when they are missing. --preflight prints why it cannot
+# run (not root, the mirror does not answer) and exits 1, or exits 0.
 #
 # The base root (debootstrap --variant=minbase bookworm, plus systemd for
 # systemctl and systemd-analyze) is made once and cached in .cache/deb-test/
 # (DEB_TEST_CACHE); each run copies it, and downloaded .debs are kept in the
-# cache too. KEEP=1 leaves the run's root for a look.
+# cache too. KEEP=1 leaves the run's root for a look. DEB_TEST_QUIET=1 (make
+# test) prints only the FAIL lines with their output, the SKIP lines and a
+# last line "package-test: N passed, N failed"; the whole output goes to
+# .cache/deb-test/last-run.log.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -42,13 +47,49 @@ if [ -z "$mirror" ]; then
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
 
+if [ "${1:-}" = --preflight ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "not root (debootstrap, chroot, mounts and systemd-nspawn need root; run make package-test as root)"
+		exit 1
+	fi
+	tmp=$(mktemp)
+	trap 'rm -f "$tmp"' EXIT
+	if ! timeout 30 /usr/lib/apt/apt-helper download-file "$mirror/dists/$suite/Release" "$tmp" >/dev/null 2>&1; then
+		echo "the Debian mirror $mirror does not answer ($mirror/dists/$suite/Release; no network?)"
+		exit 1
+	fi
+	exit 0
+fi
+
 if [ $# -ne 2 ]; then
-	echo "usage: $0 DEB BINARY-VERSION" >&2
+	echo "usage: $0 DEB BINARY-VERSION | --preflight" >&2
 	exit 2
 fi
 if [ "$(id -u)" != 0 ]; then
 	echo "deb-install: needs root (debootstrap, chroot, mounts, systemd-nspawn)" >&2
 	exit 2
+fi
+
+if [ "${DEB_TEST_QUIET:-0}" = 1 ]; then
+	mkdir -p "$cache"
+	log=$cache/last-run.log
+	echo "package-test: $(basename "$1") in a throwaway Debian 12 root"
+	rc=0
+	t0=$SECONDS
+	DEB_TEST_QUIET=0 "$0" "$@" >"$log" 2>&1 || rc=$?
+	# The FAIL and SKIP lines with their indented output.
+	awk '/^(FAIL|SKIP)  /{p = 1; print; next} /^        /{if (p) print; next} {p = 0}' "$log"
+	p=$(grep -c '^PASS  ' "$log" || true)
+	f=$(grep -c '^FAIL  ' "$log" || true)
+	if ! grep -qE '^== [0-9]+ passed, [0-9]+ failed' "$log"; then
+		echo "FAIL  package-test stopped before its end (exit status $rc); the end of its log:"
+		tail -25 "$log" | sed 's/^/        /'
+		f=$((f + 1))
+		[ "$rc" != 0 ] || rc=1
+	fi
+	echo "package-test: $((SECONDS - t0))s, the whole log: $log"
+	echo "package-test: $p passed, $f failed"
+	exit "$rc"
 fi
 
 deb1=$(realpath "$1")
