@@ -288,6 +288,12 @@ type signedBundle struct {
 
 func makeBundle(t *testing.T, version string) signedBundle {
 	t.Helper()
+	return makeBundleWith(t, version, []byte("#!/bin/sh\necho not a real streamqc\n"))
+}
+
+// makeBundleWith signs a bundle whose binary holds content.
+func makeBundleWith(t *testing.T, version string, content []byte) signedBundle {
+	t.Helper()
 	dir := t.TempDir()
 	privPath, pubPath := filepath.Join(dir, "fw.key"), filepath.Join(dir, "fw.pub")
 	if err := firmware.GenerateKey(privPath, pubPath); err != nil {
@@ -298,7 +304,7 @@ func makeBundle(t *testing.T, version string) signedBundle {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, firmware.Binary)
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho not a real streamqc\n"), 0o755); err != nil {
+	if err := os.WriteFile(bin, content, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Chmod(bin, 0o755); err != nil { // whatever the umask
@@ -682,5 +688,77 @@ func TestUpdaterQueueAndWithdrawal(t *testing.T) {
 	}
 	if w.requests(third) != 0 {
 		t.Errorf("the withdrawn queued job j3 asked for %d blocks", w.requests(third))
+	}
+}
+
+// TestUpdaterStreamSurvivesBrokerOutage: the broker goes away in the middle
+// of a streamed download and comes back; the agent goes on from where it
+// was (no block asked for twice beyond the one in flight), reports the
+// statuses it could not publish meanwhile, and installs.
+func TestUpdaterStreamSurvivesBrokerOutage(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("over-the-air updates are Linux only")
+	}
+	big := make([]byte, 1<<20)
+	for i := range big {
+		big[i] = byte(i * 7 % 251) // not compressible, not zero
+	}
+	bundle := makeBundleWith(t, "1.1.0", big)
+	b := mqtttest.Start(t, mqtttest.Options{})
+	w := watchJobs(t, b)
+	c := updaterConfig(t, b, "box-outage")
+	c.Firmware.TrustedKeys = []string{bundle.pub}
+	a := startOnline(t, w, c, "1.0.0")
+
+	const id = "job-outage"
+	const block = 16 << 10
+	j := fleet.NewTopics("test", c.ID).Job(id)
+	size := int64(len(bundle.data))
+	// The streamer: its own client, every block slowed to 10 ms.
+	sc, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "streamer-outage", MaxReconnectInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqs := make(chan []byte, 64)
+	sc.Subscribe(j.StreamGet, 1, func(m mqtt.Message) { reqs <- m.Payload })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sc.Start(ctx)
+	defer sc.Close(time.Second)
+	var served atomic.Int64
+	srv := &firmware.BlockServer{Data: bytes.NewReader(bundle.data), Size: size, MaxBlock: firmware.MaxBlockSize, Requests: reqs,
+		Publish: func(ctx context.Context, msg []byte) error {
+			time.Sleep(10 * time.Millisecond)
+			return sc.Publish(ctx, mqtt.Message{Topic: j.StreamData, Payload: msg, QoS: 1})
+		},
+		Served: func(off int64, n int) { served.Add(int64(n)) },
+	}
+	go srv.Serve(ctx)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := sc.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+
+	w.publish(t, j.Job, jobJSON(t, id, firmware.BundleRef{Size: size, SHA256: bundle.sha, BlockSize: block}, false))
+	waitUntil(t, "a third of the download", 20*time.Second, func() bool { return served.Load() >= size/3 })
+	b.Stop()
+	time.Sleep(1500 * time.Millisecond) // block requests fail and are retried meanwhile
+	before := served.Load()
+	if before >= size {
+		t.Fatalf("the download finished before the outage (%d of %d bytes)", before, size)
+	}
+	b.Start()
+
+	if err := a.wait(t, 60*time.Second); !errors.Is(err, firmware.ErrRestart) {
+		t.Fatalf("Run returned %v, want the restart into 1.1.0", err)
+	}
+	if got := served.Load(); got > size+2*block {
+		t.Errorf("%d bytes served for a %d-byte bundle: blocks were fetched again", got, size)
+	}
+	w.waitState(t, j, firmware.JobInstalling)
+	st, err := (&firmware.Slots{Dir: filepath.Join(c.StateDir, "firmware")}).Status()
+	if err != nil || st.Pending != firmware.SlotA || st.Versions[firmware.SlotA] != "1.1.0" {
+		t.Fatalf("slots %+v %v, want 1.1.0 on trial", st, err)
 	}
 }
