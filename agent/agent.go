@@ -66,20 +66,24 @@ type Agent struct {
 	metrics chan time.Duration
 	restart chan string // an update or a rollback asks for a restart
 
-	mu        sync.Mutex
-	agentDoc  fleet.Desired
-	agentRaw  []byte
-	fleetDoc  *fleet.FleetDesired
-	fleetRaw  []byte
-	verdict   verdict
-	interval  time.Duration
-	pending   map[string]int       // stream -> events in the spool
-	seqStream map[uint64]string    // seq -> stream of events in the spool
-	open      map[string]openAlarm // stream/defect -> raised alarm
-	alarmsMu  sync.Mutex           // orders the writes of the open alarms
-	stopping  atomic.Bool          // set when the graceful stop begins
-	loopAlive atomic.Int64         // unix ns of the main loop's last turn
-	appendErr uint64
+	mu       sync.Mutex
+	agentDoc fleet.Desired
+	agentRaw []byte
+	fleetDoc *fleet.FleetDesired
+	fleetRaw []byte
+	verdict  verdict
+	// cfgProblem is, per scope (agent, fleet), why the newest document of
+	// that scope does not run: refused at load or when it arrived (not
+	// stale or repeated ones). The health check of an update reads it.
+	cfgProblem map[string]string
+	interval   time.Duration
+	pending    map[string]int       // stream -> events in the spool
+	seqStream  map[uint64]string    // seq -> stream of events in the spool
+	open       map[string]openAlarm // stream/defect -> raised alarm
+	alarmsMu   sync.Mutex           // orders the writes of the open alarms
+	stopping   atomic.Bool          // set when the graceful stop begins
+	loopAlive  atomic.Int64         // unix ns of the main loop's last turn
+	appendErr  uint64
 }
 
 type desiredMsg struct {
@@ -133,17 +137,18 @@ func newAgent(o Options) (*Agent, error) {
 			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
 			MetricsInterval: time.Duration(cfg.MetricsInterval),
 		},
-		store:     fleet.Store{Dir: filepath.Join(cfg.StateDir, "config")},
-		started:   time.Now(),
-		host:      host,
-		desired:   make(chan desiredMsg, 16),
-		report:    make(chan struct{}, 1),
-		metrics:   make(chan time.Duration, 1),
-		restart:   make(chan string, 1),
-		interval:  time.Duration(cfg.MetricsInterval),
-		pending:   map[string]int{},
-		seqStream: map[uint64]string{},
-		open:      map[string]openAlarm{},
+		store:      fleet.Store{Dir: filepath.Join(cfg.StateDir, "config")},
+		started:    time.Now(),
+		host:       host,
+		desired:    make(chan desiredMsg, 16),
+		report:     make(chan struct{}, 1),
+		metrics:    make(chan time.Duration, 1),
+		restart:    make(chan string, 1),
+		interval:   time.Duration(cfg.MetricsInterval),
+		pending:    map[string]int{},
+		seqStream:  map[uint64]string{},
+		open:       map[string]openAlarm{},
+		cfgProblem: map[string]string{},
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
@@ -263,9 +268,10 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	a.log.Info("stopping", "restart", restart)
 	a.stopping.Store(true)
 	stopJobs()
-	if restart == "" {
+	if restart == "" && os.Getenv(firmware.EnvSlot) == "" {
 		// Not when the launcher starts the next version in this same
-		// service: STOPPING=1 would have systemd take the service as ending.
+		// service (STOPPING=1 would have systemd take the service as
+		// ending), nor from a slot's child: its launcher says it, once.
 		a.notify(daemon.SdNotifyStopping)
 	}
 	deadline := time.Now().Add(time.Duration(a.cfg.StopTimeout))
@@ -531,6 +537,7 @@ func (a *Agent) loadConfig() {
 	if fleetRaw != nil {
 		if f, err := fleet.ParseFleet(a.schemas, fleetRaw); err != nil {
 			a.log.Error("stored fleet config refused", "err", err)
+			a.cfgProblem["fleet"] = "stored fleet config refused: " + err.Error()
 		} else {
 			a.fleetDoc, a.fleetRaw = &f, fleetRaw
 		}
@@ -538,6 +545,7 @@ func (a *Agent) loadConfig() {
 	if agentRaw != nil {
 		if d, err := fleet.ParseDesired(a.schemas, agentRaw); err != nil {
 			a.log.Error("stored desired config refused; starting from the local file", "err", err)
+			a.cfgProblem["agent"] = "stored desired config refused: " + err.Error()
 		} else {
 			a.agentDoc, a.agentRaw = d, agentRaw
 		}
@@ -546,6 +554,7 @@ func (a *Agent) loadConfig() {
 	if err != nil {
 		a.log.Error("config does not apply; no stream runs until a valid one arrives", "version", a.agentDoc.Version, "err", err)
 		a.verdict = verdict{Version: a.agentDoc.Version, Status: "rejected", Reason: err.Error(), Scope: "agent"}
+		a.cfgProblem["agent"] = err.Error()
 		return
 	}
 	a.interval = eff.MetricsInterval
@@ -564,10 +573,15 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		a.log.Info("desired config deleted on the broker; keeping the running config", "scope", scope)
 		return
 	}
-	reject := func(version int64, err error) {
+	// reject refuses the document; a problem (not a stale or repeated
+	// version) means the newest config of this scope does not run.
+	reject := func(version int64, err error, problem bool) {
 		a.log.Warn("desired config rejected", "scope", scope, "version", version, "err", err)
 		a.mu.Lock()
 		a.verdict = verdict{Version: version, Status: "rejected", Reason: err.Error(), Scope: scope}
+		if problem {
+			a.cfgProblem[scope] = fmt.Sprintf("version %d rejected: %v", version, err)
+		}
 		a.mu.Unlock()
 		a.reportChanged()
 	}
@@ -590,14 +604,14 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		}
 		f, perr := fleet.ParseFleet(a.schemas, m.payload)
 		if perr != nil {
-			reject(version, perr)
+			reject(version, perr, true)
 			return
 		}
 		newFlt, newDoc = &f, agentDoc
 	} else {
 		d, perr := fleet.ParseDesired(a.schemas, m.payload)
 		if perr != nil {
-			reject(version, perr)
+			reject(version, perr, true)
 			return
 		}
 		newDoc, newFlt = d, fleetDoc
@@ -609,15 +623,15 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	case version == current && sameJSON(m.payload, curRaw) && !lastRejected:
 		return // the retained document again, after a reconnect
 	case version == current:
-		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version))
+		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version), false)
 		return
 	case version < current:
-		reject(version, fmt.Errorf("stale version %d: version %d is applied", version, current))
+		reject(version, fmt.Errorf("stale version %d: version %d is applied", version, current), false)
 		return
 	}
 	eff, err = fleet.Resolve(a.policy, newFlt, &newDoc)
 	if err != nil {
-		reject(version, err)
+		reject(version, err, true)
 		return
 	}
 	if m.fleetWide {
@@ -626,7 +640,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		err = a.store.SaveAgent(m.payload)
 	}
 	if err != nil {
-		reject(version, fmt.Errorf("not persisted, not applied: %w", err))
+		reject(version, fmt.Errorf("not persisted, not applied: %w", err), true)
 		return
 	}
 	d := a.sup.Apply(eff.Streams)
@@ -637,6 +651,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		a.agentDoc, a.agentRaw = newDoc, m.payload
 	}
 	a.verdict = verdict{Version: version, Status: "accepted", Scope: scope}
+	delete(a.cfgProblem, scope)
 	changed := a.interval != eff.MetricsInterval
 	a.interval = eff.MetricsInterval
 	a.mu.Unlock()

@@ -3,7 +3,9 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,14 +46,23 @@ const (
 	// settleAfterConnect lets a retained desired config arrive and apply
 	// before "config applied" is believed.
 	settleAfterConnect = 2 * time.Second
-	// downloadAttempts bounds the retries of a failing https download.
-	downloadAttempts = 5
+	// maxQueued bounds the jobs waiting behind the one that runs.
+	maxQueued = 16
+	// maxSeen bounds the message hashes a record remembers.
+	maxSeen = 8
+	// maxRetryWait caps the wait between two tries of an https download.
+	maxRetryWait = time.Minute
 )
+
+// errStalled ends a download that made no progress for stall_timeout.
+var errStalled = errors.New("no progress")
 
 // jobRecord is one job as the agent remembers it: <state>/firmware/jobs/{id}.json.
 type jobRecord struct {
-	Job      firmware.Job       `json:"job"`
-	Raw      []byte             `json:"raw"` // the job message as received
+	Job firmware.Job `json:"job"`
+	// Seen are the SHA-256 of the messages received on the job's topic:
+	// the retained one arriving again is recognised by it.
+	Seen     []string           `json:"seen"`
 	Status   firmware.JobStatus `json:"status"`
 	Received time.Time          `json:"received"`
 	// Installed is when the bundle was switched in (installing onward).
@@ -65,7 +76,9 @@ type jobRecord struct {
 
 type jobMsg struct {
 	id       string
-	payload  []byte
+	payload  []byte // nil when larger than firmware.MaxJobSize
+	size     int
+	sum      string // SHA-256 of the payload
 	retained bool
 }
 
@@ -152,17 +165,28 @@ func newUpdater(a *Agent) *updater {
 func (u *updater) subscribe(c *mqtt.Client) {
 	c.Subscribe(u.a.topics.Jobs, 1, func(m mqtt.Message) {
 		id := u.a.topics.JobID(m.Topic)
-		if id == "" {
+		if !firmware.ValidJobID(id) {
+			// Not a job's topic: no record, no status (its name would be a
+			// file name), only this line.
+			u.log.Warn("message on a topic that is no job's ignored", "topic", m.Topic, "bytes", len(m.Payload))
 			return
+		}
+		sum := sha256.Sum256(m.Payload)
+		msg := jobMsg{id: id, payload: m.Payload, size: len(m.Payload), sum: hex.EncodeToString(sum[:]), retained: m.Retained}
+		if len(m.Payload) > firmware.MaxJobSize {
+			msg.payload = nil // refused by its size; not kept
 		}
 		// Waiting here holds back only job messages (each subscription
 		// has its own dispatch); a job is never dropped.
 		select {
-		case u.incoming <- jobMsg{id: id, payload: m.Payload, retained: m.Retained}:
+		case u.incoming <- msg:
 		case <-u.closed:
 		}
 	})
 	c.Subscribe(u.topics("+").StreamData, 1, func(m mqtt.Message) {
+		if len(m.Payload) > firmware.MaxBlockMessage {
+			return // not a block; the source asks again
+		}
 		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, strings.TrimSuffix(u.a.topics.Jobs, "+")), "/stream/data")
 		u.mu.Lock()
 		ch := u.blocks
@@ -233,6 +257,17 @@ func (u *updater) start() {
 		}
 	}
 	slices.SortFunc(waiting, func(x, y *jobRecord) int { return x.Received.Compare(y.Received) })
+	// Part files of jobs that will not resume (ended, forgotten, debris).
+	keep := map[string]bool{}
+	for _, r := range waiting {
+		keep[r.Job.JobID+".part"] = true
+	}
+	parts, _ := os.ReadDir(u.dlDir)
+	for _, e := range parts {
+		if !keep[e.Name()] {
+			os.Remove(filepath.Join(u.dlDir, e.Name()))
+		}
+	}
 	for _, r := range waiting {
 		if u.trial != nil {
 			// A queued job waits for the trial's outcome: Install refuses
@@ -261,6 +296,7 @@ func (u *updater) settle(r *jobRecord, st firmware.State) {
 		r.Status.State = firmware.JobFailed
 		r.Status.Reason = fmt.Sprintf("interrupted: version %s never ran its health check (running %s)", v, u.a.version)
 	}
+	os.Remove(filepath.Join(u.dlDir, r.Job.JobID+".part"))
 	u.save(r)
 }
 
@@ -330,7 +366,7 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 	u.mu.Lock()
 	r := u.records[m.id]
 	u.mu.Unlock()
-	if len(bytes.TrimSpace(m.payload)) == 0 {
+	if m.payload != nil && len(bytes.TrimSpace(m.payload)) == 0 {
 		// Withdrawn (or cleared after it ended): a job not installed yet stops.
 		if r != nil {
 			u.withdraw(ctx, r)
@@ -338,26 +374,47 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 		return
 	}
 	if r != nil {
-		if m.retained && (bytes.Equal(m.payload, r.Raw) || sameJSON(m.payload, r.Raw)) {
+		u.mu.Lock()
+		seen := slices.Contains(r.Seen, m.sum)
+		u.mu.Unlock()
+		if seen && m.retained {
 			return // the retained job again, after a reconnect or restart
 		}
 		// The same id published again: a replay, or a mistake. The job ran
-		// (or runs) once; its status says so, with what was refused.
+		// (or runs) once; its status says so, with what was refused (one
+		// note, the latest).
 		u.mu.Lock()
 		state := r.Status.State
-		r.Status.Reason = strings.TrimSpace(r.Status.Reason + fmt.Sprintf(" [a duplicate of job %s was refused at %s: job ids run once]",
-			m.id, time.Now().UTC().Format(time.RFC3339)))
+		if !seen {
+			r.Seen = append(r.Seen, m.sum)
+			if len(r.Seen) > maxSeen {
+				r.Seen = r.Seen[len(r.Seen)-maxSeen:]
+			}
+		}
+		reason, _, _ := strings.Cut(r.Status.Reason, " [a duplicate of this job")
+		if strings.HasPrefix(r.Status.Reason, "[a duplicate of this job") {
+			reason = ""
+		}
+		r.Status.Reason = strings.TrimSpace(reason + fmt.Sprintf(" [a duplicate of this job was refused at %s: job ids run once]",
+			time.Now().UTC().Format(time.RFC3339)))
 		u.mu.Unlock()
 		u.log.Warn("job refused: this job id was already received", "job", m.id, "state", state, "retained", m.retained)
 		u.save(r)
 		u.publish(ctx, r)
 		return
 	}
-	r = &jobRecord{Raw: bytes.Clone(m.payload), Received: time.Now().UTC()}
+	r = &jobRecord{Seen: []string{m.sum}, Received: time.Now().UTC()}
 	r.Status = firmware.JobStatus{JobID: m.id, FromVersion: u.a.version}
 	j, err := u.check(m)
 	r.Job = j
 	r.Job.JobID = m.id
+	if err == nil {
+		u.mu.Lock()
+		if len(u.queue) >= maxQueued {
+			err = fmt.Errorf("%d jobs are queued on this agent already; publish it again once they ran", len(u.queue))
+		}
+		u.mu.Unlock()
+	}
 	if err != nil {
 		r.Status.State, r.Status.Reason = firmware.JobFailed, err.Error()
 		u.log.Warn("job refused", "job", m.id, "err", err)
@@ -379,8 +436,8 @@ func (u *updater) handle(ctx context.Context, m jobMsg) {
 
 // check refuses a job before anything is fetched.
 func (u *updater) check(m jobMsg) (firmware.Job, error) {
-	if !firmware.ValidJobID(m.id) {
-		return firmware.Job{}, fmt.Errorf("job id %q: want 1 to 64 of A-Z a-z 0-9 . _ -", m.id)
+	if m.payload == nil {
+		return firmware.Job{}, fmt.Errorf("%w: a job message of %d bytes; at most %d", firmware.ErrJob, m.size, firmware.MaxJobSize)
 	}
 	if err := u.a.schemas.Validate("job", m.payload); err != nil {
 		return firmware.Job{}, fmt.Errorf("%w: %v", firmware.ErrJob, err)
@@ -436,9 +493,22 @@ func (u *updater) work(ctx context.Context, r *jobRecord, blocks chan []byte) {
 		u.finish(ctx, r, firmware.JobFailed, fmt.Sprintf("download directory: %v", err))
 		return
 	}
-	u.progress(ctx, r, firmware.JobDownloading, -1, "")
+	u.mu.Lock()
+	r.Status.FromVersion = u.a.version // the version that runs the job
+	u.mu.Unlock()
+	if !u.progress(ctx, r, firmware.JobDownloading, -1, "") {
+		return
+	}
+	// A download that makes no progress for stall_timeout fails, so that
+	// a streamer gone for good does not hold the jobs behind it forever.
+	stall := time.Duration(u.a.cfg.Firmware.StallTimeout)
+	dctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	timer := time.AfterFunc(stall, func() { stop(errStalled) })
+	defer timer.Stop()
 	var lastPub time.Time
 	progress := func(have int64) {
+		timer.Reset(stall)
 		if time.Since(lastPub) >= time.Second || have == j.Bundle.Size {
 			lastPub = time.Now()
 			u.progress(ctx, r, firmware.JobDownloading, have, "")
@@ -447,28 +517,36 @@ func (u *updater) work(ctx context.Context, r *jobRecord, blocks chan []byte) {
 	var err error
 	fromZero := false // after a power cut the part file may end in bytes never synced
 	for attempt := 1; ; attempt++ {
-		err = firmware.Download(ctx, u.source(j, blocks), j.Bundle, part,
+		err = firmware.Download(dctx, u.source(j, blocks), j.Bundle, part,
 			firmware.DownloadOptions{Limit: u.a.cfg.Firmware.MaxBundleBytes, Progress: progress})
-		if errors.Is(err, firmware.ErrCorrupt) && !fromZero && ctx.Err() == nil {
+		if errors.Is(err, firmware.ErrCorrupt) && !fromZero && dctx.Err() == nil {
 			fromZero = true // Download removed the part file
 			u.log.Warn("download corrupt; starting it over once", "job", j.JobID, "err", err)
 			u.progress(ctx, r, firmware.JobDownloading, 0, fmt.Sprintf("%v; starting over", err))
 			continue
 		}
-		if err == nil || ctx.Err() != nil || errors.Is(err, firmware.ErrCorrupt) || errors.Is(err, firmware.ErrTooLarge) ||
-			j.Bundle.Streamed() || attempt >= downloadAttempts {
+		var se *firmware.HTTPStatusError
+		if err == nil || dctx.Err() != nil || errors.Is(err, firmware.ErrCorrupt) || errors.Is(err, firmware.ErrTooLarge) ||
+			(errors.As(err, &se) && se.Permanent()) {
 			break
 		}
-		wait := time.Duration(1<<attempt) * time.Second
+		// Offline, refused, cut: the part file stays, the next try resumes.
+		wait := min(time.Duration(1<<min(attempt, 6))*time.Second, maxRetryWait)
 		u.log.Warn("download failed; trying again", "job", j.JobID, "attempt", attempt, "in", wait, "err", err)
 		u.progress(ctx, r, firmware.JobDownloading, -1, fmt.Sprintf("attempt %d failed: %v; again in %s", attempt, err, wait))
 		select {
-		case <-ctx.Done():
+		case <-dctx.Done():
 		case <-time.After(wait):
 		}
 	}
 	if ctx.Err() != nil {
+		if u.isOver(r) {
+			os.Remove(part) // withdrawn: Download may have made it again
+		}
 		return // stopping (resumed at the next start) or withdrawn (reported)
+	}
+	if errors.Is(context.Cause(dctx), errStalled) {
+		err = fmt.Errorf("no progress for %s (firmware.stall_timeout): %v", stall, err)
 	}
 	if err != nil {
 		os.Remove(part)
@@ -599,6 +677,13 @@ func (u *updater) finish(ctx context.Context, r *jobRecord, s firmware.JobState,
 	r.Status.State, r.Status.Reason = s, reason
 	u.mu.Unlock()
 	u.ended(ctx, r)
+}
+
+// isOver reports whether the job ended.
+func (u *updater) isOver(r *jobRecord) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return r.Status.State.Terminal()
 }
 
 // ended logs, cleans up, records and publishes a job that just ended.
@@ -746,11 +831,16 @@ func (u *updater) unhealthy() string {
 		u.connectedAt = time.Now()
 	}
 	a.mu.Lock()
-	rejected := a.verdict.Status == "rejected" && a.verdict.Version == a.agentDoc.Version
+	var problems []string
+	for _, scope := range []string{"agent", "fleet"} {
+		if p := a.cfgProblem[scope]; p != "" {
+			problems = append(problems, scope+" config "+p)
+		}
+	}
 	a.mu.Unlock()
 	switch {
-	case rejected:
-		miss = append(miss, "config not applied (rejected)")
+	case len(problems) > 0:
+		miss = append(miss, "config not applied: "+strings.Join(problems, "; "))
 	case connected && (time.Since(u.connectedAt) < settleAfterConnect || len(a.desired) > 0):
 		miss = append(miss, "config not settled yet")
 	}

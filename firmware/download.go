@@ -295,7 +295,7 @@ func (s *HTTPSource) Copy(ctx context.Context, off int64, w io.Writer) error {
 		// A server that ignores Range sends it all: skip what is held.
 		skip = off
 	default:
-		return fmt.Errorf("GET %s: status %d %s", name, resp.StatusCode, http.StatusText(resp.StatusCode))
+		return fmt.Errorf("GET %s: %w", name, &HTTPStatusError{Code: resp.StatusCode})
 	}
 	remaining := s.Size - off
 	if resp.ContentLength > skip+remaining {
@@ -421,4 +421,17 @@ func NewHTTPClient(rootCAs *x509.CertPool, checkAddr func(net.IP) error) *http.C
 			return nil
 		},
 	}
+}
+
+// HTTPStatusError is a bundle server's answer other than 200 or 206.
+type HTTPStatusError struct{ Code int }
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("status %d %s", e.Code, http.StatusText(e.Code))
+}
+
+// Permanent reports whether asking again cannot help: a client error other
+// than a timeout or a rate limit (404, 403, 410...).
+func (e *HTTPStatusError) Permanent() bool {
+	return e.Code >= 400 && e.Code < 500 && e.Code != http.StatusRequestTimeout && e.Code != http.StatusTooManyRequests
 }

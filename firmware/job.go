@@ -33,6 +33,7 @@ const (
 	DefaultBlock    = 128 << 10
 	maxJobIDLen     = 64
 	maxURLLen       = 2048
+	minHealthWindow = 5 * time.Second
 	maxHealthWindow = 24 * time.Hour
 )
 
@@ -125,8 +126,9 @@ func (j Job) Validate() error {
 		return fmt.Errorf("%w: bundle.size %d: want the bundle's size in bytes", ErrJob, j.Bundle.Size)
 	case len(j.Bundle.SHA256) != 64 || !isLowerHex(j.Bundle.SHA256):
 		return fmt.Errorf("%w: bundle.sha256: want 64 lower-case hex digits", ErrJob)
-	case j.HealthDeadline < 0 || j.HealthDeadline > maxHealthWindow.Seconds():
-		return fmt.Errorf("%w: health_deadline %g s: want 0 (the agent's) to %g", ErrJob, j.HealthDeadline, maxHealthWindow.Seconds())
+	case j.HealthDeadline != 0 && (j.HealthDeadline < minHealthWindow.Seconds() || j.HealthDeadline > maxHealthWindow.Seconds()):
+		return fmt.Errorf("%w: health_deadline %g s: want 0 (the agent's) or %g to %g", ErrJob, j.HealthDeadline,
+			minHealthWindow.Seconds(), maxHealthWindow.Seconds())
 	}
 	if j.Bundle.URL == "" {
 		if b := j.Bundle.BlockSize; b != 0 && (b < MinBlockSize || b > MaxBlockSize) {
@@ -230,6 +232,9 @@ type BlockHeader struct {
 var ErrBlock = errors.New("bad block")
 
 const maxBlockHeader = 1 << 10
+
+// MaxBlockMessage bounds a block message: anything longer is not a block.
+const MaxBlockMessage = 4 + maxBlockHeader + MaxBlockSize
 
 // EncodeBlock makes the message of one block (data may be empty with an
 // Error in h).

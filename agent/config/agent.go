@@ -72,6 +72,10 @@ type Firmware struct {
 	// CAFile holds the roots https bundle URLs are checked against (empty:
 	// the system's).
 	CAFile string `yaml:"ca_file"`
+	// StallTimeout fails a job whose download makes no progress for this
+	// long (a streamer gone, a server that stopped answering), so that the
+	// jobs queued behind it run.
+	StallTimeout Duration `yaml:"stall_timeout"`
 }
 
 // Broker is how the agent reaches MQTT.
@@ -155,6 +159,7 @@ func DefaultAgent() Agent {
 		StopTimeout:     Duration(5 * time.Second),
 		Firmware: Firmware{
 			MaxBundleBytes: 512 << 20, HealthDeadline: Duration(5 * time.Minute), Flavor: "cpu", Downgrades: "job",
+			StallTimeout: Duration(time.Hour),
 		},
 	}
 }
@@ -353,6 +358,9 @@ func (a *Agent) Validate() error {
 	}
 	if a.Firmware.Flavor != "cpu" && a.Firmware.Flavor != "cuda" {
 		addf("firmware.flavor", "%q is not cpu or cuda", a.Firmware.Flavor)
+	}
+	if d := time.Duration(a.Firmware.StallTimeout); d < time.Second || d > 7*24*time.Hour {
+		addf("firmware.stall_timeout", "%s: between 1s and 168h", d)
 	}
 	if a.Firmware.Downgrades != "job" && a.Firmware.Downgrades != "never" {
 		addf("firmware.downgrades", "%q is not job or never", a.Firmware.Downgrades)

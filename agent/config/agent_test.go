@@ -150,9 +150,9 @@ detectors: {loudness: {min_short_term: -50}}
 streams: [{id: a, url: u, detectors: {loudness: {max_short_term: -45}}}]
 `},
 		{name: "key without cert", doc: "broker: {key_file: k}", want: []string{"broker.cert_file: required"}},
-		{name: "firmware", doc: "firmware: {trusted_keys: ['', /k.pub], max_bundle_bytes: 10, health_deadline: 1s, flavor: gpu, downgrades: always}",
+		{name: "firmware", doc: "firmware: {trusted_keys: ['', /k.pub], max_bundle_bytes: 10, health_deadline: 1s, flavor: gpu, downgrades: always, stall_timeout: 0.5s}",
 			want: []string{"firmware.trusted_keys[0]: empty path", "firmware.max_bundle_bytes: 10: between 1 MiB and 8 GiB",
-				"firmware.health_deadline: 1s: between 5s and 24h", `firmware.flavor: "gpu" is not cpu or cuda`, `firmware.downgrades: "always" is not job or never`}},
+				"firmware.health_deadline: 1s: between 5s and 24h", `firmware.flavor: "gpu" is not cpu or cuda`, "firmware.stall_timeout: 500ms: between 1s and 168h", `firmware.downgrades: "always" is not job or never`}},
 		{name: "yaml and validation together", doc: "nosuch: 1\nfleet: '-x'\n", want: []string{
 			"nosuch: line 1: unknown key", `fleet: "-x"`}},
 	}
@@ -281,7 +281,8 @@ func TestSampleAgentFile(t *testing.T) {
 		strings.Join(a.Schemes, ",") != strings.Join(want.Schemes, ",") || a.AllowLocalHosts || a.MediaDir != "" ||
 		len(a.Streams) != 0 || len(a.Detectors) != 0 || len(a.Firmware.TrustedKeys) != 0 ||
 		a.Firmware.MaxBundleBytes != want.Firmware.MaxBundleBytes || a.Firmware.HealthDeadline != want.Firmware.HealthDeadline ||
-		a.Firmware.Flavor != want.Firmware.Flavor || a.Firmware.Downgrades != want.Firmware.Downgrades || a.Firmware.CAFile != "" {
+		a.Firmware.Flavor != want.Firmware.Flavor || a.Firmware.Downgrades != want.Firmware.Downgrades || a.Firmware.CAFile != "" ||
+		a.Firmware.StallTimeout != want.Firmware.StallTimeout {
 		t.Errorf("sample is not the defaults:\n got %+v\nwant %+v", a, want)
 	}
 	// Every environment variable is named in it.
