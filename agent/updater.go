@@ -148,7 +148,7 @@ func newUpdater(a *Agent) *updater {
 	var check func(net.IP) error
 	if !a.cfg.AllowLocalHosts {
 		check = func(ip net.IP) error {
-			if fleet.LocalIP(ip) {
+			if fleet.LocalIP(ip) || ownAddress(ip) {
 				return fmt.Errorf("address %s is this machine or its link: refused unless allow_local_hosts is set", ip)
 			}
 			return nil
@@ -445,6 +445,10 @@ func (u *updater) check(m jobMsg) (firmware.Job, error) {
 	j, err := firmware.ParseJob(m.payload, m.id)
 	if err != nil {
 		return j, err
+	}
+	if mark := u.watermark(); !mark.IsZero() && j.Created.Before(mark) {
+		return j, fmt.Errorf("created %s, before %s: older than the jobs this agent remembers, so possibly one it ran (a replay); publish it again with a new created time",
+			j.Created.UTC().Format(time.RFC3339), mark.Format(time.RFC3339))
 	}
 	if u.keysErr != nil {
 		return j, u.keysErr
@@ -760,7 +764,35 @@ func (u *updater) publish(ctx context.Context, r *jobRecord) {
 	}
 }
 
-// prune forgets the oldest ended jobs beyond keptJobs.
+// ownAddress reports whether ip is one of this machine's interface addresses.
+func ownAddress(ip net.IP) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// watermarkFile keeps, across restarts, the receive time of the newest job
+// record pruned: a job created before it may be one the agent forgot.
+const watermarkFile = ".watermark"
+
+func (u *updater) watermark() time.Time {
+	b, err := os.ReadFile(filepath.Join(u.dir, watermarkFile))
+	if err != nil {
+		return time.Time{}
+	}
+	t, _ := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b)))
+	return t
+}
+
+// prune forgets the oldest ended jobs beyond keptJobs, raising the
+// watermark below which jobs are refused as possible replays.
 func (u *updater) prune() {
 	u.mu.Lock()
 	var ended []*jobRecord
@@ -775,6 +807,13 @@ func (u *updater) prune() {
 	}
 	slices.SortFunc(ended, func(x, y *jobRecord) int { return x.Received.Compare(y.Received) })
 	drop := ended[:len(ended)-keptJobs]
+	u.mu.Unlock()
+	mark := drop[len(drop)-1].Received.UTC().Format(time.RFC3339Nano)
+	if err := atomicfile.WriteBytes(filepath.Join(u.dir, watermarkFile), 0o640, []byte(mark+"\n")); err != nil {
+		u.log.Error("job watermark not saved; keeping the old records", "err", err)
+		return
+	}
+	u.mu.Lock()
 	for _, r := range drop {
 		delete(u.records, r.Job.JobID)
 	}

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -103,5 +105,37 @@ func TestUpdaterRefusesOversizeAndForeignTopics(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(c.StateDir, "firmware", downloadsDir, "job-stalled.part")); !os.IsNotExist(err) {
 		t.Errorf("the stalled job's part file: %v", err)
+	}
+}
+
+// TestUpdaterPruneKeepsAWatermark: beyond keptJobs ended records the oldest
+// are forgotten, and a job created before the newest forgotten one is
+// refused as a possible replay (it may be one of them).
+func TestUpdaterPruneKeepsAWatermark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("publishes 200 jobs")
+	}
+	b := mqtttest.Start(t, mqtttest.Options{})
+	w := watchJobs(t, b)
+	c := updaterConfig(t, b, "box-prune") // no trusted keys: every job fails at once
+	startOnline(t, w, c, "1.0.0")
+	topics := fleet.NewTopics("test", c.ID)
+	for i := 0; i <= keptJobs; i++ {
+		id := fmt.Sprintf("j%04d", i)
+		w.publish(t, topics.Job(id).Job, jobJSON(t, id, fakeRef(100), false))
+	}
+	last := topics.Job(fmt.Sprintf("j%04d", keptJobs))
+	w.waitState(t, last, firmware.JobFailed)
+	dir := filepath.Join(c.StateDir, "firmware", jobsDir)
+	waitUntil(t, "the oldest record pruned", 10*time.Second, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "j0000.json"))
+		return os.IsNotExist(err)
+	})
+	old := firmware.Job{JobID: "j-old", Type: firmware.JobType, Created: time.Now().Add(-time.Hour).UTC(), Bundle: fakeRef(100)}
+	raw, _ := json.Marshal(old)
+	w.publish(t, topics.Job("j-old").Job, raw)
+	st := w.waitState(t, topics.Job("j-old"), firmware.JobFailed).st
+	if !strings.Contains(st.Reason, "replay") {
+		t.Errorf("an old job after pruning: %q", st.Reason)
 	}
 }
