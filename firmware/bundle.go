@@ -176,7 +176,14 @@ func Verify(r io.Reader, kr *Keyring, want Target, limit int64) (*Manifest, erro
 // temporary directory next to dir, and renames that directory to dir only
 // when everything verified. dir must not exist yet; on any error nothing
 // is left behind.
-func Extract(r io.Reader, kr *Keyring, want Target, limit int64, dir string) (m *Manifest, err error) {
+func Extract(r io.Reader, kr *Keyring, want Target, limit int64, dir string) (*Manifest, error) {
+	return extract(r, kr, want, limit, dir, false)
+}
+
+// extract is Extract; keep also stores the signed manifest and its
+// signature in dir (SlotManifest, SlotSignature), so a slot can be
+// verified again before each run (Slots.Verify).
+func extract(r io.Reader, kr *Keyring, want Target, limit int64, dir string, keep bool) (m *Manifest, err error) {
 	if dir == "" {
 		return nil, errors.New("firmware: extract: no directory")
 	}
@@ -196,7 +203,7 @@ func Extract(r io.Reader, kr *Keyring, want Target, limit int64, dir string) (m 
 			os.RemoveAll(tmp)
 		}
 	}()
-	m, err = process(r, kr, want, limit, &extractor{root: tmp})
+	m, err = process(r, kr, want, limit, &extractor{root: tmp, keep: keep})
 	if err != nil {
 		return nil, err
 	}
@@ -258,6 +265,8 @@ func (l *limitedReader) Read(p []byte) (int, error) {
 // sink receives the payload files during verification.
 type sink interface {
 	create(f File, perm uint32) (io.WriteCloser, error)
+	// signed receives the manifest's bytes and signature once they verified.
+	signed(manifest, sig []byte) error
 }
 
 func process(r io.Reader, kr *Keyring, want Target, limit int64, out sink) (*Manifest, error) {
@@ -352,31 +361,14 @@ func process(r io.Reader, kr *Keyring, want Target, limit int64, out sink) (*Man
 	if _, err := io.ReadFull(tr, sig); err != nil {
 		return nil, readErr("signature", err)
 	}
-	signer := ""
-	for _, id := range kr.IDs() {
-		if ed25519.Verify(kr.keys[id], data, sig) {
-			signer = id
-			break
-		}
-	}
-	if signer == "" {
-		// Only to word the refusal: which key does it claim?
-		var peek struct {
-			KeyID string `json:"key_id"`
-		}
-		if json.Unmarshal(data, &peek) == nil && peek.KeyID != "" {
-			if _, ok := kr.keys[peek.KeyID]; !ok {
-				return nil, refuse(ErrUnknownKey, "key %q is not among the trusted keys %s", peek.KeyID, strings.Join(kr.IDs(), ", "))
-			}
-		}
-		return nil, refuse(ErrSignature, "the signature does not match the manifest for any trusted key")
-	}
-	m, err := decodeManifest(data)
+	m, err := checkSigned(kr, data, sig)
 	if err != nil {
-		return nil, refuse(ErrCorrupt, "%v", err)
+		return nil, err
 	}
-	if m.KeyID != signer {
-		return nil, refuse(ErrSignature, "manifest names key %s but was signed by %s", m.KeyID, signer)
+	if out != nil {
+		if err := out.signed(data, sig); err != nil {
+			return nil, fmt.Errorf("firmware: extract manifest: %w", err)
+		}
 	}
 
 	// 3. Target and version, before reading the payload.
@@ -478,12 +470,68 @@ func process(r io.Reader, kr *Keyring, want Target, limit int64, out sink) (*Man
 	return m, nil
 }
 
+// checkSigned checks sig over the manifest bytes against the trusted keys
+// before anything in them is believed, then decodes the manifest.
+func checkSigned(kr *Keyring, data, sig []byte) (*Manifest, error) {
+	signer := ""
+	for _, id := range kr.IDs() {
+		if ed25519.Verify(kr.keys[id], data, sig) {
+			signer = id
+			break
+		}
+	}
+	if signer == "" {
+		// Only to word the refusal: which key does it claim?
+		var peek struct {
+			KeyID string `json:"key_id"`
+		}
+		if json.Unmarshal(data, &peek) == nil && peek.KeyID != "" {
+			if _, ok := kr.keys[peek.KeyID]; !ok {
+				return nil, refuse(ErrUnknownKey, "key %q is not among the trusted keys %s", peek.KeyID, strings.Join(kr.IDs(), ", "))
+			}
+		}
+		return nil, refuse(ErrSignature, "the signature does not match the manifest for any trusted key")
+	}
+	m, err := decodeManifest(data)
+	if err != nil {
+		return nil, refuse(ErrCorrupt, "%v", err)
+	}
+	if m.KeyID != signer {
+		return nil, refuse(ErrSignature, "manifest names key %s but was signed by %s", m.KeyID, signer)
+	}
+	return m, nil
+}
+
 // writeError marks a failure of the local disk, not of the bundle.
 type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
 
-type extractor struct{ root string }
+type extractor struct {
+	root string
+	keep bool // store the signed manifest too
+}
+
+func (x *extractor) signed(manifest, sig []byte) error {
+	if !x.keep {
+		return nil
+	}
+	for name, data := range map[string][]byte{SlotManifest: manifest, SlotSignature: sig} {
+		fh, err := os.OpenFile(x.root+string(os.PathSeparator)+name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return err
+		}
+		w := extractFile{fh}
+		_, err = w.Write(data)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 type extractFile struct{ f *os.File }
 

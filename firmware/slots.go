@@ -3,6 +3,7 @@ package firmware
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,7 +26,8 @@ import (
 //
 // Layout of Slots.Dir:
 //
-//	a/, b/        the two slots, each one extracted bundle payload
+//	a/, b/        the two slots, each one extracted bundle payload plus the
+//	              bundle's signed manifest (SlotManifest, SlotSignature)
 //	current       symlink to "a" or "b" (relative); absent before the first install
 //	state.json    State, replaced atomically
 //
@@ -47,10 +49,20 @@ const (
 	currentTmp  = "current.tmp"
 )
 
-// Crash loop: more than CrashLoopStarts-1 starts of a slot on trial within
-// CrashLoopWindow roll it back (issue 6: "more than 2 restarts in 60 s").
+// Names of the bundle's manifest and signature, kept in each slot by
+// Install so Verify can check the slot again before it runs. validPath
+// refuses '@' in a payload path, so they can never collide with a payload
+// file.
 const (
-	CrashLoopStarts = 3
+	SlotManifest  = "@" + ManifestName
+	SlotSignature = "@" + SignatureName
+)
+
+// Crash loop: the CrashLoopStarts-th start of a slot on trial within
+// CrashLoopWindow rolls it back (issue 6: "more than 2 restarts in 60 s":
+// the first start and 3 restarts).
+const (
+	CrashLoopStarts = 4
 	CrashLoopWindow = 60 * time.Second
 )
 
@@ -67,6 +79,9 @@ var (
 	ErrNoPrevious = errors.New("no previous slot to roll back to")
 	// ErrInconsistent: state.json and the current symlink disagree; Boot repairs it.
 	ErrInconsistent = errors.New("slot state and current symlink disagree; run Boot first")
+	// ErrModified: Verify found a slot that is not what its signed bundle
+	// installed (or holds no signed manifest to check it against).
+	ErrModified = errors.New("slot does not match its signed manifest")
 )
 
 // Slots manages the A/B slot directories under Dir (<state>/firmware).
@@ -319,7 +334,7 @@ func (s *Slots) install(r io.Reader, kr *Keyring, want Target, limit int64, heal
 
 	// 1. Verify while extracting into a staging directory.
 	staging := s.path(".new-" + target + "-" + randSuffix())
-	m, err := Extract(r, kr, want, limit, staging)
+	m, err := extract(r, kr, want, limit, staging, true)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +401,7 @@ func (s *Slots) commitInstall(st State, target, staging string, m *Manifest, hea
 // interrupted operation left behind, repairs a state.json that disagrees
 // with the symlink (the symlink wins: it is what runs), and, when the
 // running slot is on trial, records this start and rolls back on a crash
-// loop (more than 2 starts within 60 s) or a passed deadline.
+// loop (CrashLoopStarts starts within CrashLoopWindow) or a passed deadline.
 func (s *Slots) Boot() (Decision, error) {
 	if _, err := os.Lstat(s.Dir); errors.Is(err, os.ErrNotExist) {
 		return Decision{}, nil
@@ -567,3 +582,149 @@ func (s *Slots) Current() (slot, version string, err error) {
 
 // Status returns state.json as checked against the symlink.
 func (s *Slots) Status() (State, error) { return s.load() }
+
+// Verify checks that slot holds exactly what its signed bundle installed:
+// the stored manifest's signature against kr, the version state.json
+// records for the slot, and every payload file's type, mode, size and
+// SHA-256; any other entry (an added library or program, a symlink) fails
+// too. The slot directory is writable by the agent's user, so the launcher
+// verifies before every run rather than trusting what Install checked.
+// Errors for a slot that does not match wrap ErrModified. A slot installed
+// by a build from before the stored manifest has none and fails: no such
+// slot was ever shipped, and the caller's fallback is the packaged binary.
+func (s *Slots) Verify(slot string, kr *Keyring) (*Manifest, error) {
+	if !validSlot(slot, false) {
+		return nil, fmt.Errorf("firmware: slots: verify: %q is not a slot", slot)
+	}
+	if kr.Len() == 0 {
+		return nil, fmt.Errorf("firmware: slots: verify slot %s: %w", slot, refuse(ErrUnknownKey, "no trusted keys"))
+	}
+	dir := s.path(slot)
+	modified := func(format string, a ...any) error {
+		return fmt.Errorf("firmware: slots: slot %s: %w: %s", slot, ErrModified, fmt.Sprintf(format, a...))
+	}
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return nil, modified("not a directory")
+	}
+	data, err := readSmall(filepath.Join(dir, SlotManifest), MaxManifestSize)
+	if err != nil {
+		return nil, modified("stored manifest: %v", err)
+	}
+	sig, err := readSmall(filepath.Join(dir, SlotSignature), 1024)
+	if err != nil {
+		return nil, modified("stored signature: %v", err)
+	}
+	m, err := checkSigned(kr, data, sig)
+	if err != nil {
+		return nil, modified("stored manifest: %v", err)
+	}
+	if st, ok, err := s.readState(); err == nil && ok && st.Versions[slot] != "" && st.Versions[slot] != m.Version {
+		return nil, modified("holds version %s, %s says %s", m.Version, StateFile, st.Versions[slot])
+	}
+	want := map[string]bool{SlotManifest: true, SlotSignature: true}
+	dirs := map[string]bool{}
+	for _, f := range m.Files {
+		want[f.Path] = true
+		for d := pathDir(f.Path); d != ""; d = pathDir(d) {
+			dirs[d] = true
+		}
+	}
+	// Nothing but the manifest's files and their directories.
+	err = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == dir {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case d.IsDir() && dirs[rel]:
+			return nil
+		case d.Type().IsRegular() && want[rel]:
+			return nil
+		}
+		return modified("unexpected entry %s (%v)", rel, d.Type())
+	})
+	if err != nil {
+		if errors.Is(err, ErrModified) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("firmware: slots: verify slot %s: %w", slot, err)
+	}
+	for _, f := range m.Files {
+		if err := checkFile(filepath.Join(dir, filepath.FromSlash(f.Path)), f); err != nil {
+			return nil, modified("%s: %v", f.Path, err)
+		}
+	}
+	return m, nil
+}
+
+// pathDir is path.Dir of a slash path, "" at the top.
+func pathDir(p string) string {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return ""
+	}
+	return p[:i]
+}
+
+// readSmall reads a regular file (not a symlink) of at most max bytes.
+func readSmall(p string, limit int64) ([]byte, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > limit {
+		return nil, fmt.Errorf("not a regular file of at most %d bytes", limit)
+	}
+	return os.ReadFile(p)
+}
+
+// checkFile compares one payload file with its manifest entry; the file is
+// opened once and checked to be the regular file Lstat saw, so a symlink
+// cannot stand in for it.
+func checkFile(p string, f File) error {
+	li, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	perm, _ := f.Perm() // validated with the manifest
+	if !li.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", li.Mode().Type())
+	}
+	if uint32(li.Mode().Perm()) != perm {
+		return fmt.Errorf("mode %04o, manifest says %s", li.Mode().Perm(), f.Mode)
+	}
+	if li.Size() != f.Size {
+		return fmt.Errorf("%d bytes, manifest says %d", li.Size(), f.Size)
+	}
+	fh, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return err
+	}
+	if !os.SameFile(li, fi) {
+		return errors.New("replaced while being verified")
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(fh, f.Size+1))
+	if err != nil {
+		return err
+	}
+	if n != f.Size {
+		return fmt.Errorf("%d bytes read, manifest says %d", n, f.Size)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+		return fmt.Errorf("sha256 %s, manifest says %s", got, f.SHA256)
+	}
+	return nil
+}

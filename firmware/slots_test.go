@@ -238,11 +238,12 @@ func TestSlotsBootTrialAndRollback(t *testing.T) {
 		{"one boot within deadline", []time.Duration{5 * time.Second}, false, false},
 		{"boot after deadline", []time.Duration{deadline + time.Second}, true, false},
 		{"boot at deadline", []time.Duration{deadline}, false, false},
-		{"3 boots within 60s", []time.Duration{time.Second, 20 * time.Second, 61 * time.Second}, true, true},
-		{"2 boots within 60s", []time.Duration{time.Second, 20 * time.Second}, false, false},
-		{"3 boots over 3 minutes", []time.Duration{0, 90 * time.Second, 180 * time.Second}, false, false},
-		{"3 boots just over 60s", []time.Duration{0, 30 * time.Second, 60*time.Second + time.Millisecond}, false, false},
-		{"4 boots, last 3 within 60s", []time.Duration{0, 100 * time.Second, 130 * time.Second, 150 * time.Second}, true, true},
+		// "More than 2 restarts in 60 s": the 4th start within 60 s.
+		{"4 boots within 60s", []time.Duration{time.Second, 20 * time.Second, 40 * time.Second, 61 * time.Second}, true, true},
+		{"3 boots within 60s", []time.Duration{time.Second, 20 * time.Second, 61 * time.Second}, false, false},
+		{"4 boots over 3 minutes", []time.Duration{0, 60 * time.Second, 120 * time.Second, 180 * time.Second}, false, false},
+		{"4 boots just over 60s", []time.Duration{0, 20 * time.Second, 40 * time.Second, 60*time.Second + time.Millisecond}, false, false},
+		{"5 boots, last 4 within 60s", []time.Duration{0, 100 * time.Second, 120 * time.Second, 140 * time.Second, 150 * time.Second}, true, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -548,5 +549,126 @@ func TestSlotsPowerCut(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSlotsVerify(t *testing.T) {
+	other := newSlotEnv(t)
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, s *Slots, dir string)
+		kr     func(e *slotEnv) *Keyring
+		ok     bool
+	}{
+		{name: "as installed", tamper: func(*testing.T, *Slots, string) {}, ok: true},
+		{name: "binary changed, same size", tamper: func(t *testing.T, _ *Slots, dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "streamqc"))
+			b[10] ^= 1
+			writeKeepMode(t, filepath.Join(dir, "streamqc"), b)
+		}},
+		{name: "binary appended to", tamper: func(t *testing.T, _ *Slots, dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "streamqc"))
+			writeKeepMode(t, filepath.Join(dir, "streamqc"), append(b, '\n'))
+		}},
+		{name: "mode changed", tamper: func(t *testing.T, _ *Slots, dir string) {
+			if err := os.Chmod(filepath.Join(dir, "streamqc"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "file replaced by a symlink to the same content", tamper: func(t *testing.T, _ *Slots, dir string) {
+			p := filepath.Join(dir, "share", "readme.txt")
+			b, _ := os.ReadFile(p)
+			copyPath := filepath.Join(t.TempDir(), "readme.txt")
+			os.WriteFile(copyPath, b, 0o644)
+			os.Remove(p)
+			if err := os.Symlink(copyPath, p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "file added", tamper: func(t *testing.T, _ *Slots, dir string) {
+			os.WriteFile(filepath.Join(dir, "libevil.so"), []byte("x"), 0o755)
+		}},
+		{name: "directory added", tamper: func(t *testing.T, _ *Slots, dir string) {
+			os.Mkdir(filepath.Join(dir, "plugins"), 0o755)
+		}},
+		{name: "file removed", tamper: func(t *testing.T, _ *Slots, dir string) {
+			os.Remove(filepath.Join(dir, "share", "readme.txt"))
+		}},
+		{name: "stored manifest missing (an install by an older build)", tamper: func(t *testing.T, _ *Slots, dir string) {
+			os.Remove(filepath.Join(dir, SlotManifest))
+		}},
+		{name: "stored signature missing", tamper: func(t *testing.T, _ *Slots, dir string) {
+			os.Remove(filepath.Join(dir, SlotSignature))
+		}},
+		{name: "stored manifest edited", tamper: func(t *testing.T, _ *Slots, dir string) {
+			p := filepath.Join(dir, SlotManifest)
+			b, _ := os.ReadFile(p)
+			writeKeepMode(t, p, bytes.Replace(b, []byte(`"1.1.0"`), []byte(`"1.1.1"`), 1))
+		}},
+		{name: "version in state.json differs", tamper: func(t *testing.T, s *Slots, dir string) {
+			st, _, err := s.readState()
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Versions[SlotB] = "1.0.9"
+			if err := s.writeState(st); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "signed by a key no longer trusted", tamper: func(*testing.T, *Slots, string) {},
+			kr: func(*slotEnv) *Keyring { return other.kr }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newSlotEnv(t)
+			e.install(t, "1.0.0", time.Minute)
+			e.s.Commit()
+			e.install(t, "1.1.0", time.Minute)
+			tc.tamper(t, e.s, filepath.Join(e.s.Dir, SlotB))
+			kr := e.kr
+			if tc.kr != nil {
+				kr = tc.kr(e)
+			}
+			m, err := e.s.Verify(SlotB, kr)
+			if tc.ok {
+				if err != nil || m.Version != "1.1.0" {
+					t.Fatalf("verify: %v %+v", err, m)
+				}
+				return
+			}
+			if !errors.Is(err, ErrModified) {
+				t.Fatalf("verify = %v, want ErrModified", err)
+			}
+			// The other slot is untouched and still verifies.
+			if _, err := e.s.Verify(SlotA, kr); tc.kr == nil && err != nil {
+				t.Fatalf("slot a: %v", err)
+			}
+		})
+	}
+	t.Run("no keys", func(t *testing.T) {
+		e := newSlotEnv(t)
+		e.install(t, "1.0.0", time.Minute)
+		if _, err := e.s.Verify(SlotA, nil); err == nil || errors.Is(err, ErrModified) {
+			t.Fatalf("verify without keys = %v", err)
+		}
+	})
+	t.Run("stored names cannot be payload paths", func(t *testing.T) {
+		for _, n := range []string{SlotManifest, SlotSignature} {
+			if validPath(n) == nil {
+				t.Errorf("%s is a valid payload path", n)
+			}
+		}
+	})
+}
+
+// writeKeepMode rewrites an existing file in place (its mode unchanged).
+func writeKeepMode(t *testing.T, p string, data []byte) {
+	t.Helper()
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
 	}
 }

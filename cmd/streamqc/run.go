@@ -68,6 +68,12 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 			Version: version, Args: append([]string{"run"}, args...), InProcess: runAgent, Logger: logger,
 			StopTimeout: time.Duration(cfg.StopTimeout) + 10*time.Second,
 		}
+		if len(cfg.Firmware.TrustedKeys) > 0 {
+			// Without keys the launcher verifies no slot and runs this binary.
+			if l.Keys, err = firmware.LoadTrusted(cfg.Firmware.TrustedKeys); err != nil {
+				logger.Error("trusted firmware keys unreadable: no firmware slot can be verified", "err", err)
+			}
+		}
 		err = l.Run(ctx) // systemd and terminals stop us with SIGTERM / Ctrl-C
 	}
 	if err != nil {
