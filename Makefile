@@ -55,10 +55,12 @@ fuzz: deps
 
 # CPU time of streamqc analyze next to FFmpeg's own detection filters (the
 # peer) and FFmpeg decoding alone (the floor), on 60 s 720p30 and 1080p30
-# H.264 clips, same decoder thread count; plus the per-frame micro benchmarks.
+# H.264 clips, same decoder thread count; plus the per-frame micro benchmarks
+# and the throughput of a bundle streamed over MQTT (firmware push).
 bench: build
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./agent/analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
 	$(GO) test ./detectors ./agent/media ./agent/spool -run XXX -bench . -benchmem
+	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
 
 # The event plane at fleet scale: 1,000 streams' worth of events from a
 # synthetic feature source through the spool and one Mosquitto; sustained

@@ -347,7 +347,7 @@ func (u *updater) next(ctx context.Context) {
 		return
 	}
 	wctx, cancel := context.WithCancel(ctx)
-	u.active, u.cancel, u.blocks = id, cancel, make(chan []byte, 8)
+	u.active, u.cancel, u.blocks = id, cancel, make(chan []byte, 2*firmware.DefaultWindow)
 	blocks := u.blocks
 	u.workers.Add(1)
 	go func() {

@@ -20,25 +20,29 @@ const (
 	minRequestRetry     = 10 * time.Millisecond
 )
 
-// BlockSource fetches a streamed bundle block by block: it publishes a
-// BlockRequest through Request and waits for that block on Blocks, one
-// request at a time (stop-and-wait: ordered, and a lost message costs one
-// Timeout). It never gives up on silence: the agent may be offline for
-// hours, and the job's deadline is the caller's ctx.
+// BlockSource fetches a streamed bundle block by block: it publishes
+// BlockRequests through Request and takes the blocks from Blocks, with up
+// to Window requests outstanding (so that the latency of a round trip, a
+// WAN's or a broker's Nagle delay, is paid once per window rather than per
+// block), and writes them in order. It never gives up on silence: the agent
+// may be offline for hours, and the job's deadline is the caller's ctx.
 type BlockSource struct {
 	// Size is the bundle's size in bytes (ref.Size).
 	Size int64
 	// BlockSize is the bytes asked for per request (ref.Block()); 0:
 	// DefaultBlock.
 	BlockSize int
+	// Window is the most requests outstanding (0: DefaultWindow). Blocks
+	// received out of order wait in memory: at most Window blocks.
+	Window int
 	// Request publishes r on .../stream/get; an error (not connected) is
 	// retried after Timeout/2.
 	Request func(ctx context.Context, r BlockRequest) error
 	// Blocks carries the raw messages of .../stream/data for this job. The
-	// MQTT handler should not block on it (drop when full): a lost block
-	// is asked for again.
+	// MQTT handler should not block on it (drop when full; give it room
+	// for 2*Window messages): a lost block is asked for again.
 	Blocks <-chan []byte
-	// Timeout is the wait for one block before asking again (0:
+	// Timeout is the wait for a block before asking for it again (0:
 	// DefaultBlockTimeout).
 	Timeout time.Duration
 	// MaxBad is how many blocks refused for one offset (corrupt,
@@ -49,14 +53,31 @@ type BlockSource struct {
 	Logger *slog.Logger
 }
 
+// DefaultWindow is the requests a BlockSource keeps outstanding.
+const DefaultWindow = 8
+
+// outstanding is one block asked for and not received yet.
+type outstanding struct {
+	n     int
+	due   time.Time // ask again then
+	sent  bool      // the last Request went out (else: failed, retried at due)
+	bad   int
+	fails int // Request errors in a row
+}
+
 // Copy implements Source. A block is written only once its header's
-// SHA-256 matched. A message for another offset (a late duplicate, the
-// answer to an earlier request) is ignored; a header with Error set for the
-// offset asked is returned as an error with the streamer's text.
+// SHA-256 matched, and only in order. A message for an offset not asked
+// for (a late duplicate, a block already held) is ignored; a header with
+// Error set for an offset asked for is returned as an error with the
+// streamer's text.
 func (s *BlockSource) Copy(ctx context.Context, off int64, w io.Writer) error {
 	block := s.BlockSize
 	if block == 0 {
 		block = DefaultBlock
+	}
+	window := s.Window
+	if window <= 0 {
+		window = DefaultWindow
 	}
 	switch {
 	case s.Size <= 0:
@@ -68,22 +89,6 @@ func (s *BlockSource) Copy(ctx context.Context, off int64, w io.Writer) error {
 	case off < 0 || off > s.Size:
 		return fmt.Errorf("block stream: offset %d outside the bundle's %d bytes", off, s.Size)
 	}
-	for off < s.Size {
-		n := int(min(int64(block), s.Size-off))
-		data, err := s.fetch(ctx, off, n)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(data); err != nil {
-			return fmt.Errorf("block at offset %d: %w", off, err)
-		}
-		off += int64(n)
-	}
-	return nil
-}
-
-// fetch asks for the n bytes at off until a sound block for them arrives.
-func (s *BlockSource) fetch(ctx context.Context, off int64, n int) ([]byte, error) {
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = DefaultBlockTimeout
@@ -97,74 +102,110 @@ func (s *BlockSource) fetch(ctx context.Context, off int64, n int) ([]byte, erro
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("offset", off, "length", n)
-
-	var (
-		bad     int
-		lastBad error
-		failed  int // request errors in a row, to log the first loudly
-	)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	ask := true
-	for {
-		if ask {
-			ask = false
-			if err := s.Request(ctx, BlockRequest{Offset: off, Length: n}); err != nil {
-				if ctx.Err() != nil {
-					return nil, fmt.Errorf("block at offset %d: %w", off, context.Cause(ctx))
-				}
-				failed++
-				level := slog.LevelDebug
-				if failed == 1 {
-					level = slog.LevelWarn
-				}
-				log.Log(ctx, level, "firmware: block request not sent, retrying", "err", err, "retry_in", retry)
-				timer.Reset(retry)
-			} else {
-				failed = 0
-				timer.Reset(timeout)
+	pending := map[int64]*outstanding{}
+	held := map[int64][]byte{} // received ahead of off
+	next := off                // the next offset to ask for
+	// After a Request error (not connected) nothing is asked before
+	// blocked: the other requests would fail the same way.
+	var blocked time.Time
+	ask := func(at int64, o *outstanding) error {
+		err := s.Request(ctx, BlockRequest{Offset: at, Length: o.n})
+		if err == nil {
+			o.sent, o.fails, o.due = true, 0, time.Now().Add(timeout)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("block at offset %d: %w", at, context.Cause(ctx))
+		}
+		blocked = time.Now().Add(retry)
+		o.sent, o.due = false, blocked
+		o.fails++
+		level := slog.LevelDebug
+		if o.fails == 1 {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "firmware: block request not sent, retrying", "offset", at, "err", err, "retry_in", retry)
+		return nil
+	}
+	tick := time.NewTicker(max(min(timeout, retry)/4, minRequestRetry))
+	defer tick.Stop()
+	for off < s.Size {
+		// Write what is in order, then fill the window.
+		for data, ok := held[off]; ok; data, ok = held[off] {
+			delete(held, off)
+			if _, err := w.Write(data); err != nil {
+				return fmt.Errorf("block at offset %d: %w", off, err)
 			}
+			off += int64(len(data))
+		}
+		if off >= s.Size {
+			break
+		}
+		for len(pending)+len(held) < window && next < s.Size && !time.Now().Before(blocked) {
+			o := &outstanding{n: int(min(int64(block), s.Size-next))}
+			pending[next] = o
+			if err := ask(next, o); err != nil {
+				return err
+			}
+			next += int64(o.n)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("block at offset %d: %w", off, context.Cause(ctx))
-		case <-timer.C:
-			log.Debug("firmware: no block, asking again", "timeout", timeout)
-			ask = true
+			return fmt.Errorf("block at offset %d: %w", off, context.Cause(ctx))
+		case now := <-tick.C:
+			for at, o := range pending {
+				if now.After(o.due) && !now.Before(blocked) {
+					if o.sent {
+						log.Debug("firmware: no block, asking again", "offset", at, "timeout", timeout)
+					}
+					if err := ask(at, o); err != nil {
+						return err
+					}
+				}
+			}
 		case msg, ok := <-s.Blocks:
 			if !ok {
-				return nil, fmt.Errorf("block at offset %d: the block stream was closed", off)
+				return fmt.Errorf("block at offset %d: the block stream was closed", off)
 			}
 			h, data, err := DecodeBlock(msg)
+			at := h.Offset
+			o := pending[at]
+			if err != nil && h == (BlockHeader{}) {
+				// Nothing says which request it answered: the oldest one.
+				at, o = off, pending[off]
+			}
 			switch {
-			case err != nil && h != (BlockHeader{}) && h.Offset != off:
-				// A damaged late duplicate: not this offset's fault.
-				log.Debug("firmware: stale bad block ignored", "block_offset", h.Offset, "err", err)
-				continue
-			case err == nil && h.Offset != off:
-				log.Debug("firmware: stale block ignored", "block_offset", h.Offset)
+			case o == nil:
+				// Not asked for (any more): a late duplicate, damaged or not.
+				log.Debug("firmware: stale block ignored", "block_offset", h.Offset, "err", err)
 				continue
 			case err == nil && h.Error != "":
-				return nil, fmt.Errorf("block at offset %d: the streamer says %q", off, truncate(h.Error, maxStreamerError))
+				return fmt.Errorf("block at offset %d: the streamer says %q", at, truncate(h.Error, maxStreamerError))
 			case err == nil && h.Total != s.Size:
-				return nil, fmt.Errorf("block at offset %d: the streamer serves a bundle of %d bytes, want %d", off, h.Total, s.Size)
-			case err == nil && len(data) != n:
-				err = fmt.Errorf("%w: at offset %d: %d bytes, asked for %d", ErrBlock, off, len(data), n)
+				return fmt.Errorf("block at offset %d: the streamer serves a bundle of %d bytes, want %d", at, h.Total, s.Size)
+			case err == nil && len(data) != o.n:
+				err = fmt.Errorf("%w: at offset %d: %d bytes, asked for %d", ErrBlock, at, len(data), o.n)
 			case err == nil:
-				return data, nil
+				delete(pending, at)
+				held[at] = data
+				continue
 			}
-			bad++
-			lastBad = err
-			log.Warn("firmware: block refused", "err", err, "refused", bad)
-			if bad >= maxBad {
-				return nil, fmt.Errorf("%w: block at offset %d refused %d times, last: %v", ErrCorrupt, off, bad, lastBad)
+			o.bad++
+			log.Warn("firmware: block refused", "offset", at, "err", err, "refused", o.bad)
+			if o.bad >= maxBad {
+				return fmt.Errorf("%w: block at offset %d refused %d times, last: %v", ErrCorrupt, at, o.bad, err)
 			}
 			// Ask again now rather than after the timeout.
-			timer.Stop()
-			ask = true
+			if !time.Now().Before(blocked) {
+				if err := ask(at, o); err != nil {
+					return err
+				}
+			} else {
+				o.due = blocked
+			}
 		}
 	}
+	return nil
 }
 
 // BlockServer answers block requests (the streamer side of `streamqc

@@ -30,7 +30,7 @@ const (
 	MaxJobSize      = 16 << 10 // bytes of a job document
 	MinBlockSize    = 1 << 10
 	MaxBlockSize    = 1 << 20
-	DefaultBlock    = 128 << 10
+	DefaultBlock    = 120 << 10 // with its header, under AWS IoT Core's 128 KB message limit
 	maxJobIDLen     = 64
 	maxURLLen       = 2048
 	minHealthWindow = 5 * time.Second
