@@ -452,3 +452,38 @@ func TestServeBlocks(t *testing.T) {
 		t.Fatalf("Served hook saw %v, want %v (refusals and failed publishes not counted)", served, want)
 	}
 }
+
+// Blocks that arrive out of order (a window of requests outstanding) are
+// written in order; memory holds at most a window of them.
+func TestBlockSourceOutOfOrder(t *testing.T) {
+	data := dlData(40*testBlock+123, 11)
+	var held []byte
+	swap := func(msg []byte) [][]byte { // each block after the next one
+		if held == nil {
+			held = msg
+			return nil
+		}
+		out := [][]byte{msg, held}
+		held = nil
+		return out
+	}
+	ts := startStreamer(t, data, int64(len(data)), swap)
+	src := ts.source(int64(len(data)))
+	src.Timeout = 200 * time.Millisecond // the last block, held back, is asked for again
+	src.Window = 4
+	var buf bytes.Buffer
+	if err := src.Copy(context.Background(), 0, &buf); err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	if !bytes.Equal(buf.Bytes(), data) {
+		t.Fatal("out-of-order blocks were not written in order")
+	}
+	asked, _ := ts.stats()
+	seen := map[int64]bool{}
+	for _, o := range asked {
+		seen[o] = true
+	}
+	if len(seen) != 41 {
+		t.Fatalf("asked for %d distinct offsets, want 41", len(seen))
+	}
+}
