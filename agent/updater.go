@@ -91,7 +91,6 @@ type updater struct {
 	dir     string // records
 	dlDir   string // part files
 	client  *http.Client
-	topics  func(id string) fleet.JobTopics
 
 	incoming chan jobMsg
 	doneCh   chan string   // a worker finished the job with this id
@@ -123,7 +122,6 @@ func newUpdater(a *Agent) *updater {
 		slots:    &firmware.Slots{Dir: base},
 		dir:      filepath.Join(base, jobsDir),
 		dlDir:    filepath.Join(base, downloadsDir),
-		topics:   a.topics.Job,
 		incoming: make(chan jobMsg, 16),
 		doneCh:   make(chan string, 1),
 		closed:   make(chan struct{}),
@@ -139,10 +137,9 @@ func newUpdater(a *Agent) *updater {
 	}
 	var roots *x509.CertPool
 	if fw.CAFile != "" {
-		pem, err := os.ReadFile(fw.CAFile)
-		roots = x509.NewCertPool()
-		if err != nil || !roots.AppendCertsFromPEM(pem) {
-			u.keysErr = fmt.Errorf("firmware updates are off on this agent: firmware.ca_file %s: no certificates (%v)", fw.CAFile, err)
+		var err error
+		if roots, err = mqtt.LoadCA(fw.CAFile); err != nil {
+			u.keysErr = fmt.Errorf("firmware updates are off on this agent: firmware.ca_file: %w", err)
 		}
 	}
 	var check func(net.IP) error
@@ -183,11 +180,11 @@ func (u *updater) subscribe(c *mqtt.Client) {
 		case <-u.closed:
 		}
 	})
-	c.Subscribe(u.topics("+").StreamData, 1, func(m mqtt.Message) {
+	c.Subscribe(u.a.topics.Job("+").StreamData, 1, func(m mqtt.Message) {
 		if len(m.Payload) > firmware.MaxBlockMessage {
 			return // not a block; the source asks again
 		}
-		id := strings.TrimSuffix(strings.TrimPrefix(m.Topic, strings.TrimSuffix(u.a.topics.Jobs, "+")), "/stream/data")
+		id := u.a.topics.JobID(strings.TrimSuffix(m.Topic, "/stream/data"))
 		u.mu.Lock()
 		ch := u.blocks
 		active := u.active
@@ -593,7 +590,7 @@ func (u *updater) source(j firmware.Job, blocks <-chan []byte) firmware.Source {
 	if !j.Bundle.Streamed() {
 		return &firmware.HTTPSource{URL: j.Bundle.URL, Size: j.Bundle.Size, Client: u.client}
 	}
-	t := u.topics(j.JobID)
+	t := u.a.topics.Job(j.JobID)
 	return &firmware.BlockSource{
 		Size: j.Bundle.Size, BlockSize: j.Bundle.Block(), Blocks: blocks, Logger: u.log,
 		Request: func(ctx context.Context, req firmware.BlockRequest) error {
@@ -747,7 +744,7 @@ func (u *updater) publish(ctx context.Context, r *jobRecord) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := u.a.client.Publish(pctx, mqtt.Message{Topic: u.topics(st.JobID).Status, Payload: b, QoS: 1, Retained: true}); err != nil {
+	if err := u.a.client.Publish(pctx, mqtt.Message{Topic: u.a.topics.Job(st.JobID).Status, Payload: b, QoS: 1, Retained: true}); err != nil {
 		u.log.Warn("job status not published", "job", st.JobID, "err", err)
 		return
 	}

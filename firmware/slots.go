@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -625,7 +626,7 @@ func (s *Slots) Verify(slot string, kr *Keyring) (*Manifest, error) {
 	dirs := map[string]bool{}
 	for _, f := range m.Files {
 		want[f.Path] = true
-		for d := pathDir(f.Path); d != ""; d = pathDir(d) {
+		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
 			dirs[d] = true
 		}
 	}
@@ -662,15 +663,6 @@ func (s *Slots) Verify(slot string, kr *Keyring) (*Manifest, error) {
 		}
 	}
 	return m, nil
-}
-
-// pathDir is path.Dir of a slash path, "" at the top.
-func pathDir(p string) string {
-	i := strings.LastIndexByte(p, '/')
-	if i < 0 {
-		return ""
-	}
-	return p[:i]
 }
 
 // readSmall reads a regular file (not a symlink) of at most max bytes.

@@ -4,6 +4,8 @@
 // merge into per-stream settings, and the last good documents on disk.
 package fleet
 
+import "strings"
+
 // Root is the versioned root of every streamqc topic.
 const Root = "streamqc/v1"
 
@@ -37,15 +39,9 @@ func (t Topics) Job(id string) JobTopics {
 
 // JobID returns the job id of a topic under Jobs ("" if it is not one).
 func (t Topics) JobID(topic string) string {
-	prefix := t.root + "/jobs/"
-	if len(topic) <= len(prefix) || topic[:len(prefix)] != prefix {
+	id, ok := strings.CutPrefix(topic, t.root+"/jobs/")
+	if !ok || id == "" || strings.Contains(id, "/") {
 		return ""
-	}
-	id := topic[len(prefix):]
-	for i := 0; i < len(id); i++ {
-		if id[i] == '/' {
-			return ""
-		}
 	}
 	return id
 }

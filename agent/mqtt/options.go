@@ -143,17 +143,26 @@ func redact(u *url.URL) string {
 	return c.String()
 }
 
+// LoadCA reads the PEM certificates of a CA file into a pool of roots.
+func LoadCA(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
 // tlsConfig builds the TLS configuration, loading the files of o.
 func tlsConfig(o *Options) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pool, err := LoadCA(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", o.CAFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}
