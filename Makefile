@@ -59,7 +59,7 @@ fuzz: deps
 # and the throughput of a bundle streamed over MQTT (firmware push).
 bench: build
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./agent/analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
-	$(GO) test ./detectors ./agent/media ./agent/spool -run XXX -bench . -benchmem
+	$(GO) test ./detectors ./media ./agent/spool -run XXX -bench . -benchmem
 	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
 
 # The event plane at fleet scale: 1,000 streams' worth of events from a

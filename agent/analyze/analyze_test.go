@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/streamqc/streamqc/agent/analyze"
-	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 

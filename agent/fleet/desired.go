@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 )
 
 // MaxDocument bounds a desired document.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 

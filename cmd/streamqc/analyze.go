@@ -14,7 +14,7 @@ import (
 
 	"github.com/streamqc/streamqc/agent/analyze"
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/media"
 )
 
 type multiFlag []string
