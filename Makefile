@@ -58,7 +58,7 @@ fuzz: deps
 # H.264 clips, same decoder thread count; plus the per-frame micro benchmarks
 # and the throughput of a bundle streamed over MQTT (firmware push).
 bench: build
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./agent/analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
 	$(GO) test ./detectors ./media ./agent/spool -run XXX -bench . -benchmem
 	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
 

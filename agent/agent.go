@@ -24,13 +24,13 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/streamqc/streamqc/agent/analyze"
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/agent/spool"
 	"github.com/streamqc/streamqc/agent/supervisor"
+	"github.com/streamqc/streamqc/analyze"
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/firmware"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/streamqc/streamqc/agent"
-	"github.com/streamqc/streamqc/agent/analyze"
+	"github.com/streamqc/streamqc/analyze"
 )
 
 func TestDedup(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/analyze"
 	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/analyze"
 	"github.com/streamqc/streamqc/media"
 )
 
