@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // MaxDocument bounds a desired document.
@@ -98,18 +98,6 @@ func parse(s *schema.Set, name string, b []byte, v any) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil
-}
-
-// PeekVersion reads the version of a document that may be otherwise invalid,
-// so a rejection can say which version it refuses (0 when unreadable).
-func PeekVersion(b []byte) int64 {
-	var v struct {
-		Version int64 `json:"version"`
-	}
-	if json.Unmarshal(b, &v) != nil {
-		return 0
-	}
-	return v.Version
 }
 
 // Resolve merges the layers into per-stream settings and checks every field
