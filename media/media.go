@@ -322,7 +322,11 @@ func (s *session) open(ctx context.Context) error {
 	if s.live {
 		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
 		_ = d.Set("rw_timeout", us, 0)
-		_ = d.Set("timeout", us, 0) // udp/srt/rtsp use their own spelling
+		// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
+		// time to wait for a client and turns into a server: never for rtmp.
+		if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
+			_ = d.Set("timeout", us, 0)
+		}
 	}
 	if s.o.Formats != "" {
 		if err := d.Set("format_whitelist", s.o.Formats, 0); err != nil {
