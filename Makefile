@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test
+.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release
 
 all: build
 
@@ -42,7 +42,7 @@ vet: deps
 
 # The package test first (test-package, below), so that go test's own summary
 # ends the output.
-test: deps fmt-check vet test-package portable
+test: deps fmt-check vet test-package portable test-release
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 \
 	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
 	$(GO) test -race -timeout 20m ./... ./testdata/clips
@@ -157,3 +157,7 @@ release: portable
 # a second build gives the same bytes.
 release-test: portable
 	@packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)'
+
+# make test runs it with only its FAIL lines and its summary.
+test-release: portable
+	@set -o pipefail; packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)' | { grep -v '^PASS ' || true; }
