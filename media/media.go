@@ -47,6 +47,9 @@ type Options struct {
 	URL string
 	// HWAccel is auto, none, cuda, vaapi or qsv.
 	HWAccel string
+	// HWDevice names the device for HWAccel as FFmpeg does ("0", "1" for
+	// CUDA's GPUs; a DRM node for VAAPI); empty: the default one.
+	HWDevice string
 	// Video and Audio select a stream by index, or TrackFirst / TrackNone.
 	Video, Audio int
 	// Threads is the decoder thread count; 0 lets FFmpeg choose.
@@ -493,7 +496,7 @@ func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
 			reasons = append(reasons, fmt.Sprintf("%s: no %s config for %s", t, t, codec.Name()))
 			continue
 		}
-		hdc, err := astiav.CreateHardwareDeviceContext(t, "", nil)
+		hdc, err := astiav.CreateHardwareDeviceContext(t, s.o.HWDevice, nil)
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("%s: %v", t, err))
 			continue
