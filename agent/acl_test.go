@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -355,4 +356,86 @@ func dieWithWill(t *testing.T, b *mqtttest.Broker, user, topic string, payload [
 	if ack[0] != 0x20 || ack[3] != 0 {
 		t.Fatalf("CONNACK %x: connection refused", ack)
 	}
+}
+
+// TestACLAgentWithCertificateIdentity runs the agent unchanged behind the
+// packaged ACL with one certificate per box as its identity (the broker
+// takes the CN as username): it comes online, takes its desired config,
+// reports, and its events arrive; an agent whose certificate names another
+// box does not start.
+func TestACLAgentWithCertificateIdentity(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{TLS: true, CertIdentity: true, ACLFile: aclFile})
+	opCert, opKey, err := b.Certs.Issue(operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "ops", CAFile: b.Certs.CA, CertFile: opCert, KeyFile: opKey,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{t: t, c: ops, got: map[string][][]byte{}, any: make(chan struct{}, 1)}
+	ops.Subscribe("streamqc/v1/#", 1, func(m mqtt.Message) {
+		p.mu.Lock()
+		p.got[m.Topic] = append(p.got[m.Topic], append([]byte(nil), m.Payload...))
+		p.mu.Unlock()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ops.Start(ctx)
+	defer ops.Close(time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := ops.WaitConnected(wctx); err != nil {
+		t.Fatal(err)
+	}
+
+	c := agentConfig(t, b, t.TempDir())
+	cert, key, err := b.Certs.Issue(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Broker.CAFile, c.Broker.CertFile, c.Broker.KeyFile = b.Certs.CA, cert, key
+
+	// A certificate of another box: refused before anything starts.
+	wrong := c
+	wrong.ID = "box2"
+	if err := Run(ctx, Options{Config: wrong, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}); err == nil ||
+		!strings.Contains(err.Error(), `the certificate is for "box1" (its CN), not for agent "box2"`) {
+		t.Fatalf("agent box2 with box1's certificate: %v", err)
+	}
+
+	startAgent(t, c)
+	topics := schema.NewTopics("test", c.ID)
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+	}
+	has := func(topic, s string) func() bool {
+		return func() bool {
+			for _, m := range p.seen(topic) {
+				if strings.Contains(string(m), s) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	waitFor("online status", has(topics.Status, `"online"`))
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	// A file that is not there: the stream fails, which is a signal_loss event.
+	if err := ops.Publish(pctx, mqtt.Message{Topic: topics.Desired, QoS: 1, Retained: true,
+		Payload: []byte(`{"version":1,"streams":[{"id":"gone","url":"gone.ts"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("accepted v1", has(topics.Reported, `"status":"accepted","scope":"agent","applied_version":1`))
+	waitFor("an event", has(topics.Events, `"signal_loss"`))
+	waitFor("metrics", func() bool { return len(p.seen(topics.Metrics)) > 0 })
 }
