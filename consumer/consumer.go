@@ -32,6 +32,9 @@ type EventOptions struct {
 	Idle   time.Duration
 	Format string // text or json
 	Color  bool
+	// Warn, when set, gets one line per event dropped because its fleet or
+	// agent is not the topic's (the first 10; Dropped counts them all).
+	Warn io.Writer
 }
 
 // Dedup remembers the last ids seen so a redelivered event (after a
@@ -70,18 +73,23 @@ type EventPrinter struct {
 	activity chan struct{}
 	mu       sync.Mutex
 	n        int
+	dropped  int
 	err      error
 }
 
 // PrintEvents subscribes c to the events; call it before c.Start so that a
 // durable session's queued events find their handler.
 func PrintEvents(c *mqtt.Client, o EventOptions, w io.Writer) *EventPrinter {
+	p := newEventPrinter(o, w)
+	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
+	return p
+}
+
+func newEventPrinter(o EventOptions, w io.Writer) *EventPrinter {
 	if o.Idle <= 0 {
 		o.Idle = 2 * time.Second
 	}
-	p := &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
-	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
-	return p
+	return &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
 }
 
 func (p *EventPrinter) handle(m mqtt.Message) {
@@ -94,6 +102,14 @@ func (p *EventPrinter) handle(m mqtt.Message) {
 	var e schema.AgentEvent
 	if err := json.Unmarshal(m.Payload, &e); err != nil || e.ID == "" {
 		p.write(fmt.Sprintf("# unreadable event: %.200q\n", m.Payload))
+		return
+	}
+	// Before dedup: a forged event must not take the id of a real one.
+	if err := CheckOrigin(m.Topic, e.Fleet, e.Agent); err != nil {
+		p.dropped++
+		if p.o.Warn != nil && p.dropped <= 10 {
+			fmt.Fprintf(p.o.Warn, "streamqc events: dropped: %s\n", clean(err.Error()))
+		}
 		return
 	}
 	if p.o.Filter.Stream != "" && e.Stream != p.o.Filter.Stream {
@@ -134,6 +150,14 @@ func (p *EventPrinter) Wait(ctx context.Context) (int, error) {
 			idle.Reset(p.o.Idle)
 		}
 	}
+}
+
+// Dropped is how many events were dropped because their fleet or agent was
+// not the topic's.
+func (p *EventPrinter) Dropped() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
 }
 
 func (p *EventPrinter) count() (int, error) {
