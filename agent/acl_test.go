@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -438,4 +442,121 @@ func TestACLAgentWithCertificateIdentity(t *testing.T) {
 	waitFor("accepted v1", has(topics.Reported, `"status":"accepted","scope":"agent","applied_version":1`))
 	waitFor("an event", has(topics.Events, `"signal_loss"`))
 	waitFor("metrics", func() bool { return len(p.seen(topics.Metrics)) > 0 })
+}
+
+// TestIoTPolicyMatchesACL: the AWS IoT Core agent policy grants exactly the
+// topics the Mosquitto ACL grants an agent, scoped to the thing and its
+// fleet attribute; the operator and dashboard policies parse.
+func TestIoTPolicyMatchesACL(t *testing.T) {
+	acl, err := os.ReadFile(aclFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		fleetVar = "${iot:Connection.Thing.Attributes[fleet]}"
+		thingVar = "${iot:Connection.Thing.ThingName}"
+	)
+	toIoT := strings.NewReplacer("streamqc/v1/+/%u/", "streamqc/v1/"+fleetVar+"/"+thingVar+"/",
+		"streamqc/v1/+/config/", "streamqc/v1/"+fleetVar+"/config/")
+	var writes, reads []string
+	for _, l := range strings.Split(string(acl), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "pattern" {
+			continue
+		}
+		switch f[1] {
+		case "write":
+			writes = append(writes, toIoT.Replace(f[2]))
+		case "read":
+			reads = append(reads, toIoT.Replace(f[2]))
+		default:
+			t.Errorf("ACL pattern %q: agents get read or write, never both", l)
+		}
+	}
+	if len(writes) != 7 || len(reads) != 4 {
+		t.Fatalf("ACL agent rules: %d writes, %d reads", len(writes), len(reads))
+	}
+	type statement struct {
+		Sid       string
+		Condition map[string]map[string]string
+		Effect    string
+		Action    any
+		Resource  any
+	}
+	load := func(name string) []statement {
+		b, err := os.ReadFile(filepath.Join("..", "packaging", "aws-iot", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Version   string
+			Statement []statement
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil || p.Version != "2012-10-17" || len(p.Statement) == 0 {
+			t.Fatalf("%s: %v (version %q)", name, err, p.Version)
+		}
+		return p.Statement
+	}
+	list := func(v any) []string {
+		switch v := v.(type) {
+		case string:
+			return []string{v}
+		case []any:
+			var out []string
+			for _, s := range v {
+				out = append(out, s.(string))
+			}
+			return out
+		}
+		t.Fatalf("%v: not a string or a list", v)
+		return nil
+	}
+	got := map[string][]string{}
+	for _, s := range load("streamqc-agent-policy.json") {
+		if s.Effect != "Allow" {
+			t.Errorf("agent policy: %s statement", s.Effect)
+		}
+		if slices.Contains(list(s.Action), "iot:Connect") && s.Condition["Bool"]["iot:Connection.Thing.IsAttached"] != "true" {
+			t.Error("agent policy: a certificate not attached to the thing may connect as it")
+		}
+		for _, a := range list(s.Action) {
+			for _, r := range list(s.Resource) {
+				_, res, ok := strings.Cut(r, ":ACCOUNT:")
+				if !ok {
+					t.Errorf("%s: not an IoT ARN", r)
+				}
+				got[a] = append(got[a], res)
+			}
+		}
+	}
+	star := strings.NewReplacer("+", "*")
+	want := map[string][]string{"iot:Connect": {"client/" + thingVar}}
+	for _, w := range writes {
+		want["iot:Publish"] = append(want["iot:Publish"], "topic/"+star.Replace(w))
+		if !strings.HasSuffix(w, "/events") && !strings.HasSuffix(w, "/stream/get") {
+			want["iot:RetainPublish"] = append(want["iot:RetainPublish"], "topic/"+star.Replace(w))
+		}
+	}
+	for _, r := range reads {
+		want["iot:Subscribe"] = append(want["iot:Subscribe"], "topicfilter/"+r)
+		want["iot:Receive"] = append(want["iot:Receive"], "topic/"+star.Replace(r))
+	}
+	for a, w := range want {
+		if strings.Join(got[a], "\n") != strings.Join(w, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q", a, got[a], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("agent policy actions %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+	}
+	load("streamqc-operator-policy.json")
+	for _, s := range load("streamqc-dashboard-policy.json") {
+		for _, a := range list(s.Action) {
+			if a != "iot:Connect" && a != "iot:Subscribe" && a != "iot:Receive" {
+				t.Errorf("dashboard policy allows %s", a)
+			}
+		}
+	}
 }
