@@ -158,7 +158,7 @@ func DefaultAgent() Agent {
 		ID:              SafeID(host),
 		StateDir:        "/var/lib/streamqc",
 		Schemes:         append([]string(nil), DefaultSchemes...),
-		Broker:          Broker{URL: "tcp://127.0.0.1:1883", KeepAlive: Duration(30 * time.Second)},
+		Broker:          Broker{URL: "tcp://127.0.0.1:1883", KeepAlive: Duration(30 * time.Second), Identity: IdentityAuto},
 		Spool:           Spool{MaxBytes: 256 << 20, SegmentBytes: 4 << 20},
 		MetricsInterval: Duration(10 * time.Second),
 		StopTimeout:     Duration(5 * time.Second),
