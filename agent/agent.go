@@ -623,7 +623,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	switch {
 	case version == current && sameJSON(doc, curRaw) && !lastRejected:
 		return // the retained document again, after a reconnect
-	case version == current:
+	case version == current && !sameJSON(doc, curRaw):
 		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version), false)
 		return
 	case version < current:

@@ -94,6 +94,19 @@ func TestSignedConfigs(t *testing.T) {
 	if r := w.verdict(2, "agent"); r.Status != "accepted" || r.AppliedVersion != 2 || len(r.Streams) != 2 {
 		t.Fatalf("signed v2: %+v", r)
 	}
+	// A forged version 2 is refused; the operators' version 2 pushed again
+	// after it is answered (applied again), not taken for other content.
+	w.push(t, topics.Desired, `{"version":2,"streams":[]}`)
+	w.waitFor("unsigned v2 refused", 15*time.Second, func() bool {
+		var r Reported
+		return json.Unmarshal(w.last("config/reported"), &r) == nil && r.Version == 2 && r.Status == "rejected" &&
+			strings.Contains(r.Reason, "unsigned") && r.AppliedVersion == 2 && len(r.Streams) == 2
+	})
+	w.push(t, topics.Desired, v2)
+	w.waitFor("v2 accepted again", 15*time.Second, func() bool {
+		var r Reported
+		return json.Unmarshal(w.last("config/reported"), &r) == nil && r.Version == 2 && r.Status == "accepted" && r.AppliedVersion == 2
+	})
 	// A replay of version 1, validly signed, is stale.
 	w.push(t, topics.Desired, v1)
 	if r := w.verdict(1, "agent"); r.Status != "rejected" || !strings.Contains(r.Reason, "stale version 1") || r.AppliedVersion != 2 {
