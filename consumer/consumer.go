@@ -216,10 +216,12 @@ type Agent struct {
 // Agents collects the retained status, metrics and reported config of the
 // agents of a fleet ("" for every fleet), waiting until no retained message
 // arrived for settle (live updates that arrive meanwhile are kept, but do
-// not extend the wait).
-func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration) ([]Agent, error) {
+// not extend the wait). A status or metrics document naming another agent
+// than its topic is dropped, and said on warn (when not nil).
+func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration, warn io.Writer) ([]Agent, error) {
 	var mu sync.Mutex
 	byID := map[string]*Agent{}
+	dropped := 0
 	got := make(chan struct{}, 1)
 	add := func(leaf string) func(mqtt.Message) {
 		return func(m mqtt.Message) {
@@ -228,6 +230,18 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 				return
 			}
 			f, id := parts[2], parts[3]
+			if leaf != "config/reported" { // the only one that does not name its agent
+				var who struct{ Fleet, Agent string }
+				_ = json.Unmarshal(m.Payload, &who)
+				if err := CheckOrigin(m.Topic, who.Fleet, who.Agent); err != nil {
+					mu.Lock()
+					if dropped++; warn != nil && dropped <= 10 {
+						fmt.Fprintf(warn, "dropped: %s\n", clean(err.Error()))
+					}
+					mu.Unlock()
+					return
+				}
+			}
 			mu.Lock()
 			a := byID[f+"/"+id]
 			if a == nil {

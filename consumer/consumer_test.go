@@ -2,11 +2,14 @@ package consumer
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/mqtttest"
 	"github.com/streamqc/streamqc/schema"
 )
 
@@ -108,5 +111,58 @@ func TestEventsFromAnotherTopicAreDropped(t *testing.T) {
 	}
 	if lines := strings.Count(warn.String(), "\n"); lines != 5 || !strings.Contains(warn.String(), `claims to be from "eu"/"box2"`) {
 		t.Errorf("warnings:\n%s", &warn)
+	}
+}
+
+// TestAgentsDropsForeignDocuments: `fleet agents` lists an agent from the
+// status and metrics its own topic carries only.
+func TestAgentsDropsForeignDocuments(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	c, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "pub"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c.Start(ctx)
+	defer c.Close(time.Second)
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for topic, doc := range map[string]string{
+		"streamqc/v1/f/a/status":  `{"state":"online","fleet":"f","agent":"a","version":"1"}`,
+		"streamqc/v1/f/b/status":  `{"state":"offline","fleet":"f","agent":"a","version":"1"}`, // a's status on b's topic
+		"streamqc/v1/f/c/metrics": `{"fleet":"f","agent":"c"}`,
+		"streamqc/v1/f/d/metrics": `{"fleet":"g","agent":"d"}`,
+	} {
+		if err := c.Publish(ctx, mqtt.Message{Topic: topic, Payload: []byte(doc), QoS: 1, Retained: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reader, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var warn bytes.Buffer
+	done := make(chan []Agent, 1)
+	go func() {
+		list, err := Agents(ctx, reader, "f", 500*time.Millisecond, &warn)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- list
+	}()
+	reader.Start(ctx)
+	defer reader.Close(time.Second)
+	list := <-done
+	var ids []string
+	for _, a := range list {
+		ids = append(ids, a.ID)
+	}
+	if strings.Join(ids, ",") != "a,c" || !strings.Contains(string(list[0].Status), "online") {
+		t.Fatalf("agents %v (%s)", ids, list[0].Status)
+	}
+	if w := warn.String(); strings.Count(w, "\n") != 2 || !strings.Contains(w, `streamqc/v1/f/b/status: its payload claims to be from "f"/"a"`) {
+		t.Fatalf("warnings:\n%s", w)
 	}
 }

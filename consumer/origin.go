@@ -17,7 +17,7 @@ func CheckOrigin(topic, fleet, agent string) error {
 		return fmt.Errorf("topic %.200q is not an agent's", topic)
 	}
 	if fleet != parts[2] || agent != parts[3] {
-		return fmt.Errorf("event on %s claims to be from %.64q/%.64q", topic, fleet, agent)
+		return fmt.Errorf("%s: its payload claims to be from %.64q/%.64q", topic, fleet, agent)
 	}
 	return nil
 }

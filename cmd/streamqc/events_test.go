@@ -138,7 +138,7 @@ func TestEventsDropsForeignEvents(t *testing.T) {
 	if n := strings.Count(out, "\n"); n != 2 || strings.Contains(out, `"agent":"b"`) {
 		t.Fatalf("printed %d events:\n%s", n, out)
 	}
-	if !strings.Contains(errs, `event on streamqc/v1/f/a/events claims to be from "f"/"b"`) || !strings.Contains(errs, "1 events dropped") {
+	if !strings.Contains(errs, `streamqc/v1/f/a/events: its payload claims to be from "f"/"b"`) || !strings.Contains(errs, "1 events dropped") {
 		t.Fatalf("stderr: %s", errs)
 	}
 }

@@ -55,7 +55,7 @@ func fleetAgents(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	defer c.Close(time.Second)
-	list, err := consumer.Agents(ctx, c, fleetName, *settle)
+	list, err := consumer.Agents(ctx, c, fleetName, *settle, prefixed{stderr, "streamqc fleet agents: "})
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc fleet agents: %v\n", err)
 		return 1
@@ -205,4 +205,17 @@ func flagExit(err error) int {
 		return 0
 	}
 	return 2
+}
+
+// prefixed writes each write to w after a prefix (one line per write).
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
 }
