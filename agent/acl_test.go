@@ -560,3 +560,46 @@ func TestIoTPolicyMatchesACL(t *testing.T) {
 		}
 	}
 }
+
+// TestACLPinnedFleet: the shipped ACL lets an agent use its id under any
+// fleet name (Mosquitto identities carry no fleet); with the fleet written
+// into its pattern lines, as the README says, it is held to its fleet.
+func TestACLPinnedFleet(t *testing.T) {
+	shipped, err := os.ReadFile(aclFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(shipped), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "pattern ") {
+			lines[i] = strings.ReplaceAll(l, "streamqc/v1/+/", "streamqc/v1/test/")
+		}
+	}
+	pinned := filepath.Join(t.TempDir(), "pinned.acl")
+	if err := os.WriteFile(pinned, []byte(strings.Join(lines, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := schema.NewTopics("other", "box1")
+	own := schema.NewTopics("test", "box1")
+	for _, tc := range []struct {
+		acl          string
+		otherAllowed bool
+	}{{aclFile, true}, {pinned, false}} {
+		b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACLFile: tc.acl})
+		ops := connectAs(t, b, operator, "streamqc/v1/#")
+		ops.publish(elsewhere.FleetDesired, []byte(`{"version":1}`), true)
+		box1 := connectAs(t, b, "box1", elsewhere.FleetDesired)
+		box1.publish(elsewhere.Events, []byte(`{"elsewhere":1}`), false)
+		box1.publish(own.Events, []byte(`{"marker":1}`), false)
+		if !ops.waitSeen(own.Events, []byte(`{"marker":1}`), 5*time.Second) {
+			t.Fatalf("%s: box1's own event did not arrive", tc.acl)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if got := len(ops.seen(elsewhere.Events)) > 0; got != tc.otherAllowed {
+			t.Errorf("%s: box1's event under fleet \"other\" arrived: %v, want %v", tc.acl, got, tc.otherAllowed)
+		}
+		if got := len(box1.seen(elsewhere.FleetDesired)) > 0; got != tc.otherAllowed {
+			t.Errorf("%s: box1 read fleet \"other\"'s desired config: %v, want %v", tc.acl, got, tc.otherAllowed)
+		}
+	}
+}
