@@ -92,6 +92,11 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if fleetName == "" {
 		fleetName = "default"
 	}
+	schemas, err := schema.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "streamqc fleet config get: %v\n", err)
+		return 1
+	}
 	t := schema.NewTopics(fleetName, *agent)
 	out := map[string]json.RawMessage{}
 	for name, topic := range map[string]string{"desired": t.Desired, "reported": t.Reported, "fleet_desired": t.FleetDesired} {
@@ -99,6 +104,15 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			fmt.Fprintf(stderr, "streamqc fleet config get: %v\n", err)
 			return 1
+		}
+		if schema.IsEnvelope(p) {
+			// Show the document inside and who says they signed it (not
+			// verified here: the agents hold the trusted keys).
+			if e, doc, _, err := schemas.DecodeEnvelope(p); err == nil && json.Valid(doc) {
+				sig, _ := json.Marshal(map[string]string{"key_id": e.KeyID, "scope": e.Scope, "fleet": e.Fleet, "agent": e.Agent})
+				out[name], out[name+"_signature"] = doc, sig
+				continue
+			}
 		}
 		if json.Valid(p) {
 			out[name] = p

@@ -192,4 +192,12 @@ func TestFleetConfigPushSigned(t *testing.T) {
 	if code, out := push(v1, "--agent", "box9", "--sign", filepath.Join(dir, "none.key")); code != 2 || !strings.Contains(out, "--sign") {
 		t.Fatalf("push with a missing key: %d %s", code, out)
 	}
+	var out, errb bytes.Buffer
+	gctx, gcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer gcancel()
+	if code := fleetCmd(gctx, []string{"config", "get", "--agent", "box9", "--broker", b.URL, "--fleet", "ops"}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), `"desired": {`) || !strings.Contains(out.String(), `"version": 1`) ||
+		!strings.Contains(out.String(), `"desired_signature": {`) || !strings.Contains(out.String(), `"fleet_desired_signature": {`) {
+		t.Fatalf("config get of signed documents: %d\n%s%s", code, &out, &errb)
+	}
 }
