@@ -572,7 +572,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	reject := func(version int64, err error, problem bool) {
 		a.log.Warn("desired config rejected", "scope", scope, "version", version, "err", err)
 		a.mu.Lock()
-		a.verdict = verdict{Version: version, Status: "rejected", Reason: err.Error(), Scope: scope}
+		a.verdict = verdict{Version: version, Status: "rejected", Reason: fleet.Shorten(err.Error(), 4096), Scope: scope}
 		if problem {
 			a.cfgProblem[scope] = fmt.Sprintf("version %d rejected: %v", version, err)
 		}

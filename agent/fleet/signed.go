@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/streamqc/streamqc/firmware"
 	"github.com/streamqc/streamqc/schema"
@@ -79,7 +80,9 @@ func Open(s *schema.Set, kr *firmware.Keyring, t Target, msg []byte) (doc []byte
 	}
 	e, doc, sig, err := s.DecodeEnvelope(msg)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: %w", ErrMalformed, err)
+		// Schema errors quote the offending values: a hostile one must not
+		// become a megabyte of config/reported.
+		return nil, "", fmt.Errorf("%w: %s", ErrMalformed, Shorten(err.Error(), 512))
 	}
 	if got := (Target{Scope: e.Scope, Fleet: e.Fleet, Agent: e.Agent}); got != t {
 		return nil, "", fmt.Errorf("%w: signed for %s, this is %s", ErrWrongTarget, got, t)
@@ -95,4 +98,16 @@ func Open(s *schema.Set, kr *firmware.Keyring, t Target, msg []byte) (doc []byte
 		return nil, "", fmt.Errorf("%w (key %s)", ErrBadSignature, e.KeyID)
 	}
 	return doc, e.KeyID, nil
+}
+
+// Shorten cuts s to at most n bytes (on a rune boundary), marking the cut.
+func Shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes more)", len(s)-cut)
 }

@@ -103,6 +103,8 @@ func TestOpen(t *testing.T) {
 			msg: append(append([]byte(nil), good[:len(good)-1]...), []byte(`,"x":1}`)...), want: ErrMalformed},
 		{name: "signature only", kr: trusted, target: box1, msg: []byte(`{"signature": 5}`), want: ErrMalformed},
 		{name: "garbage envelope", kr: trusted, target: box1, msg: []byte(`{"format": {"a": [1, 2]}, "payload": null}`), want: ErrMalformed},
+		{name: "hostile field", kr: trusted, target: box1,
+			msg: edit(t, good, func(e *schema.Envelope) { e.Agent = strings.Repeat("\x1b[2J", 100000) }), want: ErrMalformed},
 		{name: "hostile size", kr: trusted, target: box1,
 			msg: []byte(`{"format":"streamqc-signed-config/1","payload":"` + strings.Repeat("A", schema.MaxSignedConfig) + `"}`), want: ErrUnsigned},
 	}
@@ -115,6 +117,9 @@ func TestOpen(t *testing.T) {
 				}
 				if got != nil {
 					t.Fatalf("a refused message returned a document: %q", got)
+				}
+				if len(err.Error()) > 1024 {
+					t.Fatalf("reason of %d bytes", len(err.Error()))
 				}
 				return
 			}
@@ -195,4 +200,21 @@ func mustSig(t *testing.T, msg []byte) []byte {
 		t.Fatal(err)
 	}
 	return sig
+}
+
+func TestShorten(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"abc", 3, "abc"},
+		{"abcd", 3, "abc… (1 bytes more)"},
+		{"aé", 2, "a… (2 bytes more)"}, // never half a rune
+		{"", 0, ""},
+	} {
+		if got := Shorten(c.in, c.n); got != c.want {
+			t.Errorf("Shorten(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
 }
