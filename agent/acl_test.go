@@ -25,7 +25,7 @@ import (
 )
 
 // aclFile is the ACL the package ships; the tests run it as it is.
-var aclFile = filepath.Join("..", "packaging", "mosquitto", "streamqc.acl")
+const aclFile = "../packaging/mosquitto/streamqc.acl"
 
 const (
 	operator  = "streamqc-operator"
@@ -33,7 +33,9 @@ const (
 )
 
 // aclUsers are the accounts of the ACL tests: two agents, an operator, a dashboard.
-var aclUsers = map[string]string{"box1": "pw-box1", "box2": "pw-box2", operator: "pw-op", dashboard: "pw-dash"}
+func aclUsers() map[string]string {
+	return map[string]string{"box1": "pw-box1", "box2": "pw-box2", operator: "pw-op", dashboard: "pw-dash"}
+}
 
 // peer is a raw client of one account that records what it receives.
 type peer struct {
@@ -47,7 +49,7 @@ type peer struct {
 func connectAs(t *testing.T, b *mqtttest.Broker, user string, filters ...string) *peer {
 	t.Helper()
 	c, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: fmt.Sprintf("%s-%d", user, time.Now().UnixNano()),
-		Username: user, Password: aclUsers[user], Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+		Username: user, Password: aclUsers()[user], Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +135,7 @@ func retained(t *testing.T, b *mqtttest.Broker) map[string][]byte {
 // sees nothing of it, and the retained state is untouched), while its own
 // topics work, and operators can do what box1 cannot.
 func TestACLAgentsCannotActForOthers(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACLFile: aclFile})
+	b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers(), ACLFile: aclFile})
 	ops := connectAs(t, b, operator, "streamqc/v1/#")
 	dash := connectAs(t, b, dashboard, "streamqc/v1/#")
 	own, other := schema.NewTopics("test", "box1"), schema.NewTopics("test", "box2")
@@ -285,7 +287,7 @@ func retainedPayload(t *testing.T, p *peer, topic string) []byte {
 // box1 cannot have box2 declared offline by dying with box2's status as its
 // will; its own will works.
 func TestACLLastWill(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACLFile: aclFile})
+	b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers(), ACLFile: aclFile})
 	ops := connectAs(t, b, operator, "streamqc/v1/#")
 	box2 := connectAs(t, b, "box2")
 	own, other := schema.NewTopics("test", "box1"), schema.NewTopics("test", "box2")
@@ -331,7 +333,7 @@ func dieWithWill(t *testing.T, b *mqtttest.Broker, user, topic string, payload [
 	body = append(body, str([]byte(topic))...)
 	body = append(body, str(payload)...)
 	body = append(body, str([]byte(user))...)
-	body = append(body, str([]byte(aclUsers[user]))...)
+	body = append(body, str([]byte(aclUsers()[user]))...)
 	pkt := []byte{0x10}
 	for n := len(body); ; { // remaining length, variable-length encoded
 		d := byte(n % 128)
@@ -585,7 +587,7 @@ func TestACLPinnedFleet(t *testing.T) {
 		acl          string
 		otherAllowed bool
 	}{{aclFile, true}, {pinned, false}} {
-		b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers, ACLFile: tc.acl})
+		b := mqtttest.Start(t, mqtttest.Options{Users: aclUsers(), ACLFile: tc.acl})
 		ops := connectAs(t, b, operator, "streamqc/v1/#")
 		ops.publish(elsewhere.FleetDesired, []byte(`{"version":1}`), true)
 		box1 := connectAs(t, b, "box1", elsewhere.FleetDesired)
