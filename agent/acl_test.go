@@ -367,8 +367,8 @@ func dieWithWill(t *testing.T, b *mqtttest.Broker, user, topic string, payload [
 // TestACLAgentWithCertificateIdentity runs the agent unchanged behind the
 // packaged ACL with one certificate per box as its identity (the broker
 // takes the CN as username): it comes online, takes its desired config,
-// reports, and its events arrive; an agent whose certificate names another
-// box does not start.
+// reports, its events arrive, it takes an update job; an agent whose
+// certificate names another box does not start.
 func TestACLAgentWithCertificateIdentity(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{TLS: true, CertIdentity: true, ACLFile: aclFile})
 	opCert, opKey, err := b.Certs.Issue(operator)
@@ -402,6 +402,7 @@ func TestACLAgentWithCertificateIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Broker.CAFile, c.Broker.CertFile, c.Broker.KeyFile = b.Certs.CA, cert, key
+	c.Firmware.TrustedKeys = []string{trustedKey(t)}
 
 	// A certificate of another box: refused before anything starts.
 	wrong := c
@@ -444,6 +445,13 @@ func TestACLAgentWithCertificateIdentity(t *testing.T) {
 	waitFor("accepted v1", has(topics.Reported, `"status":"accepted","scope":"agent","applied_version":1`))
 	waitFor("an event", has(topics.Events, `"signal_loss"`))
 	waitFor("metrics", func() bool { return len(p.seen(topics.Metrics)) > 0 })
+	// An update job: the agent takes it, reports on it and asks for blocks.
+	job := topics.Job("j1")
+	if err := ops.Publish(pctx, mqtt.Message{Topic: job.Job, QoS: 1, Retained: true, Payload: jobJSON(t, "j1", fakeRef(50_000), false)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the job's status", has(job.Status, `"downloading"`))
+	waitFor("a block request", func() bool { return len(p.seen(job.StreamGet)) > 0 })
 }
 
 // TestIoTPolicyMatchesACL: the AWS IoT Core agent policy grants exactly the
