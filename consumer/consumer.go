@@ -108,7 +108,7 @@ func (p *EventPrinter) handle(m mqtt.Message) {
 	if err := CheckOrigin(m.Topic, e.Fleet, e.Agent); err != nil {
 		p.dropped++
 		if p.o.Warn != nil && p.dropped <= 10 {
-			fmt.Fprintf(p.o.Warn, "streamqc events: dropped: %s\n", clean(err.Error()))
+			fmt.Fprintf(p.o.Warn, "dropped: %s\n", clean(err.Error()))
 		}
 		return
 	}

@@ -46,7 +46,7 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	c, _, err := bf.connectWith(ctx, clean, quietLogger(*verbose), func(c *mqtt.Client, fleet string) {
 		printer = consumer.PrintEvents(c, consumer.EventOptions{
 			Filter: consumer.EventFilter{Fleet: fleet, Agent: *agent, Stream: *stream},
-			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout), Warn: stderr,
+			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout), Warn: prefixed{stderr, "streamqc events: "},
 		}, stdout)
 	})
 	if err != nil {
