@@ -53,6 +53,7 @@ fuzz: deps
 	$(GO) test ./agent/config -run XXX -fuzz FuzzSet -fuzztime 15s
 	$(GO) test ./agent/config -run XXX -fuzz FuzzParseAgent -fuzztime 30s
 	$(GO) test ./agent/fleet -run XXX -fuzz FuzzParseDesired -fuzztime 30s
+	$(GO) test ./agent/fleet -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./agent/spool -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./firmware -run XXX -fuzz FuzzFirmwareVerify -fuzztime 30s
 

@@ -29,6 +29,13 @@ func TestSchemas(t *testing.T) {
 		{Event, `{"type":"defect","id":"0123456789abcdef0123456789abcdef","seq":1,"fleet":"f","agent":"a","stream":"s","defect":"black","state":"raised","start":1.5,"time":"yesterday"}`, "/time"},
 		{Status, `{"state":"offline","fleet":"f","agent":"a","version":"dev","reason":"connection lost"}`, ""},
 		{Reported, `{"version":4,"status":"rejected","reason":"stale","applied_version":5,"time":"2026-11-22T07:00:00Z","streams":[{"id":"a","state":"running"}]}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"fleet","fleet":"f","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "agent"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"fleet","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"short=="}`, "/signature"},
+		{SignedConfig, `{"format":"streamqc-signed-config/2","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/format"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a/b","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/agent"},
 		{"nosuch", `{}`, "unknown"},
 	}
 	for _, c := range cases {
