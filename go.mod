@@ -3,6 +3,7 @@ module github.com/streamqc/streamqc
 go 1.24.0
 
 require (
+	github.com/NVIDIA/go-nvml v0.12.9-0
 	github.com/asticode/go-astiav v0.16.0
 	github.com/coreos/go-systemd/v22 v22.5.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
