@@ -225,7 +225,8 @@ func (p *Placer) Place(now time.Time, reqs []Request) map[string]Decision {
 				st = &placed{since: now, explicit: true}
 				p.streams[r.ID] = st
 			}
-			d.Threads, st.d = st.d.Threads, d // the thread count is chosen below
+			prev := st.d.Threads // chooseThreads keeps it unless off by a factor of 2
+			st.d, st.d.Threads = d, prev
 		}
 		out[r.ID] = d
 		if s := sides[d.Decoder]; s != nil {

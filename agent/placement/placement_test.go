@@ -279,21 +279,22 @@ func TestThreadsFollowStreams(t *testing.T) {
 	p := New(pr, Config{MaxThreads: 8, Logger: slog.New(slog.DiscardHandler)})
 	now := time.Unix(0, 0)
 	fixed := Request{ID: "fixed", HWAccel: "none", Threads: 6, Lag: nan}
+	plain := Request{ID: "plain", HWAccel: "none", Lag: nan}
 	gpu := Request{ID: "gpu", HWAccel: "cuda", Lag: nan}
 	steps := []struct {
 		ids  int
 		want int // threads of s00
 	}{
-		{1, 8},  // 2 CPU streams (s00, fixed): 16/2 = 8
-		{2, 8},  // 3: 5, within a factor of 2 of 8: kept
-		{4, 3},  // 5: 3
-		{15, 1}, // 16: 1, and 3 is not within a factor of 2 of it
+		{1, 5},  // 3 CPU streams (s00, fixed, plain): 16/3 = 5
+		{3, 5},  // 5: 3, within a factor of 2 of 5: kept
+		{5, 2},  // 7: 2
+		{15, 1}, // 17: 1, and 2 is not within a factor of 2 of it
 	}
 	for i, st := range steps {
-		reqs := append(auto(names(st.ids)...), fixed, gpu)
+		reqs := append(auto(names(st.ids)...), fixed, plain, gpu)
 		out := p.Place(now.Add(time.Duration(i)*time.Minute), reqs)
-		if out["s00"].Threads != st.want {
-			t.Errorf("step %d (%d auto streams): s00 threads %d, want %d", i, st.ids, out["s00"].Threads, st.want)
+		if out["s00"].Threads != st.want || out["plain"].Threads != st.want {
+			t.Errorf("step %d (%d auto streams): s00 threads %d, plain %d, want %d", i, st.ids, out["s00"].Threads, out["plain"].Threads, st.want)
 		}
 		if out["fixed"].Threads != 6 || out["gpu"].Threads != 1 {
 			t.Errorf("step %d: fixed %d threads (want 6), gpu %d (want 1)", i, out["fixed"].Threads, out["gpu"].Threads)
