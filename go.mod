@@ -3,7 +3,6 @@ module github.com/streamqc/streamqc
 go 1.24.0
 
 require (
-	github.com/NVIDIA/go-nvml v0.12.9-0
 	github.com/asticode/go-astiav v0.16.0
 	github.com/coreos/go-systemd/v22 v22.5.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
@@ -15,8 +14,11 @@ require (
 
 require (
 	github.com/asticode/go-astikit v0.42.0 // indirect
+	github.com/google/uuid v1.1.1 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
+	github.com/pkg/errors v0.9.1 // indirect
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
 	golang.org/x/sys v0.36.0 // indirect
+	gorgonia.org/cu v0.9.6 // indirect
 )

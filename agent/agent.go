@@ -44,6 +44,8 @@ type Options struct {
 	// Ready, when set, is closed once the agent runs its streams (before the
 	// broker is necessarily reached).
 	Ready chan<- struct{}
+	// Accel, when set (the cuda build), measures NVDEC streams on the GPU.
+	Accel detectors.Accelerator
 }
 
 // Agent is one running `streamqc run`.
@@ -58,6 +60,7 @@ type Agent struct {
 	spool   *spool.Spool
 	client  *mqtt.Client
 	sup     *supervisor.Supervisor
+	accel   detectors.Accelerator
 	upd     *updater
 	started time.Time
 	host    string
@@ -132,7 +135,7 @@ func newAgent(o Options) (*Agent, error) {
 	}
 	host, _ := os.Hostname()
 	a := &Agent{
-		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas,
+		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas, accel: o.Accel,
 		topics: schema.NewTopics(cfg.Fleet, cfg.ID),
 		policy: fleet.Policy{
 			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
@@ -228,6 +231,7 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 		Logger: a.log, Emit: a.emit,
 		OnState: func(string, supervisor.State) { a.reportChanged() },
 		Placer:  placement.New(probe, placement.Config{Logger: a.log}),
+		Accel:   a.accel,
 	})
 	a.upd.start()
 	a.loadConfig()

@@ -1,15 +1,13 @@
 // Package nvml reads the NVIDIA GPUs of this box (devices, driver, memory,
-// NVDEC engines and their load) through NVML, which go-nvml loads with
-// dlopen at run time: the binary starts and runs on machines without the
-// driver, where Open returns an error wrapping ErrNoDriver.
+// NVDEC engines and their load) through NVML, loaded with dlopen at run
+// time: the binary starts and runs on machines without the driver, where
+// Open returns an error wrapping ErrNoDriver.
 package nvml
 
 import (
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
 
 // ErrNoDriver is wrapped by Open when there is no usable NVIDIA driver.
@@ -25,7 +23,7 @@ type Device struct {
 	MemoryTotal  uint64 // bytes
 	MemoryUsed   uint64
 	// Decoders is the number of NVDEC engines, 0 when NVML does not say
-	// (it does through the full-GPU MIG profile only).
+	// (it does through the whole-GPU MIG profile only).
 	Decoders int
 	// DecoderUtil is the NVDEC load in percent over NVML's last sampling
 	// period; NaN when NVML cannot say.
@@ -38,31 +36,89 @@ type Snapshot struct {
 	Devices []Device
 }
 
+// ret is an nvmlReturn_t.
+type ret int
+
+// The nvmlReturn_t values this package tells apart.
+const (
+	success          ret = 0
+	errNoPermission  ret = 4
+	errDriverMissing ret = 9  // NVML_ERROR_DRIVER_NOT_LOADED
+	errLibNotFound   ret = 12 // NVML_ERROR_LIBRARY_NOT_FOUND
+	errNotFound      ret = 13 // NVML_ERROR_FUNCTION_NOT_FOUND
+	errGPULost       ret = 15
+)
+
+func (r ret) Error() string {
+	switch r {
+	case 1:
+		return "NVML not initialized"
+	case 2:
+		return "invalid argument"
+	case 3:
+		return "not supported"
+	case errNoPermission:
+		return "no permission"
+	case errDriverMissing:
+		return "the kernel driver is not loaded"
+	case errLibNotFound:
+		return "library not found"
+	case errNotFound:
+		return "function not found"
+	case errGPULost:
+		return "GPU is lost"
+	}
+	return fmt.Sprintf("NVML error %d", int(r))
+}
+
+// rawDevice is what NVML answered about one device, field by field.
+type rawDevice struct {
+	name, uuid       string
+	nameRet, uuidRet ret
+	major, minor     int
+	ccRet            ret
+	total, used      uint64
+	memRet           ret
+	util             uint32
+	utilRet          ret
+	decoders         int
+	profileRet       ret
+}
+
+// library is the NVML calls this package makes: the dlopen'ed one, or a
+// fake in tests.
+type library interface {
+	init() ret
+	shutdown() ret
+	driverVersion() (string, ret)
+	deviceCount() (int, ret)
+	device(i int) (rawDevice, ret)
+}
+
 // NVML is an open NVML library.
 type NVML struct {
-	lib nvml.Interface
+	lib library
 }
 
 // Open loads NVML (libnvidia-ml.so.1, or libraryPath when set) and
 // initializes it.
 func Open(libraryPath string) (*NVML, error) {
-	var opts []nvml.LibraryOption
-	if libraryPath != "" {
-		opts = append(opts, nvml.WithLibraryPath(libraryPath))
+	if libraryPath == "" {
+		libraryPath = "libnvidia-ml.so.1"
 	}
-	return open(nvml.New(opts...))
+	l, msg, ok := load(libraryPath)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoDriver, msg)
+	}
+	return open(l)
 }
 
-func open(lib nvml.Interface) (*NVML, error) {
-	switch r := lib.Init(); r {
-	case nvml.SUCCESS:
-		return &NVML{lib: lib}, nil
-	case nvml.ERROR_LIBRARY_NOT_FOUND:
-		return nil, fmt.Errorf("%w: libnvidia-ml.so.1 not found", ErrNoDriver)
-	case nvml.ERROR_DRIVER_NOT_LOADED:
-		return nil, fmt.Errorf("%w: the kernel driver is not loaded", ErrNoDriver)
-	case nvml.ERROR_NO_PERMISSION:
-		return nil, fmt.Errorf("%w: no permission to open /dev/nvidia*", ErrNoDriver)
+func open(l library) (*NVML, error) {
+	switch r := l.init(); r {
+	case success:
+		return &NVML{lib: l}, nil
+	case errDriverMissing, errNoPermission, errLibNotFound:
+		return nil, fmt.Errorf("%w: %w", ErrNoDriver, r)
 	default:
 		return nil, fmt.Errorf("%w: NVML init: %w", ErrNoDriver, r)
 	}
@@ -70,57 +126,52 @@ func open(lib nvml.Interface) (*NVML, error) {
 
 // Close releases NVML.
 func (n *NVML) Close() error {
-	if r := n.lib.Shutdown(); r != nvml.SUCCESS {
+	if r := n.lib.shutdown(); r != success {
 		return fmt.Errorf("NVML shutdown: %w", r)
 	}
 	return nil
 }
 
-// Snapshot reads every device. A device field NVML refuses stays zero (NaN
-// for DecoderUtil): one unsupported query must not hide the GPU.
+// Snapshot reads every device. A field NVML refuses stays zero (NaN for
+// DecoderUtil): one unsupported query must not hide the GPU.
 func (n *NVML) Snapshot() (Snapshot, error) {
 	var s Snapshot
-	if v, r := n.lib.SystemGetDriverVersion(); r == nvml.SUCCESS {
+	if v, r := n.lib.driverVersion(); r == success {
 		s.Driver = v
 	}
-	count, r := n.lib.DeviceGetCount()
-	if r != nvml.SUCCESS {
+	count, r := n.lib.deviceCount()
+	if r != success {
 		return s, fmt.Errorf("NVML device count: %w", r)
 	}
 	for i := range count {
-		h, r := n.lib.DeviceGetHandleByIndex(i)
-		if r != nvml.SUCCESS {
+		raw, r := n.lib.device(i)
+		if r != success {
 			return s, fmt.Errorf("NVML device %d: %w", i, r)
 		}
-		s.Devices = append(s.Devices, device(i, h))
+		s.Devices = append(s.Devices, device(i, raw))
 	}
 	return s, nil
 }
 
-func device(i int, h nvml.Device) Device {
+func device(i int, r rawDevice) Device {
 	d := Device{Index: i, DecoderUtil: math.NaN()}
-	if v, r := h.GetName(); r == nvml.SUCCESS {
-		d.Name = v
+	if r.nameRet == success {
+		d.Name = r.name
 	}
-	if v, r := h.GetUUID(); r == nvml.SUCCESS {
-		d.UUID = v
+	if r.uuidRet == success {
+		d.UUID = r.uuid
 	}
-	if maj, mnr, r := h.GetCudaComputeCapability(); r == nvml.SUCCESS {
-		d.ComputeMajor, d.ComputeMinor = maj, mnr
+	if r.ccRet == success {
+		d.ComputeMajor, d.ComputeMinor = r.major, r.minor
 	}
-	if m, r := h.GetMemoryInfo(); r == nvml.SUCCESS {
-		d.MemoryTotal, d.MemoryUsed = m.Total, m.Used
+	if r.memRet == success {
+		d.MemoryTotal, d.MemoryUsed = r.total, r.used
 	}
-	if u, _, r := h.GetDecoderUtilization(); r == nvml.SUCCESS {
-		d.DecoderUtil = float64(u)
+	if r.utilRet == success {
+		d.DecoderUtil = float64(r.util)
 	}
-	// The whole-GPU MIG profiles carry the engine counts; GPUs without MIG
-	// answer NOT_SUPPORTED and the count stays unknown.
-	for _, p := range []int{nvml.GPU_INSTANCE_PROFILE_8_SLICE, nvml.GPU_INSTANCE_PROFILE_7_SLICE} {
-		if info, r := h.GetGpuInstanceProfileInfo(p); r == nvml.SUCCESS && info.DecoderCount > 0 {
-			d.Decoders = int(info.DecoderCount)
-			break
-		}
+	if r.profileRet == success {
+		d.Decoders = r.decoders
 	}
 	return d
 }
