@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/streamqc/streamqc/agent/placement"
 	"github.com/streamqc/streamqc/gpu/nvml"
@@ -25,12 +26,16 @@ type boxProbe struct {
 	last  []placement.GPU // the last GPUs read, kept through a failed read
 	log   *slog.Logger
 	erred bool
+	// cpuPct and cpuAt: the CPU load is measured over a second at least, so
+	// a config change just after a round does not read a spike.
+	cpuPct float64
+	cpuAt  time.Time
 }
 
 // newBoxProbe opens NVML; without it the box has no GPU for placement. The
 // returned close releases NVML.
 func newBoxProbe(log *slog.Logger) (*boxProbe, func()) {
-	p := &boxProbe{cpu: newCPUMeter(), cores: runtime.NumCPU(), log: log}
+	p := &boxProbe{cpu: newCPUMeter(), cpuAt: time.Now(), cores: runtime.NumCPU(), log: log}
 	n, err := nvml.Open("")
 	if err != nil {
 		p.noGPU = err.Error()
@@ -47,7 +52,10 @@ func newBoxProbe(log *slog.Logger) (*boxProbe, func()) {
 
 // Load implements placement.Probe.
 func (p *boxProbe) Load() placement.Load {
-	l := placement.Load{CPUPercent: p.cpu.percent(), Cores: p.cores, NoGPU: p.noGPU}
+	if now := time.Now(); now.Sub(p.cpuAt) >= time.Second {
+		p.cpuPct, p.cpuAt = p.cpu.percent(), now
+	}
+	l := placement.Load{CPUPercent: p.cpuPct, Cores: p.cores, NoGPU: p.noGPU}
 	if p.gpus == nil {
 		return l
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/streamqc/streamqc/gpu/nvml"
 )
@@ -29,6 +30,11 @@ func TestBoxProbe(t *testing.T) {
 	l = p.Load()
 	if len(l.GPUs) != 2 || !math.IsNaN(l.GPUs[0].DecoderUtil) {
 		t.Fatalf("after a failed read: %+v", l)
+	}
+	// The CPU load read less than a second ago is kept.
+	p.cpuPct, p.cpuAt = 55, time.Now()
+	if l = p.Load(); l.CPUPercent != 55 {
+		t.Errorf("CPU %.1f%% within a second of the last read, want the kept 55%%", l.CPUPercent)
 	}
 	f.err, f.s = nil, nvml.Snapshot{}
 	if l = p.Load(); len(l.GPUs) != 0 || l.NoGPU == "" {
