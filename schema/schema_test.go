@@ -34,6 +34,13 @@ func TestSchemas(t *testing.T) {
 		{Metrics, metricsDoc(`"decoder":"vaapi:/dev/dri/renderD128"`), ""},
 		{Metrics, metricsDoc(`"decoder":"gpu"`), "/streams/0/decoder"},
 		{Metrics, metricsDoc(`"decoder":"nvdec:"`), "/streams/0/decoder"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"fleet","fleet":"f","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "agent"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"fleet","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"short=="}`, "/signature"},
+		{SignedConfig, `{"format":"streamqc-signed-config/2","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/format"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a/b","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/agent"},
 		{"nosuch", `{}`, "unknown"},
 	}
 	for _, c := range cases {

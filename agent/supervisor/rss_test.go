@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamqc/streamqc/agent/placement"
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
 )
@@ -20,7 +21,8 @@ import (
 // placement gives once CPU streams outnumber half the cores; "0" is FFmpeg's own count),
 // on the clip STREAMQC_RSS_CLIP (a 1080p30 file, looped, paced in real
 // time): (RSS with N streams - RSS with 1) / (N-1), N from STREAMQC_RSS_N
-// (default 4). It fails above 40 MB per stream. Opt-in: it takes a while.
+// (default 4); "placed" runs them with hwaccel auto through placement. It
+// fails above 40 MB per stream. Opt-in: it takes a while.
 func TestRSSPerStream(t *testing.T) {
 	clipPath := os.Getenv("STREAMQC_RSS_CLIP")
 	if clipPath == "" {
@@ -35,21 +37,33 @@ func TestRSSPerStream(t *testing.T) {
 		threads = []string{"1"}
 	}
 	for _, th := range threads {
+		// "placed": hwaccel auto and the thread count placement chooses
+		// for this box's cores (no GPU).
 		tn, err := strconv.Atoi(th)
-		if err != nil {
+		if err != nil && th != "placed" {
 			t.Fatal(err)
 		}
 		t.Run("threads="+th, func(t *testing.T) {
 			run := func(k int) int64 {
-				s := New(context.Background(), Options{})
+				o, hw := Options{}, "none"
+				if th == "placed" {
+					o.Placer = placement.New(cpuOnly{}, placement.Config{})
+					hw = "auto"
+				}
+				s := New(context.Background(), o)
 				var cfgs []StreamConfig
 				for i := range k {
 					cfgs = append(cfgs, StreamConfig{ID: fmt.Sprint(i), Loop: true, Detectors: detectors.DefaultConfig(),
-						Media: media.Options{URL: clipPath, HWAccel: "none", Realtime: true, Threads: tn,
+						Media: media.Options{URL: clipPath, HWAccel: hw, Realtime: true, Threads: tn,
 							Video: media.TrackFirst, Audio: media.TrackFirst}})
 				}
 				s.Apply(cfgs)
 				time.Sleep(10 * time.Second)
+				if th == "placed" {
+					s.mu.Lock()
+					t.Logf("%d streams: stream 0 placed on %s with %d threads", k, s.streams["0"].cfg.Decoder, s.streams["0"].cfg.Media.Threads)
+					s.mu.Unlock()
+				}
 				r := rssBytes(t)
 				frames := int64(0)
 				for _, st := range s.Status() {
@@ -82,4 +96,11 @@ func rssBytes(t *testing.T) int64 {
 	f := strings.Fields(string(b))
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * int64(os.Getpagesize())
+}
+
+// cpuOnly is a box without GPU, with this machine's cores.
+type cpuOnly struct{}
+
+func (cpuOnly) Load() placement.Load {
+	return placement.Load{Cores: runtime.NumCPU(), NoGPU: "measuring on the CPU"}
 }
