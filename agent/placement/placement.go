@@ -78,6 +78,10 @@ type Config struct {
 	// Settle is the least time between two moves, so that the load
 	// measured reflects the previous one. Default 15 s.
 	Settle time.Duration
+	// Confirm is how many rounds in a row a side must be behind before a
+	// stream moves off it: one NVML sample of a busy moment moves nothing.
+	// Default 2.
+	Confirm int
 	// GPUCost is the NVDEC load in percent assumed for a stream until the
 	// GPU's streams can be measured. Default 3 (an H200 decodes about 43
 	// streams of 1080p30 H.264).
@@ -98,7 +102,8 @@ type Placer struct {
 	cfg      Config
 	probe    Probe
 	streams  map[string]*placed
-	capacity map[int]int // streams a GPU of unknown load held when its lag said it was behind
+	capacity map[int]int    // streams a GPU of unknown load held when its lag said it was behind
+	streak   map[string]int // rounds in a row each side has been behind
 	lastMove time.Time
 }
 
@@ -127,13 +132,16 @@ func New(probe Probe, cfg Config) *Placer {
 	if cfg.Settle <= 0 {
 		cfg.Settle = 15 * time.Second
 	}
+	if cfg.Confirm <= 0 {
+		cfg.Confirm = 2
+	}
 	if cfg.MaxThreads <= 0 {
 		cfg.MaxThreads = 2
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Placer{cfg: cfg, probe: probe, streams: map[string]*placed{}, capacity: map[int]int{}}
+	return &Placer{cfg: cfg, probe: probe, streams: map[string]*placed{}, capacity: map[int]int{}, streak: map[string]int{}}
 }
 
 const cpu = "cpu"
@@ -239,6 +247,18 @@ func (p *Placer) Place(now time.Time, reqs []Request) map[string]Decision {
 			}
 		}
 	}
+	for name, sd := range sides {
+		if sd.behind(p.cfg.Full) {
+			p.streak[name]++
+		} else {
+			delete(p.streak, name)
+		}
+	}
+	for name := range p.streak {
+		if sides[name] == nil {
+			delete(p.streak, name) // a GPU gone
+		}
+	}
 	for _, g := range gpus {
 		if math.IsNaN(g.load) && g.behind(p.cfg.Full) {
 			// Learn how many streams this GPU of unknown load can carry.
@@ -275,12 +295,13 @@ func (p *Placer) Place(now time.Time, reqs []Request) map[string]Decision {
 	return out
 }
 
-// moveOne moves, from the first side that fell behind, the stream that
-// trails most and has dwelled long enough, to a side that takes it.
+// moveOne moves, from the first side that has been behind for Confirm
+// rounds, the stream that trails most and has dwelled long enough, to a side
+// that takes it.
 func (p *Placer) moveOne(now time.Time, reqs []Request, out map[string]Decision, sides map[string]*side, gpus []*side, cores int) {
 	order := append(slices.Clone(gpus), sides[cpu])
 	for _, from := range order {
-		if !from.behind(p.cfg.Full) {
+		if p.streak[from.name] < p.cfg.Confirm {
 			continue
 		}
 		var pick *Request

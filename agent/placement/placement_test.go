@@ -221,10 +221,16 @@ func TestUtilizationHysteresis(t *testing.T) {
 	reqs := auto(names(20)...)
 	out := s.place(0, reqs)
 	sameCounts(t, out, map[string]int{"nvdec:0": 20})
-	s.pr.load.GPUs[0].DecoderUtil = 93
-	out2 := s.place(3*time.Minute, reqs)
+	// Busy in one round, not the next, busy again: single samples move nothing.
+	for i, util := range []float64{93, 50, 93} {
+		s.pr.load.GPUs[0].DecoderUtil = util
+		if m := moved(out, s.place(3*time.Minute, reqs)); m != nil {
+			t.Fatalf("round %d (%.0f%%): moved %v", i, util, m)
+		}
+	}
+	out2 := s.place(5*time.Second, reqs)
 	if m := moved(out, out2); len(m) != 1 || !strings.HasSuffix(m[0], "nvdec:0->cpu") {
-		t.Fatalf("moves %v, want one to the CPU", m)
+		t.Fatalf("moves %v, want one to the CPU after two busy rounds", m)
 	}
 	s.pr.load.GPUs[0].DecoderUtil = 86
 	for i := range 10 {
@@ -243,13 +249,17 @@ func TestCPUOverloadMovesToGPU(t *testing.T) {
 	out := s.place(0, reqs)
 	sameCounts(t, out, map[string]int{"cpu": 4})
 	s.pr.load = Load{GPUs: []GPU{{0, 60}, {1, 20}}, Cores: 4, CPUPercent: 390}
-	out2 := s.place(3*time.Minute, reqs)
+	if m := moved(out, s.place(3*time.Minute, reqs)); m != nil {
+		t.Fatalf("moved after one busy round: %v", m)
+	}
+	out2 := s.place(5*time.Second, reqs)
 	if m := moved(out, out2); len(m) != 1 || !strings.HasSuffix(m[0], "cpu->nvdec:1") {
 		t.Fatalf("moves %v, want one to nvdec:1", m)
 	}
 	// A moved stream is not moved back within its dwell, whoever is behind.
 	s.pr.load = Load{GPUs: []GPU{{0, 60}, {1, 99}}, Cores: 4, CPUPercent: 50}
-	out3 := s.place(time.Minute, reqs)
+	s.place(30*time.Second, reqs)
+	out3 := s.place(30*time.Second, reqs)
 	if m := moved(out2, out3); m != nil {
 		t.Fatalf("moved within the dwell: %v", m)
 	}
