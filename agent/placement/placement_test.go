@@ -311,3 +311,25 @@ func TestThreadsFollowStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestOneLaggingStreamIsItsInput: one stream behind real time among others
+// keeping up says its input is late, not that its side is full.
+func TestOneLaggingStreamIsItsInput(t *testing.T) {
+	s := newSim(t, Load{GPUs: []GPU{{0, nan}}, Cores: 16, CPUPercent: 100})
+	reqs := auto(names(4)...)
+	out := s.place(0, reqs)
+	for i := range reqs {
+		reqs[i].Lag = 0.1
+	}
+	reqs[2].Lag = 30
+	for i := range 4 {
+		if m := moved(out, s.place(5*time.Minute, reqs)); m != nil {
+			t.Fatalf("round %d: moved %v", i, m)
+		}
+	}
+	reqs[1].Lag = 30 // half of them now: the GPU is behind
+	s.place(5*time.Minute, reqs)
+	if m := moved(out, s.place(time.Minute, reqs)); len(m) != 1 {
+		t.Fatalf("moves %v, want one", m)
+	}
+}
