@@ -26,6 +26,7 @@ commands:
   config check FILE       check an agent file, printing every problem
   firmware keygen|sign|verify|push   signed over-the-air updates
   version [-v]            print the version; -v: the FFmpeg inside and what it lacks
+  gpu info                the NVIDIA GPUs (driver, memory, NVDEC load); exit 1 without a driver
 `
 
 func main() {
@@ -65,6 +66,8 @@ func run(ctx context.Context, args []string) int {
 		return configCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "firmware":
 		return firmwareCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "gpu":
+		return gpuCmd(args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
