@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -13,17 +12,16 @@ import (
 // driver it prints one line saying why and exits 1.
 func gpuCmd(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "info" {
-		fmt.Fprintln(stderr, "usage: streamqc gpu info [--nvml LIBRARY]")
-		return 2
+		return groupUsage(args, "usage: streamqc gpu info [--nvml LIBRARY]\n", stdout, stderr)
 	}
-	fs := flag.NewFlagSet("gpu info", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("gpu info", "[--nvml LIBRARY]", `Prints the NVIDIA GPUs NVML sees: driver, compute capability, memory, NVDEC
+engines and their load. Without a usable driver: one line saying why, exit 1.`, stdout, stderr)
 	lib := fs.String("nvml", "", "NVML library to load (default: libnvidia-ml.so.1 from the loader's path)")
-	if err := fs.Parse(args[1:]); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := fs.parse(args[1:]); done {
+		return code
+	}
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
 	}
 	n, err := nvml.Open(*lib)
 	if err != nil {
