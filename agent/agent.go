@@ -123,11 +123,8 @@ func newAgent(o Options) (*Agent, error) {
 		o.Logger = slog.Default()
 	}
 	cfg := o.Config
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	if err := config.CheckIdentity(cfg); err != nil {
-		return nil, fmt.Errorf("config: identity: %w", err)
+	if err := preflightError(startProblems(cfg)); err != nil {
+		return nil, err
 	}
 	cfgKeys, err := loadConfigKeys(cfg)
 	if err != nil {

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/firmware"
 )
 
 // configCheckDefault is where `streamqc run` and `config check` look by default.
@@ -67,10 +68,18 @@ func configCmdEnv(_ context.Context, args []string, stdout, stderr io.Writer, lo
 	err = config.ParseAgentEnv(b, &a, lookup)
 	// What `streamqc run` checks on the box's files before it starts too.
 	problems := config.Problems(err)
-	problems = append(problems, config.Problems(config.CheckIdentity(a))...)
-	for i, k := range a.Config.TrustedKeys {
-		if _, kerr := firmware.LoadPublicKey(k); kerr != nil && k != "" {
-			problems = append(problems, &config.FieldError{Path: fmt.Sprintf("config.trusted_keys[%d]", i), Err: kerr})
+	var fe *config.FieldError
+	if notYAML := errors.As(err, &fe) && len(problems) == 1 && fe.Path == "" && fe.Line == 0; !notYAML {
+		// What run refuses, from run's own code (its file checks again among them).
+		seen := map[string]bool{}
+		for _, p := range problems {
+			seen[p.Error()] = true
+		}
+		for _, p := range agent.Preflight(a) {
+			if !seen[p.Error()] {
+				seen[p.Error()] = true
+				problems = append(problems, p)
+			}
 		}
 	}
 	if len(problems) > 0 {
