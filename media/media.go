@@ -314,6 +314,16 @@ func (s *session) run(ctx context.Context) (err error) {
 }
 
 // open opens the input, probes it and opens the decoders.
+// silent names why an open or probe ran out of OpenTimeout: a receiver
+// (udp, rtp, srt listening) got no data; anything else got no answer.
+func (s *session) silent(stage string) error {
+	u := strings.ToLower(s.o.URL)
+	if strings.HasPrefix(u, "udp:") || strings.HasPrefix(u, "rtp:") || strings.Contains(u, "mode=listener") {
+		return fmt.Errorf("%w: %s %s: no data for %s", ErrInput, stage, redact(s.o.URL), s.o.OpenTimeout)
+	}
+	return fmt.Errorf("%w: %s %s: no answer within %s", ErrInput, stage, redact(s.o.URL), s.o.OpenTimeout)
+}
+
 func (s *session) open(ctx context.Context) error {
 	s.fc = astiav.AllocFormatContext()
 	if s.fc == nil {
@@ -328,7 +338,11 @@ func (s *session) open(ctx context.Context) error {
 	d := astiav.NewDictionary()
 	defer d.Free()
 	if s.live {
-		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
+		// FFmpeg's own timeouts only back ours up: opening is bounded by
+		// OpenTimeout (openCtx, which names the cause), reading by the stall
+		// watchdog (StallTimeout). Shorter, they would cut an open short
+		// (udp gave up after 5.75 s whatever --open-timeout said).
+		us := fmt.Sprint((max(s.o.OpenTimeout, s.o.StallTimeout) + 2*time.Second).Microseconds())
 		_ = d.Set("rw_timeout", us, 0)
 		// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
 		// time to wait for a client and turns into a server: never for rtmp.
@@ -348,14 +362,14 @@ func (s *session) open(ctx context.Context) error {
 	}
 	if err := s.fc.OpenInput(s.o.URL, nil, d); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("%w: open %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+			return s.silent("open")
 		}
 		return fmt.Errorf("%w: open %s: %w", ErrInput, redact(s.o.URL), err)
 	}
 	s.fcOpen = true
 	if err := s.fc.FindStreamInfo(nil); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("%w: probe %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+			return s.silent("probe")
 		}
 		return fmt.Errorf("%w: probe %s: %w", ErrInput, redact(s.o.URL), err)
 	}

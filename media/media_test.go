@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -474,5 +475,55 @@ func TestLiveRTMP(t *testing.T) {
 	}
 	if r.video < 20 || r.audio == 0 || info.Format != "flv" {
 		t.Errorf("rtmp: %d frames, %d audio blocks, format %q", r.video, r.audio, info.Format)
+	}
+}
+
+// TestOpenTimeoutIsHonoured: a live input that never sends gives up after
+// OpenTimeout, not before (udp stopped at 5.75 s whatever it said), and says
+// why in the words of the input: no data for a receiver, no answer else.
+func TestOpenTimeoutIsHonoured(t *testing.T) {
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpURL := "udp://" + udp.LocalAddr().String()
+	udp.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	tests := []struct {
+		url     string
+		timeout time.Duration
+		reason  string
+	}{
+		{udpURL, 7 * time.Second, "no data for 7s"},
+		{udpURL, 2 * time.Second, "no data for 2s"},
+		{"http://" + ln.Addr().String() + "/live.ts", 3 * time.Second, "no answer within 3s"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s %s", strings.SplitN(tc.url, ":", 2)[0], tc.timeout), func(t *testing.T) {
+			o := quiet()
+			o.URL, o.OpenTimeout = tc.url, tc.timeout // StallTimeout stays at its 5 s default
+			start := time.Now()
+			_, err := Run(context.Background(), o, &recorder{})
+			el := time.Since(start)
+			if err == nil || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err = %v, want %q", err, tc.reason)
+			}
+			if el < tc.timeout || el > tc.timeout+2*time.Second {
+				t.Errorf("gave up after %s, want %s", el.Round(10*time.Millisecond), tc.timeout)
+			}
+		})
 	}
 }
