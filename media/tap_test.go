@@ -1,0 +1,153 @@
+package media
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/streamqc/streamqc/transport"
+)
+
+// plain hides the recorder's TransportSink methods: the input is read as before the tap.
+type plain struct{ Sink }
+
+// dropPacket removes the n-th packet of a PID that does not start a payload unit.
+func dropPacket(t *testing.T, b []byte, pid uint16, n int) []byte {
+	t.Helper()
+	for off, k := 0, 0; off+transport.PacketSize <= len(b); off += transport.PacketSize {
+		p := b[off:]
+		if p[0] != 0x47 || uint16(p[1]&0x1F)<<8|uint16(p[2]) != pid || p[1]&0x40 != 0 {
+			continue
+		}
+		if k++; k == n {
+			return append(append([]byte(nil), b[:off]...), b[off+transport.PacketSize:]...)
+		}
+	}
+	t.Fatalf("no packet %d on PID %#x", n, pid)
+	return nil
+}
+
+// direct feeds a file to the transport analyzer without FFmpeg.
+func direct(t *testing.T, path string) transport.Counts {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := transport.New(transport.DefaultLimits(), nil, 0)
+	a.Feed(b)
+	a.Flush()
+	return a.Counts()
+}
+
+// TestTap: an MPEG-TS file is read once, through the tap: the demuxer decodes
+// what it decoded without it, and the analyzer counts exactly what it counts
+// on the file's bytes fed directly.
+func TestTap(t *testing.T) {
+	clean := avClip(t, "av.ts")
+	b, err := os.ReadFile(clean)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := filepath.Join(t.TempDir(), "damaged.ts")
+	// FFmpeg's muxer puts the first video stream on PID 0x100.
+	if err := os.WriteFile(damaged, dropPacket(t, b, 0x100, 40), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []struct {
+		name, path string
+		cc         int64 // continuity errors, where the test knows them
+	}{
+		{"clean", clean, 0},
+		{"one packet dropped", damaged, 1},
+	}
+	real := filepath.Join("..", "..", "shared", "media", "corrupt", "tsduck089_arte_1080i_h264_eac3_CORRUPT.ts")
+	if _, err := os.Stat(real); err == nil {
+		files = append(files, struct {
+			name, path string
+			cc         int64
+		}{"real corrupt capture", real, -1})
+	} else {
+		t.Log("real capture absent, not compared:", err)
+	}
+	for _, f := range files {
+		t.Run(f.name, func(t *testing.T) {
+			o := quiet()
+			o.URL = f.path
+			r := &recorder{}
+			info, err := Run(context.Background(), o, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p recorder
+			infoPlain, err := Run(context.Background(), o, plain{&p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !info.Transport || infoPlain.Transport {
+				t.Fatalf("transport analyzed: %v with a TransportSink, %v without", info.Transport, infoPlain.Transport)
+			}
+			if r.video != p.video || r.audio != p.audio || info.End != infoPlain.End {
+				t.Errorf("through the tap %d frames, %d blocks, end %.3f; without %d, %d, %.3f", r.video, r.audio, info.End, p.video, p.audio, infoPlain.End)
+			}
+			if want := direct(t, f.path); r.tr != want {
+				t.Errorf("through the tap %v, fed directly %v", r.tr, want)
+			}
+			if f.cc >= 0 && r.tr[transport.Continuity] != f.cc {
+				t.Errorf("%d continuity errors, want %d", r.tr[transport.Continuity], f.cc)
+			}
+			if r.trTimes == 0 {
+				t.Error("no transport clock reports")
+			}
+		})
+	}
+}
+
+// A file named .ts that is not MPEG-TS goes through the tap and decodes; the
+// analyzer stands down.
+func TestTapNotTS(t *testing.T) {
+	clip := avClip(t, "matroska.ts", "-f", "matroska")
+	o := quiet()
+	o.URL = clip
+	r := &recorder{}
+	info, err := Run(context.Background(), o, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Transport || r.video != 100 {
+		t.Errorf("matroska named .ts: transport %v, %d frames (want false, 100)", info.Transport, r.video)
+	}
+}
+
+// The per-packet path through the tap allocates nothing either.
+func TestTapSteadyStateAllocations(t *testing.T) {
+	clip := avClip(t, "alloc.ts")
+	o := quiet()
+	o.URL = clip
+	r := &recorder{from: 50}
+	info, err := Run(context.Background(), o, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Transport {
+		t.Fatal("the tap did not run")
+	}
+	if n := r.mallocsEnd - r.mallocsAt; n != 0 {
+		t.Errorf("%d heap allocations over %d frames in steady state through the tap, want none", n, r.framesSeen)
+	}
+}
+
+func TestTapsURL(t *testing.T) {
+	tests := map[string]bool{
+		"/srv/a.ts": true, "a.TS": true, "file:/srv/a.ts": true, "file:///srv/a.trp": true, "/srv/a.mp4": false,
+		"udp://239.0.0.1:1234": true, "srt://h:9000?mode=caller": true, "tcp://h:1": true,
+		"rtp://239.0.0.1:5004": false, "http://h/live.m3u8": false, "https://h/seg.ts?token=1": true,
+		"http://h/a.mp4": false, "rtmp://h/app": false, "pipe:0": false,
+	}
+	for u, want := range tests {
+		if got := tapsURL(u); got != want {
+			t.Errorf("tapsURL(%q) = %v, want %v", u, got, want)
+		}
+	}
+}
