@@ -42,7 +42,7 @@ vet: deps
 # The package test first (test-package, below), so that go test's own summary
 # ends the output.
 test: deps fmt-check vet test-package
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 STREAMQC_REQUIRE_TSTOOLS=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps
@@ -52,6 +52,7 @@ fuzz: deps
 	$(GO) test ./agent/fleet -run XXX -fuzz FuzzParseDesired -fuzztime 30s
 	$(GO) test ./agent/spool -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./firmware -run XXX -fuzz FuzzFirmwareVerify -fuzztime 30s
+	$(GO) test ./transport -run XXX -fuzz FuzzFeed -fuzztime 30s
 
 # CPU time of streamqc analyze next to FFmpeg's own detection filters (the
 # peer) and FFmpeg decoding alone (the floor), on 60 s 720p30 and 1080p30
@@ -59,7 +60,8 @@ fuzz: deps
 # and the throughput of a bundle streamed over MQTT (firmware push).
 bench: build
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
-	$(GO) test ./detectors ./media ./agent/spool -run XXX -bench . -benchmem
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'TransportCost' -benchtime 1x -timeout 30m
+	$(GO) test ./detectors ./media ./agent/spool ./transport -run XXX -bench . -benchmem
 	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
 
 # The event plane at fleet scale: 1,000 streams' worth of events from a
