@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean
+.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release
 
 all: build
 
@@ -37,12 +37,15 @@ fmt-check:
 
 vet: deps
 	$(GO) vet ./... ./testdata/clips ./testdata/gen
+	$(GO) vet -tags portable ./internal/glibccompat ./cmd/streamqc
 	GOOS=windows $(GO) vet ./agent/service
 
 # The package test first (test-package, below), so that go test's own summary
 # ends the output.
-test: deps fmt-check vet test-package
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 STREAMQC_REQUIRE_TSTOOLS=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
+test: deps fmt-check vet test-package portable test-release
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 STREAMQC_REQUIRE_TSTOOLS=1 \
+	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
+	$(GO) test -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps
@@ -131,3 +134,32 @@ test-package:
 	else \
 		echo "package-test: SKIP: $$why"; \
 	fi
+
+# The portable build (issue 11; packaging/portable/README.md): FFmpeg 5.1.9 of
+# our own from Debian's source package, static, with NVDEC, TLS and SRT,
+# cached per version and configure line outside the repository; the binary
+# needs only glibc 2.34+. TAGS=cuda: the cuda flavour (GPU kernels).
+TAGS          ?=
+PORTABLE_BIN  ?= build/portable/streamqc$(if $(filter cuda,$(TAGS)),-cuda)
+RELEASE_DIR   ?= build/release
+
+portable:
+	@packaging/portable/build.sh '$(PORTABLE_BIN)' '$(VERSION)' '$(TAGS)'
+
+# Parity on every clip (make test runs a subset).
+portable-parity: portable
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_PARITY=all \
+	$(GO) test ./cmd/streamqc -run 'TestPortable' -v -timeout 30m
+
+# streamqc-<version>-linux-amd64.tar.gz, a .deb and an .rpm of the portable binary.
+release: portable
+	@packaging/portable/release.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)'
+
+# What the release holds, checked with dpkg-deb and rpm's own tools, and that
+# a second build gives the same bytes.
+release-test: portable
+	@packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)'
+
+# make test runs it with only its FAIL lines and its summary.
+test-release: portable
+	@set -o pipefail; packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)' | { grep -v '^PASS ' || true; }

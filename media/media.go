@@ -47,6 +47,9 @@ type Options struct {
 	URL string
 	// HWAccel is auto, none, cuda, vaapi or qsv.
 	HWAccel string
+	// HWDevice names the device for HWAccel as FFmpeg does ("0", "1" for
+	// CUDA's GPUs; a DRM node for VAAPI); empty: the default one.
+	HWDevice string
 	// Video and Audio select a stream by index, or TrackFirst / TrackNone.
 	Video, Audio int
 	// Threads is the decoder thread count; 0 lets FFmpeg choose.
@@ -326,7 +329,11 @@ func (s *session) open(ctx context.Context) error {
 	if s.live {
 		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
 		_ = d.Set("rw_timeout", us, 0)
-		_ = d.Set("timeout", us, 0) // udp/srt/rtsp use their own spelling
+		// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
+		// time to wait for a client and turns into a server: never for rtmp.
+		if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
+			_ = d.Set("timeout", us, 0)
+		}
 	}
 	if s.o.Formats != "" {
 		if err := d.Set("format_whitelist", s.o.Formats, 0); err != nil {
@@ -500,7 +507,7 @@ func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
 			reasons = append(reasons, fmt.Sprintf("%s: no %s config for %s", t, t, codec.Name()))
 			continue
 		}
-		hdc, err := astiav.CreateHardwareDeviceContext(t, "", nil)
+		hdc, err := astiav.CreateHardwareDeviceContext(t, s.o.HWDevice, nil)
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("%s: %v", t, err))
 			continue

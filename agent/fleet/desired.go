@@ -180,7 +180,7 @@ func Resolve(p Policy, f *FleetDesired, d *Desired) (Effective, error) {
 			// Playlists and lists of files would open other files: media
 			// containers only. The path is checked again before every open
 			// (a link may have changed, the file may come later).
-			sc.Media.Formats = FileFormats
+			sc.Media.Formats = media.FileFormats
 			dir, path := p.MediaDir, strings.TrimPrefix(u, "file:")
 			sc.Precheck = func() error {
 				_, err := mediaPath(dir, path, true)
@@ -260,10 +260,6 @@ func CheckURL(p Policy, raw string) (string, string, error) {
 	// FFmpeg matches protocol names case-sensitively.
 	return scheme + raw[len(scheme):], protocols[scheme], nil
 }
-
-// FileFormats are the demuxers a file input may use: media containers, not
-// playlists or lists (hls, dash, concat) that would open further files.
-const FileFormats = "mpegts,mpegtsraw,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,flv,avi,wav,w64,mp3,aac,ac3,eac3,h264,hevc,mpegvideo,mpeg,mxf,gxf,lxf,dv,ogg,flac,aiff,asf,s302m,yuv4mpegpipe,ivf,nut"
 
 // outbound schemes make the agent connect to the host; for udp, rtp and srt
 // in listener mode the host is an address to receive on.
