@@ -151,3 +151,19 @@ func TestTapsURL(t *testing.T) {
 		}
 	}
 }
+
+// The protocol whitelist holds through the tap: a file input is refused
+// where only network protocols are allowed, as avformat_open_input refuses it.
+func TestTapProtocolWhitelist(t *testing.T) {
+	clip := avClip(t, "wl.ts")
+	o := quiet()
+	o.URL, o.Protocols = clip, "udp,rtp,srt"
+	r := &recorder{}
+	if _, err := Run(context.Background(), o, r); err == nil || r.video != 0 {
+		t.Fatalf("file input with protocols udp,rtp,srt: err %v, %d frames; want refused", err, r.video)
+	}
+	o.Protocols = "file"
+	if info, err := Run(context.Background(), o, r); err != nil || !info.Transport {
+		t.Fatalf("file input with protocols file: err %v, transport %v", err, info.Transport)
+	}
+}
