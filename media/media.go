@@ -87,8 +87,8 @@ type Info struct {
 	AudioBlocks  int
 	Reconnects   int
 	End          float64 // media time reached
-	// Transport: the input was MPEG-TS and its bytes were checked against
-	// TR 101 290 (the sink is a TransportSink).
+	// Transport: the input was MPEG-TS of 188-byte packets and its bytes
+	// were checked against TR 101 290 (the sink is a TransportSink).
 	Transport bool
 }
 

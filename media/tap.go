@@ -117,9 +117,7 @@ func (s *session) tapOpened() {
 	}
 	if f := s.fc.InputFormat(); f == nil || f.Name() != "mpegts" {
 		s.tap.on = false
-		return
 	}
-	s.info.Transport = true
 }
 
 // closeTap ends the analysis (timers overdue at the end count) and frees the
@@ -130,6 +128,8 @@ func (s *session) closeTap() {
 	}
 	if s.tap.on {
 		s.tap.an.Flush()
+		// 192- and 204-byte packets never acquire sync: not checked, not "clean".
+		s.info.Transport = s.info.Transport || s.tap.an.Packets() > 0
 	}
 	C.sq_tap_close(s.tap.pb)
 	s.tap.handle.Delete()

@@ -104,19 +104,29 @@ func TestTap(t *testing.T) {
 	}
 }
 
-// A file named .ts that is not MPEG-TS goes through the tap and decodes; the
-// analyzer stands down.
+// A file named .ts that is not MPEG-TS, or MPEG-TS of 192-byte packets,
+// goes through the tap and decodes; the analyzer stands down and says so.
 func TestTapNotTS(t *testing.T) {
-	clip := avClip(t, "matroska.ts", "-f", "matroska")
-	o := quiet()
-	o.URL = clip
-	r := &recorder{}
-	info, err := Run(context.Background(), o, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Transport || r.video != 100 {
-		t.Errorf("matroska named .ts: transport %v, %d frames (want false, 100)", info.Transport, r.video)
+	for _, c := range []struct {
+		name, file string
+		args       []string
+	}{
+		{"matroska", "matroska.ts", []string{"-f", "matroska"}},
+		{"192-byte packets", "m2ts.ts", []string{"-f", "mpegts", "-mpegts_m2ts_mode", "1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clip := avClip(t, c.file, c.args...)
+			o := quiet()
+			o.URL = clip
+			r := &recorder{}
+			info, err := Run(context.Background(), o, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Transport || r.video != 100 || r.tr != (transport.Counts{}) {
+				t.Errorf("transport %v, %d frames, errors %v (want false, 100, none)", info.Transport, r.video, r.tr)
+			}
+		})
 	}
 }
 
