@@ -2,9 +2,11 @@ package media
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/streamqc/streamqc/transport"
 )
@@ -176,4 +178,82 @@ func TestTapProtocolWhitelist(t *testing.T) {
 	if info, err := Run(context.Background(), o, r); err != nil || !info.Transport {
 		t.Fatalf("file input with protocols file: err %v, transport %v", err, info.Transport)
 	}
+}
+
+// TestTapLiveUDPSameAsFile: the same damaged bytes sent live over UDP, at
+// their real-time pace, and read from a file as fast as it decodes give the
+// same counts: the timers run on the stream's PCR clock, not the wall clock.
+func TestTapLiveUDPSameAsFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 5 s")
+	}
+	b, err := os.ReadFile(avClip(t, "udp.ts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drop a video packet, and every PAT in the middle third (PAT_error by the clock).
+	b = dropPacket(t, b, 0x100, 60)
+	var kept []byte
+	for off := 0; off+transport.PacketSize <= len(b); off += transport.PacketSize {
+		p := b[off : off+transport.PacketSize]
+		if off > len(b)/3 && off < 2*len(b)/3 && p[1]&0x1F == 0 && p[2] == 0 {
+			continue
+		}
+		kept = append(kept, p...)
+	}
+	want := direct(t, writeTemp(t, kept))
+	if want[transport.Continuity] < 1 || want[transport.PATError] < 1 {
+		t.Fatalf("the injection did not take: %v", want)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o := quiet()
+	live := true
+	o.URL, o.Live, o.StallTimeout, o.OpenTimeout = "udp://"+addr, &live, time.Second, 5*time.Second
+	r := &recorder{}
+	done := make(chan error, 1)
+	runCtx, stop := context.WithCancel(ctx)
+	go func() {
+		_, err := Run(runCtx, o, r)
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the input is open and listening
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const dgram = 7 * transport.PacketSize
+	n := (len(kept) + dgram - 1) / dgram
+	pace := 4 * time.Second / time.Duration(n) // the clip is 4 s long
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := conn.Write(kept[i*dgram : min((i+1)*dgram, len(kept))]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * pace)))
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if r.tr != want {
+		t.Errorf("live over UDP %v; from the file %v", r.tr, want)
+	}
+}
+
+func writeTemp(t *testing.T, b []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "x.ts")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
