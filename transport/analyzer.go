@@ -362,9 +362,7 @@ func (a *Analyzer) run(b []byte) int {
 			}
 		} else {
 			a.bad = 0
-		}
-		if p[0] == syncByte { // a packet with a bad sync byte is not trusted further
-			a.packet(p, a.consumed)
+			a.packet(p, a.consumed) // a packet with a bad sync byte is not trusted further
 		}
 		a.consumed += PacketSize
 		used += PacketSize
@@ -420,7 +418,7 @@ func (a *Analyzer) packet(p []byte, pos int64) {
 	dup := false
 	if st.ccValid && !disc && !tei {
 		switch {
-		case payload == nil && afc&1 == 0:
+		case afc&1 == 0:
 			if cc != st.cc { // CC does not advance without payload
 				a.err(Continuity, pid, t, 1)
 				a.resetSection(st)
