@@ -163,3 +163,22 @@ release-test: portable
 # make test runs it with only its FAIL lines and its summary.
 test-release: portable
 	@set -o pipefail; packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)' | { grep -v '^PASS ' || true; }
+
+# The CUDA kernels: CUDA C to PTX with Debian's clang 14 (no NVIDIA toolkit),
+# checked in and embedded (gpu/kernels); ptx-check recompiles and compares.
+CLANG     ?= clang-14
+PTX_FLAGS := -x cuda --cuda-device-only --cuda-gpu-arch=sm_75 -nocudainc -nocudalib \
+	-Xclang -target-feature -Xclang +ptx63 -O3 -S
+.PHONY: ptx ptx-check clang
+clang:
+	@command -v $(CLANG) >/dev/null || { echo "installing: clang-14" >&2; \
+		$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends clang-14 >/dev/null; }
+
+ptx: clang
+	cd gpu/kernels && $(CLANG) $(PTX_FLAGS) -o kernels.ptx kernels.cu
+
+ptx-check: clang
+	@t=$$(mktemp); (cd gpu/kernels && $(CLANG) $(PTX_FLAGS) -o $$t kernels.cu) && \
+	if cmp -s $$t gpu/kernels/kernels.ptx; then echo "ptx-check: gpu/kernels/kernels.ptx is what kernels.cu compiles to"; rm -f $$t; \
+	else echo "ptx-check: gpu/kernels/kernels.ptx is stale: run make ptx" >&2; diff $$t gpu/kernels/kernels.ptx | head -20 >&2; rm -f $$t; exit 1; fi

@@ -43,6 +43,8 @@ type Options struct {
 	// Ready, when set, is closed once the agent runs its streams (before the
 	// broker is necessarily reached).
 	Ready chan<- struct{}
+	// Accel, when set (the cuda build), measures NVDEC streams on the GPU.
+	Accel detectors.Accelerator
 }
 
 // Agent is one running `streamqc run`.
@@ -57,6 +59,7 @@ type Agent struct {
 	spool   *spool.Spool
 	client  *mqtt.Client
 	sup     *supervisor.Supervisor
+	accel   detectors.Accelerator
 	upd     *updater
 	started time.Time
 	host    string
@@ -131,7 +134,7 @@ func newAgent(o Options) (*Agent, error) {
 	}
 	host, _ := os.Hostname()
 	a := &Agent{
-		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas,
+		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas, accel: o.Accel,
 		topics: schema.NewTopics(cfg.Fleet, cfg.ID),
 		policy: fleet.Policy{
 			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
@@ -224,6 +227,7 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	a.sup = supervisor.New(streamsCtx, supervisor.Options{
 		Logger: a.log, Emit: a.emit,
 		OnState: func(string, supervisor.State) { a.reportChanged() },
+		Accel:   a.accel,
 	})
 	a.upd.start()
 	a.loadConfig()

@@ -68,6 +68,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// OnState, when set, is called after a stream changes state.
 	OnState func(id string, s State)
+	// Accel, when set (the cuda build), measures the frames of streams
+	// decoding on NVDEC on their GPU, in place.
+	Accel detectors.Accelerator
 }
 
 // Supervisor owns the running streams.
@@ -321,8 +324,11 @@ func (st *stream) run() {
 				loss = nil
 			}
 		}
-		an, err := detectors.NewAnalyzer(st.cfg.Detectors, nil, st.emit)
+		mo := st.cfg.Media
+		backend, release := st.backend(&mo)
+		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, st.emit)
 		if err != nil {
+			release()
 			// The fleet config checked this; reaching here is a bug, not an input problem.
 			st.log.Error("detector config refused", "err", err)
 			st.setState(Stopped, err)
@@ -334,8 +340,9 @@ func (st *stream) run() {
 			err = st.cfg.Precheck()
 		}
 		if err == nil {
-			info, err = media.Run(st.ctx, st.cfg.Media, m)
+			info, err = media.Run(st.ctx, mo, m)
 		}
+		release()
 		st.reconnect.Add(int64(info.Reconnects))
 		an.Flush(info.End)
 		if st.ctx.Err() != nil {
@@ -426,4 +433,21 @@ func (st *stream) status() Status {
 	}
 	slices.Sort(s.Alarms)
 	return s
+}
+
+// backend is the GPU backend of one run of the pipeline when the stream
+// decodes on NVDEC and the build has one (its frames then stay on the GPU),
+// else nil (the CPU); release frees it after the run.
+func (st *stream) backend(mo *media.Options) (detectors.VideoBackend, func()) {
+	n, ok := detectors.AcceleratedDevice(mo.HWAccel, mo.HWDevice)
+	if !ok || st.sup.o.Accel == nil {
+		return nil, func() {}
+	}
+	b, release, err := st.sup.o.Accel.Backend(n, st.cfg.Detectors)
+	if err != nil {
+		st.log.Warn("GPU detectors unavailable, measuring on the CPU", "err", err)
+		return nil, func() {}
+	}
+	mo.DeviceFrames = true
+	return b, release
 }

@@ -70,7 +70,7 @@ func analyzeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	o := analyze.Options{
 		Media: media.Options{URL: input, HWAccel: *hwaccel, Video: *videoIdx, Audio: *audioIdx, Threads: *threads,
 			Realtime: *realtime, Duration: *duration, OpenTimeout: *openTimeout},
-		Config: dcfg, StreamID: *id, Format: *format, Color: isTerminal(stdout), Logger: logger,
+		Config: dcfg, StreamID: *id, Format: *format, Color: isTerminal(stdout), Logger: logger, Accel: accelerator(),
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/streamqc/streamqc/internal/cudaprobe"
 )
 
 // version is stamped at build time (-ldflags "-X main.version=...").
@@ -27,6 +29,16 @@ commands:
 `
 
 func main() {
+	if exe, err := os.Executable(); err == nil {
+		target, why := handover(os.Args[1:], os.Getenv, exe, isExecutable, cudaprobe.Probe)
+		if target != "" {
+			// The same process (systemd's main PID, its notify socket) goes on as streamqc-cuda.
+			err := syscall.Exec(target, append([]string{target}, os.Args[1:]...), append(os.Environ(), envHandover+"=1"))
+			fmt.Fprintf(os.Stderr, "streamqc: starting %s: %v; detectors run on the CPU\n", target, err)
+		} else if why != "" {
+			fmt.Fprintf(os.Stderr, "streamqc: %s\n", why)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:])
 	stop()

@@ -47,7 +47,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	runAgent := func(ctx context.Context) error {
-		return agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger})
+		return agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger, Accel: accelerator()})
 	}
 	switch {
 	case runtime.GOOS == "windows" && !service.Interactive():
