@@ -4,7 +4,9 @@ import (
 	"context"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,4 +258,58 @@ func writeTemp(t *testing.T, b []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestTapSRT: MPEG-TS over SRT goes through the tap too (we call, FFmpeg's
+// CLI listens and sends the clip at its pace).
+func TestTapSRT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 5 s")
+	}
+	clip := avClip(t, "srt.ts")
+	if out, err := exec.Command("ffmpeg", "-hide_banner", "-protocols").Output(); err != nil || !strings.Contains(string(out), "srt") {
+		t.Skip("this FFmpeg has no srt protocol")
+	}
+	l, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.LocalAddr().String()
+	l.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sender := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", clip, "-c", "copy",
+		"-f", "mpegts", "srt://"+addr+"?mode=listener")
+	if err := sender.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() { sent <- sender.Wait() }()
+	time.Sleep(500 * time.Millisecond) // the listener is up
+	o := quiet()
+	o.URL, o.StallTimeout, o.OpenTimeout, o.MaxBackoff = "srt://"+addr+"?mode=caller", time.Second, 5*time.Second, time.Second
+	r := &recorder{}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var info Info
+	var runErr error
+	go func() {
+		info, runErr = Run(runCtx, o, r)
+		close(done)
+	}()
+	if err := <-sent; err != nil {
+		t.Fatalf("sender: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	<-done
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	if !info.Transport || r.trTimes == 0 || r.video < 80 {
+		t.Errorf("over SRT: transport %v, %d clock reports, %d frames", info.Transport, r.trTimes, r.video)
+	}
+	if r.tr[transport.Continuity] != 0 || r.tr[transport.SyncLoss] != 0 || r.tr[transport.CRCError] != 0 {
+		t.Errorf("a clean clip over SRT: %v", r.tr)
+	}
 }
