@@ -17,6 +17,8 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
+	"github.com/streamqc/streamqc/transport"
+	"regexp"
 )
 
 // event is one parsed line of the JSON contract.
@@ -269,5 +271,32 @@ func TestStreamID(t *testing.T) {
 		if got := analyze.StreamID(in); got != want || strings.Contains(got, "secret") {
 			t.Errorf("StreamID(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestTransportSummary: the summary counts every TR 101 290 indicator, in
+// text and JSON, on the real corrupt capture whose 67 continuity errors FFmpeg
+// and tsreport count too (transport/compare_test.go).
+func TestTransportSummary(t *testing.T) {
+	file := filepath.Join(mediaDir(t), "corrupt", "tsduck089_arte_1080i_h264_eac3_CORRUPT.ts")
+	_, sum := analyzeJSON(t, file)
+	if len(sum.TR101290) != int(transport.NumIndicators) || sum.TR101290["1.4 continuity_count_error"] != 67 {
+		t.Errorf("JSON summary tr101290 %v: want every indicator, 67 continuity errors", sum.TR101290)
+	}
+	var out bytes.Buffer
+	o := analyze.Options{
+		Media:  media.Options{URL: file, HWAccel: "none", Video: media.TrackFirst, Audio: media.TrackFirst},
+		Config: detectors.DefaultConfig(), Format: "text", Logger: slog.New(slog.DiscardHandler),
+	}
+	if _, err := analyze.Run(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TR 101 290 (MPEG-TS)", "1.4 continuity_count_error", "tr101290     RAISED"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("text output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !regexp.MustCompile(`(?m)^1\.4 continuity_count_error\s+67$`).MatchString(out.String()) {
+		t.Errorf("text summary: no line with 67 continuity errors:\n%s", out.String())
 	}
 }
