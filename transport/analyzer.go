@@ -695,7 +695,7 @@ func (a *Analyzer) section(sec *section, st *pidState, pid uint16, s []byte, t f
 		a.pat.start(t)
 		if long && len(s) >= 12 && crcOf(s) != sec.crc {
 			sec.crc = crcOf(s)
-			a.parsePAT(s[8:len(s)-4], t)
+			a.parsePAT(s[8:len(s)-4], s[7] == 0, t)
 		}
 	case kindCAT:
 		if tid != 0x01 {
@@ -723,8 +723,9 @@ func crcOf(s []byte) uint32 {
 	return uint32(s[n-4])<<24 | uint32(s[n-3])<<16 | uint32(s[n-2])<<8 | uint32(s[n-1])
 }
 
-// parsePAT updates the set of PMT PIDs from a PAT's program loop.
-func (a *Analyzer) parsePAT(loop []byte, t float64) {
+// parsePAT updates the set of PMT PIDs from a PAT section's program loop;
+// whole: the PAT is this one section.
+func (a *Analyzer) parsePAT(loop []byte, whole bool, t float64) {
 	var want [maxPSIPIDs]uint16
 	n := 0
 	for i := 0; i+4 <= len(loop) && n < len(want); i += 4 {
@@ -736,10 +737,10 @@ func (a *Analyzer) parsePAT(loop []byte, t float64) {
 		want[n] = pid
 		n++
 	}
-	// Drop the PMTs no longer listed.
+	// Drop the PMTs no longer listed; a PAT in several sections only adds.
 	kept := a.pmts[:0]
 	for _, p := range a.pmts {
-		found := false
+		found := !whole
 		for _, w := range want[:n] {
 			found = found || w == p.pid
 		}

@@ -166,6 +166,25 @@ func TestInjected(t *testing.T) {
 			want: counts{transport.PMTError: 9},
 		},
 		{
+			// Sections 0 and 1 alternate every 100 ms: program 1 (its PMT
+			// present) and program 2 on PID 0x200 (no PMT), listed from the
+			// second PAT at 0.095 s to the last PCR at 4.98 s: nine periods.
+			name: "PAT in two sections, a PMT missing",
+			inject: func(ps []tstest.Packet) []tstest.Packet {
+				n := 0
+				each(ps, 0, 1<<30, tstest.PAT, func(p *tstest.Packet) {
+					if n%2 == 0 {
+						tstest.SetSection(p, tstest.PATPart(0, 1, 1, tstest.PMTPID))
+					} else {
+						tstest.SetSection(p, tstest.PATPart(1, 1, 2, 0x200))
+					}
+					n++
+				})
+				return ps
+			},
+			want: counts{transport.PMTError: 9},
+		},
+		{
 			name: "PMT scrambled",
 			inject: func(ps []tstest.Packet) []tstest.Packet {
 				tstest.Scramble(&ps[find(ps, 1501)])

@@ -151,6 +151,13 @@ func PATSection() []byte {
 	return WithCRC([]byte{0x00, 0xB0, 13, 0x00, 0x01, 0xC1, 0, 0, 0x00, 0x01, 0xE0 | PMTPID>>8, PMTPID & 0xFF})
 }
 
+// PATPart returns section number of a PAT in last+1 sections, listing one
+// program on pmtPID.
+func PATPart(number, last byte, program, pmtPID uint16) []byte {
+	return WithCRC([]byte{0x00, 0xB0, 13, 0x00, 0x01, 0xC1, number, last,
+		byte(program >> 8), byte(program), 0xE0 | byte(pmtPID>>8), byte(pmtPID)})
+}
+
 // NotPATSection returns a valid section with table id 0x02 for PID 0.
 func NotPATSection() []byte {
 	return WithCRC([]byte{0x02, 0xB0, 13, 0x00, 0x01, 0xC1, 0, 0, 0xE0, 0x00, 0xF0, 0x00})
