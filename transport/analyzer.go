@@ -55,8 +55,9 @@ func (tm *timer) overdue(now, limit float64) (n int64, due float64) {
 
 func (tm *timer) start(t float64) { tm.on, tm.last = true, t }
 
-// pidState is everything kept per PID: a fixed array of them, so the packet
-// path never allocates.
+// pidState is what every PID needs: a fixed array of them (16 bytes each),
+// so the packet path never allocates; timers and PCR state live in small
+// tables for the PIDs that have them.
 type pidState struct {
 	kind    pidKind
 	ccValid bool
@@ -64,12 +65,21 @@ type pidState struct {
 	dup     bool   // the last packet repeated its predecessor's CC once
 	av      bool   // audio or video elementary stream: PTS checked
 	refs    uint8  // PMTs referring to this PID
-	sec     uint16 // 1 + index of its section buffer, 0 none
-	seen    timer  // PID_error
-	pts     timer  // PTS_error
-	pmt     timer  // PMT_error (PMT PIDs)
-	pmtIdx  uint16 // 1 + index in Analyzer.pmts (PMT PIDs)
 	isPCR   bool   // a PMT names it PCR_PID
+	pcrIdx  uint8  // 1 + index in Analyzer.pcrs, 0 none
+	sec     uint16 // 1 + index of its section buffer, 0 none
+	pmtIdx  uint16 // 1 + index in Analyzer.pmts (PMT PIDs)
+	esIdx   uint16 // 1 + index in Analyzer.ess (PIDs a PMT lists)
+}
+
+// esState are the timers of a PID a PMT lists.
+type esState struct {
+	seen timer // PID_error
+	pts  timer // PTS_error
+}
+
+// pcrState is the PCR history of a PID that carries PCRs.
+type pcrState struct {
 	hasPCR  bool
 	pcr     uint64
 	pcrPos  int64
@@ -87,6 +97,8 @@ type pidState struct {
 	susPos   int64
 }
 
+const maxPCRPIDs = 255 // pcrIdx is a byte
+
 // section reassembles the PSI sections of one PID.
 type section struct {
 	buf [maxSection]byte
@@ -96,9 +108,10 @@ type section struct {
 
 // pmt is one program's PMT PID and the elementary PIDs it lists.
 type pmt struct {
-	pid uint16
-	pcr uint16 // its PCR_PID, 0 none
-	es  []uint16
+	pid   uint16
+	pcr   uint16 // its PCR_PID, 0 none
+	timer timer  // PMT_error
+	es    []uint16
 }
 
 // clock is the transport's time: seconds on the reference PCR PID's clock
@@ -214,6 +227,8 @@ type Analyzer struct {
 	pcrKnown bool // a PMT named a PCR_PID
 
 	pids [8192]pidState
+	ess  []esState
+	pcrs []pcrState
 	psi  []*section
 	pmts []pmt
 	es   []uint16 // referenced elementary PIDs, for the sweeps
@@ -475,19 +490,20 @@ func (a *Analyzer) packet(p []byte, pos int64) {
 		if st.refs == 0 {
 			return
 		}
-		if n, due := st.seen.overdue(t, a.lim.PID); n > 0 {
+		es := &a.ess[st.esIdx-1]
+		if n, due := es.seen.overdue(t, a.lim.PID); n > 0 {
 			a.err(PIDError, pid, due, n)
 		}
-		st.seen.start(t)
+		es.seen.start(t)
 		if scrambled {
-			st.pts.on = false // PTS cannot be read: TR 101 290 checks it only in the clear
+			es.pts.on = false // PTS cannot be read: TR 101 290 checks it only in the clear
 			return
 		}
 		if pusi && st.av && hasPTS(payload) {
-			if n, due := st.pts.overdue(t, a.lim.PTS); n > 0 {
+			if n, due := es.pts.overdue(t, a.lim.PTS); n > 0 {
 				a.err(PTSError, pid, due, n)
 			}
-			st.pts.start(t)
+			es.pts.start(t)
 		}
 	}
 }
@@ -509,16 +525,24 @@ func (a *Analyzer) pcr(st *pidState, pid uint16, pos int64, t float64, pcr uint6
 	if !st.isPCR && a.pcrKnown {
 		return // TR 101 290 checks the PCR_PID a PMT names; other PCR flags are not the program's clock
 	}
+	if st.pcrIdx == 0 {
+		if len(a.pcrs) >= maxPCRPIDs {
+			return
+		}
+		a.pcrs = append(a.pcrs, pcrState{}) // once per PCR PID
+		st.pcrIdx = uint8(len(a.pcrs))
+	}
+	ps := &a.pcrs[st.pcrIdx-1]
 	if !a.clk.have {
 		a.clk.ref = pid
 	}
-	if !st.hasPCR {
-		st.accPCR, st.accPos = pcr, pos
+	if !ps.hasPCR {
+		ps.accPCR, ps.accPos = pcr, pos
 	} else {
-		d := pcrDiff(pcr, st.pcr)
+		d := pcrDiff(pcr, ps.pcr)
 		// The interval is the PCRs' own difference; across a discontinuity or
 		// jump, the bytes between them at the stream's rate.
-		interval := t - st.pcrT
+		interval := t - ps.pcrT
 		if !disc && d >= 0 && pcrSeconds(d) <= max(a.lim.PCRDiscontinuity, 0.1) {
 			interval = pcrSeconds(d)
 		}
@@ -527,15 +551,15 @@ func (a *Analyzer) pcr(st *pidState, pid uint16, pos int64, t float64, pcr uint6
 		}
 		switch {
 		case disc:
-			st.accPCR, st.accPos, st.suspect = pcr, pos, false
+			ps.accPCR, ps.accPos, ps.suspect = pcr, pos, false
 		case a.lim.PCRDiscontinuity > 0 && (d < 0 || pcrSeconds(d) > a.lim.PCRDiscontinuity+eps):
 			a.err(PCRDiscontinuity, pid, t, 1)
-			st.accPCR, st.accPos, st.suspect = pcr, pos, false
+			ps.accPCR, ps.accPos, ps.suspect = pcr, pos, false
 		default:
-			a.accuracy(st, pid, pos, t, pcr)
+			a.accuracy(ps, pid, pos, t, pcr)
 		}
 	}
-	st.hasPCR, st.pcr, st.pcrPos, st.pcrT = true, pcr, pos, t
+	ps.hasPCR, ps.pcr, ps.pcrPos, ps.pcrT = true, pcr, pos, t
 	if a.clk.ref == pid {
 		a.clk.update(pos, pcr, disc)
 		a.sweep(a.clk.at(pos))
@@ -548,36 +572,36 @@ func (a *Analyzer) pcr(st *pidState, pid uint16, pos int64, t float64, pcr uint6
 // rather than with the anchor, bytes were lost or added (a continuity error
 // already says so) and the anchor moves there, so that one lost packet is
 // one PCR_accuracy_error, not one per PCR after it.
-func (a *Analyzer) accuracy(st *pidState, pid uint16, pos int64, t float64, pcr uint64) {
+func (a *Analyzer) accuracy(ps *pcrState, pid uint16, pos int64, t float64, pcr uint64) {
 	lim := a.lim.PCRAccuracy
-	if lim <= 0 || pos <= st.accPos {
+	if lim <= 0 || pos <= ps.accPos {
 		return
 	}
-	if !st.rateOK {
-		st.rate, st.rateOK = float64(pcrDiff(pcr, st.accPCR))/float64(pos-st.accPos), true
-		st.cbrStart = st.accPCR
+	if !ps.rateOK {
+		ps.rate, ps.rateOK = float64(pcrDiff(pcr, ps.accPCR))/float64(pos-ps.accPos), true
+		ps.cbrStart = ps.accPCR
 		return
 	}
-	if st.cbr == 2 {
+	if ps.cbr == 2 {
 		return
 	}
 	off := func(from uint64, at int64) float64 {
-		return math.Abs(float64(pcrDiff(pcr, from))-st.rate*float64(pos-at)) / pcrHz
+		return math.Abs(float64(pcrDiff(pcr, from))-ps.rate*float64(pos-at)) / pcrHz
 	}
 	switch {
-	case off(st.accPCR, st.accPos) <= lim+eps:
-		st.suspect = false
-		st.rate = float64(pcrDiff(pcr, st.accPCR)) / float64(pos-st.accPos)
-		if st.cbr == 0 && pcrSeconds(pcrDiff(pcr, st.cbrStart)) >= 1 {
-			st.cbr = 1 // a second of PCRs on a constant rate
+	case off(ps.accPCR, ps.accPos) <= lim+eps:
+		ps.suspect = false
+		ps.rate = float64(pcrDiff(pcr, ps.accPCR)) / float64(pos-ps.accPos)
+		if ps.cbr == 0 && pcrSeconds(pcrDiff(pcr, ps.cbrStart)) >= 1 {
+			ps.cbr = 1 // a second of PCRs on a constant rate
 		}
-	case st.cbr == 0:
-		st.cbr = 2 // off while learning: a variable-rate stream
-	case st.suspect && off(st.susPCR, st.susPos) <= lim+eps:
-		st.accPCR, st.accPos, st.suspect = st.susPCR, st.susPos, false
+	case ps.cbr == 0:
+		ps.cbr = 2 // off while learning: a variable-rate stream
+	case ps.suspect && off(ps.susPCR, ps.susPos) <= lim+eps:
+		ps.accPCR, ps.accPos, ps.suspect = ps.susPCR, ps.susPos, false
 	default:
 		a.err(PCRAccuracy, pid, t, 1)
-		st.suspect, st.susPCR, st.susPos = true, pcr, pos
+		ps.suspect, ps.susPCR, ps.susPos = true, pcr, pos
 	}
 }
 
@@ -588,17 +612,16 @@ func (a *Analyzer) sweep(t float64) {
 		a.err(PATError, 0, due, n)
 	}
 	for i := range a.pmts {
-		pid := a.pmts[i].pid
-		if n, due := a.pids[pid].pmt.overdue(t, a.lim.PMT); n > 0 {
-			a.err(PMTError, pid, due, n)
+		if n, due := a.pmts[i].timer.overdue(t, a.lim.PMT); n > 0 {
+			a.err(PMTError, a.pmts[i].pid, due, n)
 		}
 	}
 	for _, pid := range a.es {
-		st := &a.pids[pid]
-		if n, due := st.seen.overdue(t, a.lim.PID); n > 0 {
+		es := &a.ess[a.pids[pid].esIdx-1]
+		if n, due := es.seen.overdue(t, a.lim.PID); n > 0 {
 			a.err(PIDError, pid, due, n)
 		}
-		if n, due := st.pts.overdue(t, a.lim.PTS); n > 0 {
+		if n, due := es.pts.overdue(t, a.lim.PTS); n > 0 {
 			a.err(PTSError, pid, due, n)
 		}
 	}
@@ -707,10 +730,14 @@ func (a *Analyzer) section(sec *section, st *pidState, pid uint16, s []byte, t f
 		if tid != 0x02 {
 			return // other tables may share a PMT PID
 		}
-		if n, due := st.pmt.overdue(t, a.lim.PMT); n > 0 {
+		if st.pmtIdx == 0 {
+			return
+		}
+		tm := &a.pmts[st.pmtIdx-1].timer
+		if n, due := tm.overdue(t, a.lim.PMT); n > 0 {
 			a.err(PMTError, pid, due, n)
 		}
-		st.pmt.start(t)
+		tm.start(t)
 		if long && len(s) >= 16 && crcOf(s) != sec.crc {
 			sec.crc = crcOf(s)
 			a.parsePMT(st, s[8:len(s)-4], t)
@@ -753,7 +780,7 @@ func (a *Analyzer) parsePAT(loop []byte, whole bool, t float64) {
 			a.pids[p.pcr].isPCR = false
 		}
 		st := &a.pids[p.pid]
-		st.kind, st.pmt.on, st.pmtIdx = kindNone, false, 0
+		st.kind, st.pmtIdx = kindNone, 0
 	}
 	a.pmts = kept
 	for i := range a.pmts {
@@ -772,8 +799,7 @@ func (a *Analyzer) parsePAT(loop []byte, whole bool, t float64) {
 		}
 		st.kind = kindPMT
 		a.sectionBuffer(st)
-		st.pmt.start(t)
-		a.pmts = append(a.pmts, pmt{pid: pid})
+		a.pmts = append(a.pmts, pmt{pid: pid, timer: timer{on: true, last: t}})
 		st.pmtIdx = uint16(len(a.pmts))
 	}
 }
@@ -808,8 +834,8 @@ func (a *Analyzer) parsePMT(st *pidState, b []byte, t float64) {
 	a.setES(old, p.es, t)
 	for i := range n {
 		a.pids[es[i]].av = av[i]
-		if ps := &a.pids[es[i]]; av[i] && !ps.pts.on {
-			ps.pts.start(t)
+		if st := &a.pids[es[i]]; av[i] && st.esIdx != 0 && !a.ess[st.esIdx-1].pts.on {
+			a.ess[st.esIdx-1].pts.start(t)
 		}
 	}
 }
@@ -850,9 +876,15 @@ func (a *Analyzer) setES(old, cur []uint16, t float64) {
 		}
 		if st.refs == 0 {
 			st.kind = kindES
-			st.seen.start(t)
+			if st.esIdx == 0 {
+				a.ess = append(a.ess, esState{}) // when a PMT first lists it
+				st.esIdx = uint16(len(a.ess))
+			}
+			a.ess[st.esIdx-1].seen.start(t)
 		}
-		st.refs++
+		if st.refs < 255 {
+			st.refs++
+		}
 	}
 	for _, pid := range old {
 		st := &a.pids[pid]
@@ -861,7 +893,8 @@ func (a *Analyzer) setES(old, cur []uint16, t float64) {
 		}
 		st.refs--
 		if st.refs == 0 {
-			st.seen.on, st.pts.on, st.av = false, false, false
+			a.ess[st.esIdx-1] = esState{}
+			st.av = false
 		}
 	}
 	a.es = a.es[:0]
