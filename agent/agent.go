@@ -61,6 +61,7 @@ type Agent struct {
 	sup     *supervisor.Supervisor
 	accel   detectors.Accelerator
 	upd     *updater
+	cfgKeys *firmware.Keyring // config.trusted_keys; empty: unsigned documents apply
 	started time.Time
 	host    string
 
@@ -124,6 +125,13 @@ func newAgent(o Options) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if err := config.CheckIdentity(cfg); err != nil {
+		return nil, fmt.Errorf("config: identity: %w", err)
+	}
+	cfgKeys, err := loadConfigKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
 	schemas, err := schema.Load()
 	if err != nil {
 		return nil, err
@@ -134,7 +142,7 @@ func newAgent(o Options) (*Agent, error) {
 	}
 	host, _ := os.Hostname()
 	a := &Agent{
-		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas, accel: o.Accel,
+		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas, accel: o.Accel, cfgKeys: cfgKeys,
 		topics: schema.NewTopics(cfg.Fleet, cfg.ID),
 		policy: fleet.Policy{
 			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
@@ -163,10 +171,7 @@ func newAgent(o Options) (*Agent, error) {
 	a.recountSpool()
 	a.clearStaleAlarms()
 	will, _ := json.Marshal(a.status("offline", "connection lost"))
-	clientID := cfg.Broker.ClientID
-	if clientID == "" {
-		clientID = "streamqc-" + cfg.Fleet + "-" + cfg.ID
-	}
+	clientID := defaultClientID(cfg)
 	mo := ClientOptions(cfg.Broker, clientID, o.Logger)
 	mo.Will = &mqtt.Message{Topic: a.topics.Status, Payload: will, QoS: 1, Retained: true}
 	mo.OnConnect = a.onConnect
@@ -528,19 +533,19 @@ func (a *Agent) loadConfig() {
 	}
 	a.agentDoc = fleet.Desired{Version: 0, Streams: a.cfg.Streams}
 	if fleetRaw != nil {
-		if f, err := fleet.ParseFleet(a.schemas, fleetRaw); err != nil {
+		if f, doc, err := a.openFleet(fleetRaw); err != nil {
 			a.log.Error("stored fleet config refused", "err", err)
 			a.cfgProblem["fleet"] = "stored fleet config refused: " + err.Error()
 		} else {
-			a.fleetDoc, a.fleetRaw = &f, fleetRaw
+			a.fleetDoc, a.fleetRaw = &f, doc
 		}
 	}
 	if agentRaw != nil {
-		if d, err := fleet.ParseDesired(a.schemas, agentRaw); err != nil {
+		if d, doc, err := a.openAgent(agentRaw); err != nil {
 			a.log.Error("stored desired config refused; starting from the local file", "err", err)
 			a.cfgProblem["agent"] = "stored desired config refused: " + err.Error()
 		} else {
-			a.agentDoc, a.agentRaw = d, agentRaw
+			a.agentDoc, a.agentRaw = d, doc
 		}
 	}
 	eff, err := fleet.Resolve(a.policy, a.fleetDoc, &a.agentDoc)
@@ -571,7 +576,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	reject := func(version int64, err error, problem bool) {
 		a.log.Warn("desired config rejected", "scope", scope, "version", version, "err", err)
 		a.mu.Lock()
-		a.verdict = verdict{Version: version, Status: "rejected", Reason: err.Error(), Scope: scope}
+		a.verdict = verdict{Version: version, Status: "rejected", Reason: fleet.Shorten(err.Error(), 4096), Scope: scope}
 		if problem {
 			a.cfgProblem[scope] = fmt.Sprintf("version %d rejected: %v", version, err)
 		}
@@ -579,6 +584,13 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		a.reportChanged()
 	}
 	version := schema.PeekVersion(m.payload)
+	// Signature first: a document not signed as config.trusted_keys wants
+	// is not the operators', so it is no problem of the running config.
+	doc, oerr := a.openDesired(m.fleetWide, m.payload)
+	if oerr != nil {
+		reject(version, oerr, false)
+		return
+	}
 	a.mu.Lock()
 	agentDoc, fleetDoc, agentRaw, fleetRaw := a.agentDoc, a.fleetDoc, a.agentRaw, a.fleetRaw
 	a.mu.Unlock()
@@ -595,14 +607,14 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		if fleetDoc != nil {
 			current = fleetDoc.Version
 		}
-		f, perr := fleet.ParseFleet(a.schemas, m.payload)
+		f, perr := fleet.ParseFleet(a.schemas, doc)
 		if perr != nil {
 			reject(version, perr, true)
 			return
 		}
 		newFlt, newDoc = &f, agentDoc
 	} else {
-		d, perr := fleet.ParseDesired(a.schemas, m.payload)
+		d, perr := fleet.ParseDesired(a.schemas, doc)
 		if perr != nil {
 			reject(version, perr, true)
 			return
@@ -613,9 +625,9 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	lastRejected := a.verdict.Status == "rejected" && a.verdict.Version == version && a.verdict.Scope == scope
 	a.mu.Unlock()
 	switch {
-	case version == current && sameJSON(m.payload, curRaw) && !lastRejected:
+	case version == current && sameJSON(doc, curRaw) && !lastRejected:
 		return // the retained document again, after a reconnect
-	case version == current:
+	case version == current && !sameJSON(doc, curRaw):
 		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version), false)
 		return
 	case version < current:
@@ -639,9 +651,9 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	d := a.sup.Apply(eff.Streams)
 	a.mu.Lock()
 	if m.fleetWide {
-		a.fleetDoc, a.fleetRaw = newFlt, m.payload
+		a.fleetDoc, a.fleetRaw = newFlt, doc
 	} else {
-		a.agentDoc, a.agentRaw = newDoc, m.payload
+		a.agentDoc, a.agentRaw = newDoc, doc
 	}
 	a.verdict = verdict{Version: version, Status: "accepted", Scope: scope}
 	delete(a.cfgProblem, scope)

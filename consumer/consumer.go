@@ -32,6 +32,9 @@ type EventOptions struct {
 	Idle   time.Duration
 	Format string // text or json
 	Color  bool
+	// Warn, when set, gets one line per event dropped because its fleet or
+	// agent is not the topic's (the first 10; Dropped counts them all).
+	Warn io.Writer
 }
 
 // Dedup remembers the last ids seen so a redelivered event (after a
@@ -70,18 +73,23 @@ type EventPrinter struct {
 	activity chan struct{}
 	mu       sync.Mutex
 	n        int
+	dropped  int
 	err      error
 }
 
 // PrintEvents subscribes c to the events; call it before c.Start so that a
 // durable session's queued events find their handler.
 func PrintEvents(c *mqtt.Client, o EventOptions, w io.Writer) *EventPrinter {
+	p := newEventPrinter(o, w)
+	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
+	return p
+}
+
+func newEventPrinter(o EventOptions, w io.Writer) *EventPrinter {
 	if o.Idle <= 0 {
 		o.Idle = 2 * time.Second
 	}
-	p := &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
-	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
-	return p
+	return &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
 }
 
 func (p *EventPrinter) handle(m mqtt.Message) {
@@ -94,6 +102,14 @@ func (p *EventPrinter) handle(m mqtt.Message) {
 	var e schema.AgentEvent
 	if err := json.Unmarshal(m.Payload, &e); err != nil || e.ID == "" {
 		p.write(fmt.Sprintf("# unreadable event: %.200q\n", m.Payload))
+		return
+	}
+	// Before dedup: a forged event must not take the id of a real one.
+	if err := CheckOrigin(m.Topic, e.Fleet, e.Agent); err != nil {
+		p.dropped++
+		if p.o.Warn != nil && p.dropped <= 10 {
+			fmt.Fprintf(p.o.Warn, "dropped: %s\n", clean(err.Error()))
+		}
 		return
 	}
 	if p.o.Filter.Stream != "" && e.Stream != p.o.Filter.Stream {
@@ -134,6 +150,14 @@ func (p *EventPrinter) Wait(ctx context.Context) (int, error) {
 			idle.Reset(p.o.Idle)
 		}
 	}
+}
+
+// Dropped is how many events were dropped because their fleet or agent was
+// not the topic's.
+func (p *EventPrinter) Dropped() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
 }
 
 func (p *EventPrinter) count() (int, error) {
@@ -192,10 +216,12 @@ type Agent struct {
 // Agents collects the retained status, metrics and reported config of the
 // agents of a fleet ("" for every fleet), waiting until no retained message
 // arrived for settle (live updates that arrive meanwhile are kept, but do
-// not extend the wait).
-func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration) ([]Agent, error) {
+// not extend the wait). A status or metrics document naming another agent
+// than its topic is dropped, and said on warn (when not nil).
+func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration, warn io.Writer) ([]Agent, error) {
 	var mu sync.Mutex
 	byID := map[string]*Agent{}
+	dropped := 0
 	got := make(chan struct{}, 1)
 	add := func(leaf string) func(mqtt.Message) {
 		return func(m mqtt.Message) {
@@ -204,6 +230,18 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 				return
 			}
 			f, id := parts[2], parts[3]
+			if leaf != "config/reported" { // the only one that does not name its agent
+				var who struct{ Fleet, Agent string }
+				_ = json.Unmarshal(m.Payload, &who)
+				if err := CheckOrigin(m.Topic, who.Fleet, who.Agent); err != nil {
+					mu.Lock()
+					if dropped++; warn != nil && dropped <= 10 {
+						fmt.Fprintf(warn, "dropped: %s\n", clean(err.Error()))
+					}
+					mu.Unlock()
+					return
+				}
+			}
 			mu.Lock()
 			a := byID[f+"/"+id]
 			if a == nil {

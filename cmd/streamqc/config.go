@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/streamqc/streamqc/agent/config"
+	"github.com/streamqc/streamqc/firmware"
 )
 
 // configCheckDefault is where `streamqc run` and `config check` look by default.
@@ -63,8 +64,17 @@ func configCmdEnv(_ context.Context, args []string, stdout, stderr io.Writer, lo
 		return 2
 	}
 	a := config.DefaultAgent()
-	if err := config.ParseAgentEnv(b, &a, lookup); err != nil {
-		for _, p := range config.Problems(err) {
+	err = config.ParseAgentEnv(b, &a, lookup)
+	// What `streamqc run` checks on the box's files before it starts too.
+	problems := config.Problems(err)
+	problems = append(problems, config.Problems(config.CheckIdentity(a))...)
+	for i, k := range a.Config.TrustedKeys {
+		if _, kerr := firmware.LoadPublicKey(k); kerr != nil && k != "" {
+			problems = append(problems, &config.FieldError{Path: fmt.Sprintf("config.trusted_keys[%d]", i), Err: kerr})
+		}
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
 			for _, line := range strings.Split(p.Error(), "\n") {
 				fmt.Fprintf(stderr, "%s: %s\n", file, line)
 			}

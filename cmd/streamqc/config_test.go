@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/streamqc/streamqc/firmware"
 )
 
 func TestConfigCmd(t *testing.T) {
@@ -21,6 +23,12 @@ func TestConfigCmd(t *testing.T) {
 	good := write("good.yaml", "fleet: eu\nagent: box\nbroker: {url: 'tcp://b:1883'}\nstreams: [{id: a, url: 'udp://h:1'}]\n")
 	bad := write("bad.yaml", "fleet: eu\nagent: box\nnosuch: 1\nbroker: {url: ''}\nmetrics_interval: soon\nstreams: [{id: 'a b', url: ''}]\n")
 	notYAML := write("notyaml.yaml", "fleet: [\n")
+	pub := filepath.Join(dir, "config.pub")
+	if err := firmware.GenerateKey(filepath.Join(dir, "config.key"), pub); err != nil {
+		t.Fatal(err)
+	}
+	signedOK := write("keys.yaml", "fleet: eu\nagent: box\nconfig: {trusted_keys: ['"+pub+"']}\n")
+	identity := write("identity.yaml", "fleet: eu\nagent: box\nbroker: {username: box2}\nconfig: {trusted_keys: ['"+filepath.Join(dir, "none.pub")+"', '"+good+"']}\n")
 	sample := filepath.Join("..", "..", "packaging", "agent.yaml")
 	tests := []struct {
 		name       string
@@ -43,6 +51,13 @@ func TestConfigCmd(t *testing.T) {
 			bad + ": broker.url: required",
 			bad + `: streams[0].id: "a b": only letters, digits, '.', '_' and '-' (not first)`,
 			bad + ": streams[0].url: required",
+		}},
+		{name: "trusted config keys", args: []string{"check", signedOK}, code: 0,
+			wantOut: []string{signedOK + ": ok", "fleet eu, agent box, broker tcp://127.0.0.1:1883, 0 streams"}},
+		{name: "identity and keys", args: []string{"check", identity}, code: 1, wantErr: []string{
+			identity + `: broker.username: "box2" is not the agent id "box": the broker's ACL grants an agent the topics of its username only (or set broker.identity: none)`,
+			identity + ": config.trusted_keys[0]: firmware: open " + filepath.Join(dir, "none.pub") + ": no such file or directory",
+			identity + ": config.trusted_keys[1]: firmware: " + good + `: not a PEM "PUBLIC KEY"`,
 		}},
 		{name: "bad env", args: []string{"check", good}, env: map[string]string{"STREAMQC_SPOOL_MAX_BYTES": "lots"}, code: 1,
 			wantErr: []string{good + `: STREAMQC_SPOOL_MAX_BYTES: "lots" is not a whole number of bytes`}},

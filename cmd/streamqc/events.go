@@ -46,7 +46,7 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	c, _, err := bf.connectWith(ctx, clean, quietLogger(*verbose), func(c *mqtt.Client, fleet string) {
 		printer = consumer.PrintEvents(c, consumer.EventOptions{
 			Filter: consumer.EventFilter{Fleet: fleet, Agent: *agent, Stream: *stream},
-			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout),
+			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout), Warn: prefixed{stderr, "streamqc events: "},
 		}, stdout)
 	})
 	if err != nil {
@@ -54,7 +54,11 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer c.Close(time.Second)
-	if _, err = printer.Wait(ctx); err != nil {
+	_, err = printer.Wait(ctx)
+	if n := printer.Dropped(); n > 0 {
+		fmt.Fprintf(stderr, "streamqc events: %d events dropped: their fleet or agent was not the topic's (forged, or a broker without the streamqc ACL)\n", n)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "streamqc events: %v\n", err)
 		return 1
 	}

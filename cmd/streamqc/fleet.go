@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -10,14 +11,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/consumer"
+	"github.com/streamqc/streamqc/firmware"
 	"github.com/streamqc/streamqc/schema"
 )
 
 const fleetUsage = `usage:
   streamqc fleet agents [--fleet F] [--format text|json] [broker flags]
   streamqc fleet config get --agent A [--fleet F] [broker flags]
-  streamqc fleet config push FILE (--agent A | --fleet-wide) [--fleet F] [--wait 30s] [broker flags]
+  streamqc fleet config push FILE (--agent A | --fleet-wide) [--fleet F] [--sign KEY] [--wait 30s] [broker flags]
 `
 
 func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -52,7 +55,7 @@ func fleetAgents(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return 1
 	}
 	defer c.Close(time.Second)
-	list, err := consumer.Agents(ctx, c, fleetName, *settle)
+	list, err := consumer.Agents(ctx, c, fleetName, *settle, prefixed{stderr, "streamqc fleet agents: "})
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc fleet agents: %v\n", err)
 		return 1
@@ -89,6 +92,11 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if fleetName == "" {
 		fleetName = "default"
 	}
+	schemas, err := schema.Load()
+	if err != nil {
+		fmt.Fprintf(stderr, "streamqc fleet config get: %v\n", err)
+		return 1
+	}
 	t := schema.NewTopics(fleetName, *agent)
 	out := map[string]json.RawMessage{}
 	for name, topic := range map[string]string{"desired": t.Desired, "reported": t.Reported, "fleet_desired": t.FleetDesired} {
@@ -96,6 +104,15 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			fmt.Fprintf(stderr, "streamqc fleet config get: %v\n", err)
 			return 1
+		}
+		if schema.IsEnvelope(p) {
+			// Show the document inside and who says they signed it (not
+			// verified here: the agents hold the trusted keys).
+			if e, doc, _, err := schemas.DecodeEnvelope(p); err == nil && json.Valid(doc) {
+				sig, _ := json.Marshal(map[string]string{"key_id": e.KeyID, "scope": e.Scope, "fleet": e.Fleet, "agent": e.Agent})
+				out[name], out[name+"_signature"] = doc, sig
+				continue
+			}
 		}
 		if json.Valid(p) {
 			out[name] = p
@@ -113,6 +130,7 @@ func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Write
 	agent := fs.String("agent", "", "the agent whose desired config this is")
 	fleetWide := fs.Bool("fleet-wide", false, "push fleet-wide defaults (detectors, publish) instead")
 	wait := fs.Duration("wait", 30*time.Second, "wait this long for the agent's verdict")
+	signKey := fs.String("sign", "", "sign the document for its target with this Ed25519 private key (PEM); streamqc firmware keygen makes one; agents with config.trusted_keys want it")
 	file, err := parseInterleaved(fs, args)
 	if err != nil {
 		return flagExit(err)
@@ -140,6 +158,13 @@ func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "streamqc fleet config push: %s: %v\n", file, err)
 		return 2
 	}
+	var priv ed25519.PrivateKey
+	if *signKey != "" {
+		if priv, err = firmware.LoadPrivateKey(*signKey); err != nil {
+			fmt.Fprintf(stderr, "streamqc fleet config push: --sign: %v\n", err)
+			return 2
+		}
+	}
 	c, fleetName, err := bf.connect(ctx, true, quietLogger(false))
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc fleet config push: %v\n", err)
@@ -148,6 +173,16 @@ func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Write
 	defer c.Close(time.Second)
 	if fleetName == "" {
 		fleetName = "default"
+	}
+	if priv != nil {
+		t := fleet.Target{Scope: fleet.ScopeAgent, Fleet: fleetName, Agent: *agent}
+		if *fleetWide {
+			t = fleet.Target{Scope: fleet.ScopeFleet, Fleet: fleetName}
+		}
+		if doc, err = fleet.Sign(priv, t, doc); err != nil {
+			fmt.Fprintf(stderr, "streamqc fleet config push: %v\n", err)
+			return 1
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, *wait)
 	defer cancel()
@@ -184,4 +219,17 @@ func flagExit(err error) int {
 		return 0
 	}
 	return 2
+}
+
+// prefixed writes each write to w after a prefix (one line per write).
+type prefixed struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, p.prefix); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
 }
