@@ -27,6 +27,7 @@ import (
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/placement"
 	"github.com/streamqc/streamqc/agent/spool"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/analyze"
@@ -229,9 +230,12 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	defer a.spool.Close()
 	streamsCtx, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
+	probe, closeProbe := newBoxProbe(a.log)
+	defer closeProbe()
 	a.sup = supervisor.New(streamsCtx, supervisor.Options{
 		Logger: a.log, Emit: a.emit,
 		OnState: func(string, supervisor.State) { a.reportChanged() },
+		Placer:  placement.New(probe, placement.Config{Logger: a.log}),
 		Accel:   a.accel,
 	})
 	a.upd.start()

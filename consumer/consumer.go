@@ -292,8 +292,8 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 
 // PrintAgents writes one aligned line per agent.
 func PrintAgents(w io.Writer, list []Agent) {
-	fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6s %8s %8s  %s\n",
-		"FLEET", "AGENT", "STATE", "VERSION", "STREAMS", "CONFIG", "CPU%", "RSS MB", "SPOOLED", "METRICS AGE")
+	fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6s %8s %8s  %-11s  %s\n",
+		"FLEET", "AGENT", "STATE", "VERSION", "STREAMS", "CONFIG", "CPU%", "RSS MB", "SPOOLED", "METRICS AGE", "DECODERS")
 	for _, a := range list {
 		var st struct{ State, Version string }
 		var m struct {
@@ -306,7 +306,8 @@ func PrintAgents(w io.Writer, list []Agent) {
 				Pending int `json:"pending"`
 			} `json:"spool"`
 			Streams []struct {
-				State string `json:"state"`
+				State   string `json:"state"`
+				Decoder string `json:"decoder"`
 			} `json:"streams"`
 		}
 		var r struct {
@@ -318,9 +319,13 @@ func PrintAgents(w io.Writer, list []Agent) {
 		_ = json.Unmarshal(a.Metrics, &m)
 		_ = json.Unmarshal(a.Reported, &r)
 		running := 0
+		decoders := map[string]int{}
 		for _, s := range m.Streams {
 			if s.State == "running" {
 				running++
+			}
+			if s.Decoder != "" {
+				decoders[s.Decoder]++
 			}
 		}
 		cfg, age := "-", "-"
@@ -333,10 +338,22 @@ func PrintAgents(w io.Writer, list []Agent) {
 		if !m.Time.IsZero() {
 			age = time.Since(m.Time).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6.1f %8.1f %8d  %s\n",
+		fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6.1f %8.1f %8d  %-11s  %s\n",
 			a.Fleet, a.ID, orDash(st.State), orDash(st.Version), fmt.Sprintf("%d/%d", running, len(m.Streams)), cfg,
-			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age)
+			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age, decoderCounts(decoders))
 	}
+}
+
+// decoderCounts says how many streams decode where: "cpu 2, nvdec:0 3".
+func decoderCounts(c map[string]int) string {
+	if len(c) == 0 {
+		return "-"
+	}
+	names := slices.Sorted(maps.Keys(c))
+	for i, k := range names {
+		names[i] = fmt.Sprintf("%s %d", k, c[k])
+	}
+	return strings.Join(names, ", ")
 }
 
 func orDash(s string) string {

@@ -57,12 +57,12 @@ func TestTextLine(t *testing.T) {
 
 func TestPrintAgents(t *testing.T) {
 	status, _ := json.Marshal(map[string]any{"state": "online", "version": "1.2.3"})
-	metrics := []byte(`{"time":"2026-11-22T07:00:00Z","process":{"cpu_percent":12.5,"rss_bytes":104857600},"spool":{"pending":3},"streams":[{"state":"running"},{"state":"retrying"}]}`)
+	metrics := []byte(`{"time":"2026-11-22T07:00:00Z","process":{"cpu_percent":12.5,"rss_bytes":104857600},"spool":{"pending":3},"streams":[{"state":"running","decoder":"nvdec:1"},{"state":"retrying","decoder":"cpu"},{"state":"running","decoder":"nvdec:1"}]}`)
 	reported := []byte(`{"status":"rejected","version":5,"applied_version":4}`)
 	var b bytes.Buffer
 	PrintAgents(&b, []Agent{{Fleet: "f", ID: "box", Status: status, Metrics: metrics, Reported: reported}, {Fleet: "f", ID: "silent"}})
 	out := b.String()
-	for _, w := range []string{"box", "online", "1.2.3", "1/2", "v4 (v5 refused)", "12.5", "100.0", "silent"} {
+	for _, w := range []string{"box", "online", "1.2.3", "2/3", "v4 (v5 refused)", "12.5", "100.0", "cpu 1, nvdec:1 2", "silent"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("listing lacks %q:\n%s", w, out)
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,18 +15,14 @@ import (
 	"github.com/streamqc/streamqc/schema"
 )
 
-const fleetUsage = `usage:
-  streamqc fleet agents [--fleet F] [--format text|json] [broker flags]
-  streamqc fleet config get --agent A [--fleet F] [broker flags]
-  streamqc fleet config push FILE (--agent A | --fleet-wide) [--fleet F] [--sign KEY] [--wait 30s] [broker flags]
+const fleetUsage = `usage: streamqc fleet agents [--fleet F] [--format text|json] [broker flags]
+       streamqc fleet config get --agent A [--fleet F] [broker flags]
+       streamqc fleet config push FILE (--agent A | --fleet-wide) [--fleet F] [--sign KEY] [--wait 30s] [broker flags]
 `
 
 func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, fleetUsage)
-		return 2
-	}
 	switch {
+	case len(args) == 0:
 	case args[0] == "agents":
 		return fleetAgents(ctx, args[1:], stdout, stderr)
 	case args[0] == "config" && len(args) > 1 && args[1] == "get":
@@ -36,18 +30,23 @@ func fleetCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case args[0] == "config" && len(args) > 1 && args[1] == "push":
 		return fleetConfigPush(ctx, args[2:], stdout, stderr)
 	}
-	fmt.Fprint(stderr, fleetUsage)
-	return 2
+	return groupUsage(args, fleetUsage, stdout, stderr)
 }
 
 func fleetAgents(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fleet agents", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bf := addBrokerFlags(fs)
+	fs := newFlags("fleet agents", "[--fleet F] [--format text|json] [broker flags]",
+		"Lists the agents of a fleet as the broker retains them: status, version, metrics, streams, config.", stdout, stderr)
+	bf := addBrokerFlags(fs.FlagSet)
 	format := fs.String("format", "text", "text or json")
 	settle := fs.Duration("settle", 500*time.Millisecond, "wait this long after the last retained message")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
+	}
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
+	}
+	if *format != "text" && *format != "json" {
+		return fs.fail("--format %q: want text or json", *format)
 	}
 	c, fleetName, err := bf.connect(ctx, true, quietLogger(false))
 	if err != nil {
@@ -72,16 +71,18 @@ func fleetAgents(ctx context.Context, args []string, stdout, stderr io.Writer) i
 }
 
 func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fleet config get", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bf := addBrokerFlags(fs)
+	fs := newFlags("fleet config get", "--agent A [--fleet F] [broker flags]",
+		"Prints an agent's desired config and what it reported of it.", stdout, stderr)
+	bf := addBrokerFlags(fs.FlagSet)
 	agent := fs.String("agent", "", "the agent (required)")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
 	}
 	if *agent == "" {
-		fmt.Fprintln(stderr, "streamqc fleet config get: --agent is required")
-		return 2
+		return fs.fail("--agent is required")
+	}
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
 	}
 	c, fleetName, err := bf.connect(ctx, true, quietLogger(false))
 	if err != nil {
@@ -124,21 +125,20 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("fleet config push", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bf := addBrokerFlags(fs)
+	fs := newFlags("fleet config push", "FILE (--agent A | --fleet-wide) [--fleet F] [--sign KEY] [--wait 30s] [broker flags]",
+		"Checks a desired config document, publishes it (retained) and waits for the agent's verdict.", stdout, stderr)
+	bf := addBrokerFlags(fs.FlagSet)
 	agent := fs.String("agent", "", "the agent whose desired config this is")
 	fleetWide := fs.Bool("fleet-wide", false, "push fleet-wide defaults (detectors, publish) instead")
 	wait := fs.Duration("wait", 30*time.Second, "wait this long for the agent's verdict")
 	signKey := fs.String("sign", "", "sign the document for its target with this Ed25519 private key (PEM); streamqc firmware keygen makes one; agents with config.trusted_keys want it")
-	file, err := parseInterleaved(fs, args)
-	if err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if file == "" || (*agent == "") == !*fleetWide {
-		fmt.Fprint(stderr, "streamqc fleet config push: FILE and one of --agent or --fleet-wide are required\n"+fleetUsage)
-		return 2
+	if len(fs.operands) != 1 || (*agent == "") == !*fleetWide {
+		return fs.fail("FILE and one of --agent or --fleet-wide are required")
 	}
+	file := fs.operands[0]
 	doc, err := os.ReadFile(file)
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc fleet config push: %v\n", err)
@@ -212,13 +212,6 @@ func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintln(stdout, line)
 	}
 	return 0
-}
-
-func flagExit(err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	return 2
 }
 
 // prefixed writes each write to w after a prefix (one line per write).
