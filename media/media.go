@@ -92,6 +92,9 @@ type Info struct {
 	AudioBlocks  int
 	Reconnects   int
 	End          float64 // media time reached
+	// Transport: the input was MPEG-TS of 188-byte packets and its bytes
+	// were checked against TR 101 290 (the sink is a TransportSink).
+	Transport bool
 }
 
 // ErrInput wraps every failure to open or read the input.
@@ -221,6 +224,7 @@ type session struct {
 	origin float64 // first timestamp of the input, seconds
 	pkt    *astiav.Packet
 	hot    hot
+	tap    *tap // MPEG-TS inputs: the bytes also go to the transport analyzer
 	video  *decoder
 	audio  *decoder
 
@@ -360,6 +364,12 @@ func (s *session) open(ctx context.Context) error {
 			return fmt.Errorf("%w: protocol whitelist: %w", ErrInput, err)
 		}
 	}
+	if err := s.openTap(); err != nil {
+		if openCtx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w: open %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+		}
+		return err
+	}
 	if err := s.fc.OpenInput(s.o.URL, nil, d); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
 			return s.silent("open")
@@ -376,6 +386,7 @@ func (s *session) open(ctx context.Context) error {
 	if f := s.fc.InputFormat(); f != nil {
 		s.info.Format = f.Name()
 	}
+	s.tapOpened()
 	if st := s.fc.StartTime(); st != astiav.NoPtsValue {
 		s.origin = float64(st) / float64(astiav.TimeBase)
 	} else {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/transport"
 )
 
 // recorder is a Sink that keeps what it is given.
@@ -34,7 +35,15 @@ type recorder struct {
 	from, framesSeen int
 	ms               runtime.MemStats
 	width, height    int
+	tr               transport.Counts // TR 101 290 errors (the recorder is a TransportSink)
+	trTimes          int
 }
+
+func (r *recorder) TransportLimits() (transport.Limits, bool) { return transport.DefaultLimits(), true }
+func (r *recorder) TransportError(ind transport.Indicator, pid uint16, t float64, n int64) {
+	r.tr[ind] += n
+}
+func (r *recorder) TransportTime(float64) { r.trTimes++ }
 
 func (r *recorder) Tracks(t float64, v, a bool) { r.tracksCalled, r.hasVideo, r.hasAudio = true, v, a }
 func (r *recorder) Video(cur, ref *detectors.VideoFrame) bool {
@@ -413,6 +422,9 @@ func TestLiveUDPStallAndReconnect(t *testing.T) {
 	}
 	if info.End < 8 {
 		t.Errorf("media time reached %.1f s; after an outage it follows the wall clock (about 9 s)", info.End)
+	}
+	if !info.Transport || r.trTimes == 0 {
+		t.Errorf("MPEG-TS over UDP: transport analyzed %v, %d clock reports: want the tap to see the stream", info.Transport, r.trTimes)
 	}
 }
 
