@@ -148,8 +148,9 @@ func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
 	wallStart := time.Now()
 	var offset float64 // media time at which the current session starts
 	backoff := 500 * time.Millisecond
+	hwWarned := false // said once per input, not at every reopen
 	for attempt := 0; ; attempt++ {
-		s := &session{o: o, sink: sink, info: &info, live: live, offset: offset, wallStart: wallStart}
+		s := &session{o: o, sink: sink, info: &info, live: live, offset: offset, wallStart: wallStart, hwWarned: &hwWarned}
 		err := s.run(ctx)
 		if ctx.Err() != nil || s.done {
 			return info, nil
@@ -217,6 +218,8 @@ type session struct {
 
 	fc     *astiav.FormatContext
 	fcOpen bool // OpenInput succeeded (on failure FFmpeg has freed the context)
+	// hwWarned is the input's: hardware decoding's absence is said once.
+	hwWarned *bool
 	intr   astiav.IOInterrupter
 	// intrMu serialises Interrupt: astiav's interrupter is a plain int that
 	// the open timeout and the watchdog may both set.
@@ -328,6 +331,24 @@ func (s *session) silent(stage string) error {
 	return fmt.Errorf("%w: %s %s: no answer within %s", ErrInput, stage, redact(s.o.URL), s.o.OpenTimeout)
 }
 
+// setTimeouts gives a live input's protocol FFmpeg's own timeouts. They
+// only back ours up: opening is bounded by OpenTimeout (openCtx, which
+// names the cause), reading by the stall watchdog (StallTimeout). Shorter,
+// they would cut an open short (udp gave up after 5.75 s whatever
+// --open-timeout said).
+func (s *session) setTimeouts(d *astiav.Dictionary) {
+	if !s.live {
+		return
+	}
+	us := fmt.Sprint((max(s.o.OpenTimeout, s.o.StallTimeout) + 2*time.Second).Microseconds())
+	_ = d.Set("rw_timeout", us, 0)
+	// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
+	// time to wait for a client and turns into a server: never for rtmp.
+	if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
+		_ = d.Set("timeout", us, 0)
+	}
+}
+
 func (s *session) open(ctx context.Context) error {
 	s.fc = astiav.AllocFormatContext()
 	if s.fc == nil {
@@ -341,19 +362,7 @@ func (s *session) open(ctx context.Context) error {
 	defer stop()
 	d := astiav.NewDictionary()
 	defer d.Free()
-	if s.live {
-		// FFmpeg's own timeouts only back ours up: opening is bounded by
-		// OpenTimeout (openCtx, which names the cause), reading by the stall
-		// watchdog (StallTimeout). Shorter, they would cut an open short
-		// (udp gave up after 5.75 s whatever --open-timeout said).
-		us := fmt.Sprint((max(s.o.OpenTimeout, s.o.StallTimeout) + 2*time.Second).Microseconds())
-		_ = d.Set("rw_timeout", us, 0)
-		// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
-		// time to wait for a client and turns into a server: never for rtmp.
-		if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
-			_ = d.Set("timeout", us, 0)
-		}
-	}
+	s.setTimeouts(d)
 	if s.o.Formats != "" {
 		if err := d.Set("format_whitelist", s.o.Formats, 0); err != nil {
 			return fmt.Errorf("%w: format whitelist: %w", ErrInput, err)
@@ -366,7 +375,7 @@ func (s *session) open(ctx context.Context) error {
 	}
 	if err := s.openTap(); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("%w: open %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+			return s.silent("open")
 		}
 		return err
 	}
@@ -561,7 +570,12 @@ func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
 		d.cc.SetThreadCount(1)
 		return t.String()
 	}
-	s.o.Logger.Warn("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	if !*s.hwWarned {
+		*s.hwWarned = true
+		s.o.Logger.Warn("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	} else {
+		s.o.Logger.Debug("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	}
 	return "software"
 }
 

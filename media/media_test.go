@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -537,5 +538,41 @@ func TestOpenTimeoutIsHonoured(t *testing.T) {
 				t.Errorf("gave up after %s, want %s", el.Round(10*time.Millisecond), tc.timeout)
 			}
 		})
+	}
+}
+
+// countWarn counts the warnings logged with a message.
+type countWarn struct {
+	msg string
+	n   *atomic.Int32
+}
+
+func (c countWarn) Enabled(_ context.Context, l slog.Level) bool { return true }
+func (c countWarn) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && r.Message == c.msg {
+		c.n.Add(1)
+	}
+	return nil
+}
+func (c countWarn) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c countWarn) WithGroup(string) slog.Handler      { return c }
+
+// TestHWAccelWarnsOncePerInput: a live input reopened again and again on a
+// box without the hardware says so once, not at every reopen.
+func TestHWAccelWarnsOncePerInput(t *testing.T) {
+	clip := avClip(t, "short.ts", "-f", "mpegts")
+	var n atomic.Int32
+	o := quiet()
+	live := true
+	o.URL, o.HWAccel, o.Live, o.MaxBackoff = clip, "vaapi", &live, 100*time.Millisecond
+	o.Logger = slog.New(countWarn{msg: "hardware decoding unavailable, decoding in software", n: &n})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	info, _ := Run(ctx, o, &recorder{})
+	if info.Reconnects < 2 {
+		t.Skipf("SKIP: the input was opened %d times only", info.Reconnects+1)
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("warned %d times over %d opens, want once", got, info.Reconnects+1)
 	}
 }

@@ -86,11 +86,7 @@ func (s *session) openTap() error {
 	// The protocol's options, as avformat_open_input would have passed them on.
 	d := astiav.NewDictionary()
 	defer d.Free()
-	if s.live {
-		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
-		_ = d.Set("rw_timeout", us, 0)
-		_ = d.Set("timeout", us, 0)
-	}
+	s.setTimeouts(d)
 	if s.o.Protocols != "" {
 		if err := d.Set("protocol_whitelist", s.o.Protocols, 0); err != nil {
 			t.handle.Delete()
