@@ -220,7 +220,7 @@ type session struct {
 	fcOpen bool // OpenInput succeeded (on failure FFmpeg has freed the context)
 	// hwWarned is the input's: hardware decoding's absence is said once.
 	hwWarned *bool
-	intr   astiav.IOInterrupter
+	intr     astiav.IOInterrupter
 	// intrMu serialises Interrupt: astiav's interrupter is a plain int that
 	// the open timeout and the watchdog may both set.
 	intrMu sync.Mutex
