@@ -300,3 +300,41 @@ func TestTransportSummary(t *testing.T) {
 		t.Errorf("text summary: no line with 67 continuity errors:\n%s", out.String())
 	}
 }
+
+// TestDamagedInputRepeats: the real corrupted captures give the same events,
+// decode errors and summary at every run, with one decoder thread and with
+// several (slice threads; frame threads reported 37 to 42 decode errors for
+// one capture from run to run).
+func TestDamagedInputRepeats(t *testing.T) {
+	dir := mediaDir(t)
+	clips, _ := filepath.Glob(filepath.Join(dir, "corrupt", "*.ts"))
+	if len(clips) == 0 {
+		t.Skip("SKIP: no corrupted captures in " + dir)
+	}
+	for _, c := range clips {
+		for _, threads := range []int{1, 4} {
+			t.Run(fmt.Sprintf("%s %d threads", filepath.Base(c), threads), func(t *testing.T) {
+				var first string
+				for run := 0; run < 3; run++ {
+					var out bytes.Buffer
+					o := analyze.Options{
+						Media:  media.Options{URL: c, HWAccel: "none", Video: media.TrackFirst, Audio: media.TrackFirst, Threads: threads},
+						Config: detectors.DefaultConfig(), Format: "json", Logger: slog.New(slog.DiscardHandler),
+					}
+					if _, err := analyze.Run(context.Background(), o, &out); err != nil {
+						t.Fatal(err)
+					}
+					got := regexp.MustCompile(`"elapsed":[0-9.]+,`).ReplaceAllString(out.String(), "")
+					if strings.Contains(got, `"reason":"decode: "`) {
+						t.Errorf("an empty decode reason:\n%s", got)
+					}
+					if run == 0 {
+						first = got
+					} else if got != first {
+						t.Fatalf("run %d differs from run 1:\n%s\nrun 1:\n%s", run+1, got, first)
+					}
+				}
+			})
+		}
+	}
+}

@@ -57,7 +57,8 @@ type Options struct {
 	DeviceFrames bool
 	// Video and Audio select a stream by index, or TrackFirst / TrackNone.
 	Video, Audio int
-	// Threads is the decoder thread count; 0 lets FFmpeg choose.
+	// Threads is the decoder thread count (0: one). More than one are slice
+	// threads: the same input gives the same frames, errors and events.
 	Threads int
 	// Realtime paces a file like a live source.
 	Realtime bool
@@ -466,7 +467,13 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 		return nil, fmt.Errorf("%w: stream %d: codec parameters: %w", ErrInput, st.Index(), err)
 	}
 	d.cc.SetTimeBase(st.TimeBase())
-	d.cc.SetThreadCount(s.o.Threads)
+	// One thread unless told more: the agent places threads per box, and
+	// one thread decodes 1080p30 several times over real time.
+	d.cc.SetThreadCount(max(s.o.Threads, 1))
+	// Slice threads only: with frame threads, which thread reports a damaged
+	// picture first varies, and so did the decode errors and concealment
+	// (blockiness) of one capture from run to run. Detection must repeat.
+	d.cc.SetThreadType(astiav.ThreadTypeSlice)
 	hw := "software"
 	if track == detectors.VideoTrack {
 		hw = s.setupHW(d, codec)
@@ -645,7 +652,7 @@ func (s *session) packet(ctx context.Context) {
 	}
 	s.sink.Packet(d.track, t, s.pkt.Flags().Has(astiav.PacketFlagCorrupt))
 	if code := s.hot.sendPacket(d.ccC, false); code < 0 && code != codeEagain && d.clean {
-		s.sink.DecodeError(t, "decode: "+avError(code).Error())
+		s.sink.DecodeError(t, decodeReason(code))
 	}
 	s.receive(d, t)
 }
@@ -667,7 +674,7 @@ func (s *session) receive(d *decoder, pktT float64) {
 		f := d.frames[d.cur]
 		if code := receiveFrame(d.ccC, f); code < 0 {
 			if code != codeEagain && code != codeEOF && d.clean {
-				s.sink.DecodeError(pktT, "decode: "+avError(code).Error())
+				s.sink.DecodeError(pktT, decodeReason(code))
 			}
 			break
 		}
