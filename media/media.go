@@ -51,6 +51,10 @@ type Options struct {
 	// HWDevice names the device for HWAccel as FFmpeg does ("0", "1" for
 	// CUDA's GPUs; a DRM node for VAAPI); empty: the default one.
 	HWDevice string
+	// Loop starts a file over at its end as one continuous input: media time
+	// goes on, and the sink sees no end (alarms of a permanently damaged
+	// clip stay raised across the wrap).
+	Loop bool
 	// DeviceFrames keeps CUDA-decoded pictures in GPU memory: the sink gets
 	// VideoFrame.Device (on FFmpeg's CUDA device opened on the GPU's primary
 	// context, which the GPU backend shares) instead of a host copy.
@@ -92,6 +96,7 @@ type Info struct {
 	Frames       int
 	AudioBlocks  int
 	Reconnects   int
+	Loops        int     // times a looping file started over
 	End          float64 // media time reached
 	// Transport: the input was MPEG-TS of 188-byte packets and its bytes
 	// were checked against TR 101 290 (the sink is a TransportSink).
@@ -157,6 +162,15 @@ func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
 			return info, nil
 		}
 		if !live {
+			if err == nil && o.Loop && s.delivered {
+				// Starts over where it ended, in media time.
+				info.Loops++
+				offset = info.End
+				if o.Duration > 0 && offset >= o.Duration {
+					return info, nil
+				}
+				continue
+			}
 			return info, err
 		}
 		if attempt == 0 && !s.opened {

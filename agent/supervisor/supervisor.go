@@ -353,6 +353,9 @@ func (st *stream) run() {
 			}
 		}
 		mo := st.cfg.Media
+		// A looping file is one continuous input (its alarms do not clear
+		// and raise again at every wrap): media starts it over itself.
+		mo.Loop = st.cfg.Loop
 		backend, release := st.backend(&mo)
 		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, st.emit)
 		if err != nil {

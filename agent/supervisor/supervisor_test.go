@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -243,6 +244,36 @@ func TestTransportMetrics(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.balanced(t)
+}
+
+// TestLoopingFileIsOneStream: a permanently silent clip, looped, raises its
+// silence once and keeps it raised across every wrap (it cleared and raised
+// again at each loop).
+func TestLoopingFileIsOneStream(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("SKIP: no ffmpeg CLI")
+	}
+	file := filepath.Join(t.TempDir(), "silent.mkv")
+	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
+		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	rec := &recorder{}
+	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
+	s.Apply([]StreamConfig{cfg("a", file, true)})
+	waitFor(t, "three loops of 75 frames", 30*time.Second, func() bool {
+		st, _ := state(s, "a")
+		return st.Frames > 3*75
+	})
+	if r, c := rec.count("a", detectors.Silence, detectors.Raised), rec.count("a", detectors.Silence, detectors.Cleared); r != 1 || c != 0 {
+		t.Errorf("silence raised %d and cleared %d times over the loops, want raised once, never cleared", r, c)
+	}
+	if err := s.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	rec.balanced(t)
