@@ -94,7 +94,7 @@ func (a *Agent) clearStaleAlarms() {
 		a.emit(o.Stream, detectors.Event{
 			Defect: o.Defect, State: detectors.Cleared, Start: o.Start,
 			End:    o.Start + max(0, time.Since(o.Raised).Seconds()),
-			Reason: reason,
+			Reason: reason, Cause: detectors.CauseAgentRestart,
 		})
 	}
 }

@@ -95,8 +95,12 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 		return Summary{}, err
 	}
 	sum := Summary{Alarms: map[string]*Tally{}}
+	cause := detectors.CauseRecovered // until the input ends
 	emit := func(e detectors.Event) {
 		if e.State == detectors.Cleared {
+			if e.Cause == "" {
+				e.Cause = cause
+			}
 			t := sum.Alarms[e.Defect]
 			if t == nil {
 				t = &Tally{}
@@ -137,6 +141,10 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 	end := info.End
 	if o.Media.Duration > 0 {
 		end = math.Min(end, o.Media.Duration)
+	}
+	cause = detectors.CauseInputEnded
+	if ctx.Err() != nil {
+		cause = detectors.CauseStreamStopped
 	}
 	an.Flush(end)
 	st := an.Stats()

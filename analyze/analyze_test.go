@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +32,7 @@ type event struct {
 	End      *float64           `json:"end"`
 	Duration *float64           `json:"duration"`
 	Reason   string             `json:"reason"`
+	Cause    string             `json:"cause"`
 	Values   map[string]float64 `json:"values"`
 	Frames   int                `json:"frames"`
 	TR101290 map[string]int64   `json:"tr101290"`
@@ -336,5 +338,29 @@ func TestDamagedInputRepeats(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestClearCause: an alarm that ends inside the input clears as recovered;
+// one still raised at the input's end clears as input ended.
+func TestClearCause(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("SKIP: no ffmpeg CLI")
+	}
+	file := filepath.Join(t.TempDir(), "silent-then-tone.mkv")
+	// Silent for 3 s then a tone, all 6 s; black throughout, to the end.
+	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "color=black:s=320x240:r=25",
+		"-f", "lavfi", "-i", "sine=f=1000:r=48000,volume='if(lt(t,3),0,0.3)':eval=frame", "-t", "6",
+		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	alarms, _ := analyzeJSON(t, file)
+	causes := map[string]string{}
+	for _, a := range alarms {
+		causes[a.Defect] = a.Cause
+	}
+	if causes["silence"] != "recovered" || causes["black"] != "input ended" {
+		t.Errorf("causes %v, want silence recovered, black input ended", causes)
 	}
 }

@@ -40,7 +40,7 @@ func NewJSONEvent(stream string, e detectors.Event) schema.DefectEvent {
 	j := schema.DefectEvent{Type: "defect", Stream: stream, Defect: e.Defect, State: string(e.State), Start: ms(e.Start), Reason: e.Reason, Values: e.Values}
 	if e.State == detectors.Cleared {
 		end, d := ms(e.End), ms(e.End-e.Start)
-		j.End, j.Duration = &end, &d
+		j.End, j.Duration, j.Cause = &end, &d, e.Cause
 	}
 	return j
 }
@@ -72,6 +72,9 @@ func (w *writer) event(e detectors.Event) {
 	fmt.Fprintf(&sb, "%s  %-12s %s%-7s%s", clock(e.Start), e.Defect, on, state, off)
 	if e.State == detectors.Cleared {
 		fmt.Fprintf(&sb, " %s -> %s (%.3f s)", clock(e.Start), clock(e.End), e.End-e.Start)
+		if e.Cause != "" && e.Cause != detectors.CauseRecovered {
+			fmt.Fprintf(&sb, " [%s]", e.Cause)
+		}
 	}
 	if e.Reason != "" {
 		fmt.Fprintf(&sb, "  %s", e.Reason)

@@ -185,6 +185,9 @@ func textLine(e schema.AgentEvent, color bool) string {
 	if e.End != nil && e.Duration != nil {
 		fmt.Fprintf(&b, "  lasted %.3fs", *e.Duration)
 	}
+	if e.Cause != "" && e.Cause != "recovered" {
+		fmt.Fprintf(&b, "  (%s)", clean(e.Cause)) // monitoring stopped, not the defect
+	}
 	if e.Reason != "" {
 		fmt.Fprintf(&b, "  %s", clean(e.Reason))
 	}

@@ -42,7 +42,21 @@ type Event struct {
 	Values map[string]float64
 	// Reason is a human-readable detail, for example why a track is missing.
 	Reason string
+	// Cause says why a clear happened (Cleared only): the defect ended
+	// (CauseRecovered), or monitoring of it did (the others).
+	Cause string
 }
+
+// Causes of a clear: consumers tell "the defect ended" from "monitoring
+// stopped" by them.
+const (
+	CauseRecovered     = "recovered"      // the defect ended: good frames or samples again
+	CauseInputEnded    = "input ended"    // the input ended (a file, a sender that stopped for good)
+	CauseStreamStopped = "stream stopped" // the stream was removed from the config, or analyze interrupted
+	CauseConfigChanged = "config changed" // the stream restarted with new settings
+	CauseAgentStopping = "agent stopping" // the agent is stopping (SIGTERM, an update)
+	CauseAgentRestart  = "agent restarted" // left raised by a previous run that did not stop cleanly
+)
 
 // Key identifies the alarm an event raises or clears: its defect, and for
 // tr101290, whose indicators are alarms of their own, the indicator too.

@@ -10,6 +10,7 @@ type DefectEvent struct {
 	End      *float64           `json:"end,omitempty"`
 	Duration *float64           `json:"duration,omitempty"`
 	Reason   string             `json:"reason,omitempty"`
+	Cause    string             `json:"cause,omitempty"`
 	Values   map[string]float64 `json:"values,omitempty"`
 }
 

@@ -137,16 +137,17 @@ func (s *Supervisor) apply(cfgs []StreamConfig) Diff {
 	}
 	s.mu.Lock()
 	var stopping []*stream
+	var causes []string
 	for id, st := range s.streams {
 		c, ok := want[id]
 		switch {
 		case !ok:
 			d.Stopped = append(d.Stopped, id)
-			stopping = append(stopping, st)
+			stopping, causes = append(stopping, st), append(causes, detectors.CauseStreamStopped)
 			delete(s.streams, id)
 		case !st.cfg.equal(c):
 			d.Restarted = append(d.Restarted, id)
-			stopping = append(stopping, st)
+			stopping, causes = append(stopping, st), append(causes, detectors.CauseConfigChanged)
 			delete(s.streams, id)
 		default:
 			d.Unchanged = append(d.Unchanged, id)
@@ -154,8 +155,8 @@ func (s *Supervisor) apply(cfgs []StreamConfig) Diff {
 	}
 	s.mu.Unlock()
 	// Stop outside the lock: a stopping stream flushes its clears through Emit.
-	for _, st := range stopping {
-		st.stop()
+	for i, st := range stopping {
+		st.stop(causes[i])
 	}
 	s.mu.Lock()
 	for _, c := range cfgs {
@@ -190,6 +191,7 @@ func (s *Supervisor) Stop(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, st := range all {
+		st.why.Store(detectors.CauseAgentStopping)
 		st.cancel()
 	}
 	for _, st := range all {
@@ -256,6 +258,7 @@ type stream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	why    atomic.Value // string: the cause of the clears its stop makes
 
 	frames, blocks      atomic.Int64
 	restarts, reconnect atomic.Int64
@@ -295,9 +298,18 @@ func (s *Supervisor) newStream(c StreamConfig) *stream {
 	return st
 }
 
-func (st *stream) stop() {
+func (st *stream) stop(cause string) {
+	st.why.Store(cause)
 	st.cancel()
 	<-st.done
+}
+
+// stopCause is why the stream was stopped (the cause of its last clears).
+func (st *stream) stopCause() string {
+	if c, ok := st.why.Load().(string); ok {
+		return c
+	}
+	return detectors.CauseStreamStopped
 }
 
 func (st *stream) setState(s State, err error) {
@@ -346,18 +358,25 @@ func (st *stream) run() {
 			st.setState(Running, nil)
 			if loss != nil {
 				e := *loss
-				e.State = detectors.Cleared
+				e.State, e.Cause = detectors.Cleared, detectors.CauseRecovered
 				e.End = e.Start + time.Since(lossWall).Seconds()
 				st.emit(e)
 				loss = nil
 			}
+		}
+		cause := detectors.CauseRecovered // until this run of the input ends
+		emit := func(e detectors.Event) {
+			if e.State == detectors.Cleared && e.Cause == "" {
+				e.Cause = cause
+			}
+			st.emit(e)
 		}
 		mo := st.cfg.Media
 		// A looping file is one continuous input (its alarms do not clear
 		// and raise again at every wrap): media starts it over itself.
 		mo.Loop = st.cfg.Loop
 		backend, release := st.backend(&mo)
-		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, st.emit)
+		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, emit)
 		if err != nil {
 			release()
 			// The fleet config checked this; reaching here is a bug, not an input problem.
@@ -375,12 +394,16 @@ func (st *stream) run() {
 		}
 		release()
 		st.reconnect.Add(int64(info.Reconnects))
+		cause = detectors.CauseInputEnded
+		if st.ctx.Err() != nil {
+			cause = st.stopCause()
+		}
 		an.Flush(info.End)
 		if st.ctx.Err() != nil {
 			if loss != nil {
 				e := *loss
 				e.State, e.End = detectors.Cleared, e.Start+time.Since(lossWall).Seconds()
-				e.Reason = "stream stopped"
+				e.Reason, e.Cause = "stream stopped", cause
 				st.emit(e)
 			}
 			return
@@ -418,7 +441,7 @@ func (st *stream) run() {
 		case <-st.ctx.Done():
 			e := *loss
 			e.State, e.End = detectors.Cleared, e.Start+time.Since(lossWall).Seconds()
-			e.Reason = "stream stopped"
+			e.Reason, e.Cause = "stream stopped", st.stopCause()
 			st.emit(e)
 			return
 		case <-time.After(wait):

@@ -278,3 +278,49 @@ func TestLoopingFileIsOneStream(t *testing.T) {
 	}
 	rec.balanced(t)
 }
+
+// TestClearCauses: a clear says why: the stream removed, restarted with new
+// settings, or the agent stopping; never "recovered" for those.
+func TestClearCauses(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("SKIP: no ffmpeg CLI")
+	}
+	file := filepath.Join(t.TempDir(), "silent.mkv")
+	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
+		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	rec := &recorder{}
+	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
+	raised := func(id string) func() bool {
+		return func() bool { return rec.count(id, detectors.Silence, detectors.Raised) > 0 }
+	}
+	s.Apply([]StreamConfig{cfg("removed", file, true), cfg("changed", file, true), cfg("kept", file, true)})
+	for _, id := range []string{"removed", "changed", "kept"} {
+		waitFor(t, id+" silence", 20*time.Second, raised(id))
+	}
+	changed := cfg("changed", file, true)
+	changed.Detectors.Silence.MinDuration = 3
+	s.Apply([]StreamConfig{changed, cfg("kept", file, true)})
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"removed": detectors.CauseStreamStopped, "changed": detectors.CauseConfigChanged, "kept": detectors.CauseAgentStopping}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	seen := map[string]bool{}
+	for _, e := range rec.events {
+		if e.e.Defect != detectors.Silence || e.e.State != detectors.Cleared || seen[e.stream] {
+			continue
+		}
+		seen[e.stream] = true // the first clear: the restarted stream raises and clears again later
+		if e.e.Cause != want[e.stream] {
+			t.Errorf("%s: cleared with cause %q, want %q", e.stream, e.e.Cause, want[e.stream])
+		}
+	}
+	if len(seen) != 3 {
+		t.Errorf("clears seen for %v, want all three streams", seen)
+	}
+}
