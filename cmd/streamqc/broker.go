@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/streamqc/streamqc/agent"
@@ -74,6 +78,9 @@ func (b *brokerFlags) connectWith(ctx context.Context, clean bool, logger *slog.
 	if err != nil {
 		return nil, "", err
 	}
+	if err := reachable(ctx, br.URL); err != nil {
+		return nil, "", fmt.Errorf("broker %s: %w", br.URL, err)
+	}
 	id := *b.clientID
 	if id == "" {
 		id = "streamqc-cli-" + newSuffix()
@@ -107,4 +114,35 @@ func quietLogger(verbose bool) *slog.Logger {
 		level = slog.LevelInfo
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// reachable fails at once, with the cause, when the broker's host refuses
+// the connection or does not exist: a command run by hand says so once and
+// exits instead of retrying until its timeout. Anything else (no answer
+// yet, a firewall dropping packets) is left to the client's retries.
+func reachable(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil // the client reports a malformed URL in its own words
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"tcp": "1883", "mqtt": "1883", "ssl": "8883", "tls": "8883", "mqtts": "8883", "ws": "80", "wss": "443"}[u.Scheme]
+	}
+	if port == "" {
+		return nil
+	}
+	d := net.Dialer{Timeout: 3 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	var dns *net.DNSError
+	switch {
+	case err == nil:
+		c.Close()
+		return nil
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("connection refused (nothing listens on %s)", net.JoinHostPort(u.Hostname(), port))
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return fmt.Errorf("no such host %q", u.Hostname())
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -140,5 +141,42 @@ func TestEventsDropsForeignEvents(t *testing.T) {
 	}
 	if !strings.Contains(errs, `streamqc/v1/f/a/events: its payload claims to be from "f"/"b"`) || !strings.Contains(errs, "1 events dropped") {
 		t.Fatalf("stderr: %s", errs)
+	}
+}
+
+// TestUnreachableBrokerSaysSoOnce: the operator commands against a port
+// nothing listens on exit 1 at once with one line saying why, not after
+// their timeout with a retry warning a second.
+func TestUnreachableBrokerSaysSoOnce(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	broker := "tcp://" + addr
+	for _, args := range [][]string{
+		{"events", "--broker", broker},
+		{"fleet", "agents", "--broker", broker},
+		{"fleet", "config", "get", "--agent", "a", "--broker", broker},
+	} {
+		t.Run(strings.Join(args[:len(args)-2], " "), func(t *testing.T) {
+			var out, errb bytes.Buffer
+			start := time.Now()
+			var code int
+			switch args[0] {
+			case "events":
+				code = eventsCmd(context.Background(), args[1:], &out, &errb)
+			default:
+				code = fleetCmd(context.Background(), args[1:], &out, &errb)
+			}
+			lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+			if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], "connection refused") {
+				t.Errorf("exit %d, stderr:\n%s", code, errb.String())
+			}
+			if el := time.Since(start); el > 2*time.Second {
+				t.Errorf("took %s", el)
+			}
+		})
 	}
 }
