@@ -386,6 +386,36 @@ func Retained(ctx context.Context, c *mqtt.Client, topic string, wait time.Durat
 	}
 }
 
+// Presence is what the broker retains of an agent's status: State is
+// "online", "offline" or "unknown" (no status was ever published: a wrong
+// --fleet or --agent, or a box never started), Reason why it went offline.
+type Presence struct {
+	State, Version, Started, Reason string
+}
+
+// AgentPresence reads an agent's retained status.
+func AgentPresence(ctx context.Context, c *mqtt.Client, fleetName, agent string, wait time.Duration) (Presence, error) {
+	b, err := Retained(ctx, c, schema.NewTopics(fleetName, agent).Status, wait)
+	if err != nil {
+		return Presence{}, err
+	}
+	if len(b) == 0 {
+		return Presence{State: "unknown"}, nil
+	}
+	var p Presence
+	var st struct {
+		State   string `json:"state"`
+		Version string `json:"version"`
+		Started string `json:"started"`
+		Reason  string `json:"reason"`
+	}
+	if json.Unmarshal(b, &st) != nil || (st.State != "online" && st.State != "offline") {
+		return Presence{State: "unknown"}, nil
+	}
+	p.State, p.Version, p.Started, p.Reason = st.State, st.Version, st.Started, st.Reason
+	return p, nil
+}
+
 // Verdict is an agent's answer to a pushed config.
 type Verdict struct {
 	Version        int64  `json:"version"`

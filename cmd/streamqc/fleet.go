@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/fleet"
+	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/consumer"
 	"github.com/streamqc/streamqc/firmware"
 	"github.com/streamqc/streamqc/schema"
@@ -192,6 +193,26 @@ func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Write
 			return 1
 		}
 		fmt.Fprintf(stdout, "fleet %s: defaults version %d published\n", fleetName, schema.PeekVersion(doc))
+		return 0
+	}
+	// An agent the broker never saw is a typo more often than a box to come;
+	// an offline one takes the retained document when it is back.
+	pr, err := consumer.AgentPresence(wctx, c, fleetName, *agent, time.Second)
+	if err != nil {
+		fmt.Fprintf(stderr, "streamqc fleet config push: %v\n", err)
+		return 1
+	}
+	switch pr.State {
+	case "unknown":
+		fmt.Fprintf(stderr, "streamqc fleet config push: agent %s/%s is unknown: the broker holds no status of it (check --fleet and --agent); nothing published\n", fleetName, *agent)
+		return 1
+	case "offline":
+		if err := c.Publish(wctx, mqtt.Message{Topic: schema.NewTopics(fleetName, *agent).Desired, Payload: doc, QoS: 1, Retained: true}); err != nil {
+			fmt.Fprintf(stderr, "streamqc fleet config push: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s/%s: version %d published; the agent is offline (%s): it applies it when it reconnects\n",
+			fleetName, *agent, schema.PeekVersion(doc), pr.Reason)
 		return 0
 	}
 	v, err := consumer.Push(wctx, c, fleetName, *agent, doc)

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/consumer"
+	"github.com/streamqc/streamqc/schema"
 	"log/slog"
 	"net"
 	"os"
@@ -199,5 +202,61 @@ func TestFleetConfigPushSigned(t *testing.T) {
 		!strings.Contains(out.String(), `"desired": {`) || !strings.Contains(out.String(), `"version": 1`) ||
 		!strings.Contains(out.String(), `"desired_signature": {`) || !strings.Contains(out.String(), `"fleet_desired_signature": {`) {
 		t.Fatalf("config get of signed documents: %d\n%s%s", code, &out, &errb)
+	}
+}
+
+// TestPushToUnknownOrOfflineAgent: a push names the agent's absence instead
+// of timing out: unknown (never seen by the broker) is refused with nothing
+// published; offline publishes the retained document and says it applies at
+// reconnection; firmware push says the same before it waits.
+func TestPushToUnknownOrOfflineAgent(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "t-offline", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start(ctx)
+	defer c.Close(time.Second)
+	if err := c.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status := `{"state":"offline","version":"v1","started":"2026-12-01T00:00:00Z","reason":"connection lost"}`
+	if err := c.Publish(ctx, mqtt.Message{Topic: schema.NewTopics("ops", "gone").Status, Payload: []byte(status), QoS: 1, Retained: true}); err != nil {
+		t.Fatal(err)
+	}
+	doc := filepath.Join(t.TempDir(), "d.json")
+	if err := os.WriteFile(doc, []byte(`{"version":3,"streams":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := fleetCmd(ctx, args, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, _, errs := run("config", "push", doc, "--agent", "nobody", "--fleet", "ops", "--broker", b.URL, "--wait", "5s")
+	if code != 1 || !strings.Contains(errs, "agent ops/nobody is unknown") {
+		t.Errorf("push to an unknown agent: exit %d\n%s", code, errs)
+	}
+	if got, _ := consumer.Retained(ctx, c, schema.NewTopics("ops", "nobody").Desired, 500*time.Millisecond); got != nil {
+		t.Errorf("a document was published for the unknown agent: %s", got)
+	}
+	start := time.Now()
+	code, out, errs := run("config", "push", doc, "--agent", "gone", "--fleet", "ops", "--broker", b.URL, "--wait", "20s")
+	if code != 0 || !strings.Contains(out, "the agent is offline (connection lost): it applies it when it reconnects") || time.Since(start) > 10*time.Second {
+		t.Errorf("push to an offline agent: exit %d after %s\n%s%s", code, time.Since(start), out, errs)
+	}
+	if got, _ := consumer.Retained(ctx, c, schema.NewTopics("ops", "gone").Desired, 2*time.Second); !strings.Contains(string(got), `"version":3`) {
+		t.Errorf("the offline agent's document is not retained: %s", got)
+	}
+	bundle := filepath.Join(t.TempDir(), "b.bundle")
+	if err := os.WriteFile(bundle, []byte("not a bundle, never read by an agent here"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var fo, fe bytes.Buffer
+	if code := firmwareCmd(ctx, []string{"push", "--agent", "nobody", "--fleet", "ops", "--broker", b.URL, bundle}, &fo, &fe); code != 1 ||
+		!strings.Contains(fe.String(), "agent ops/nobody is unknown") {
+		t.Errorf("firmware push to an unknown agent: exit %d\n%s%s", code, fo.String(), fe.String())
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/consumer"
 	"github.com/streamqc/streamqc/firmware"
 	"github.com/streamqc/streamqc/schema"
 )
@@ -111,6 +112,16 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer c.Close(2 * time.Second)
 	if fleetName == "" {
 		fleetName = "default"
+	}
+	pr, err := consumer.AgentPresence(ctx, c, fleetName, *agentID, time.Second)
+	if err != nil {
+		return fatal("%v", err)
+	}
+	switch pr.State {
+	case "unknown":
+		return fatal("agent %s/%s is unknown: the broker holds no status of it (check --fleet and --agent); nothing published", fleetName, *agentID)
+	case "offline":
+		fmt.Fprintf(stdout, "agent %s/%s is offline (%s): the job stays retained; waiting for the agent (--timeout %s)\n", fleetName, *agentID, pr.Reason, *timeout)
 	}
 	if *url == "" {
 		pub := func(ctx context.Context, msg []byte) error {
