@@ -341,8 +341,14 @@ func PrintAgents(w io.Writer, list []Agent) {
 		if !m.Time.IsZero() {
 			age = time.Since(m.Time).Round(time.Second).String()
 		}
+		streams := fmt.Sprintf("%d/%d", running, len(m.Streams))
+		if st.State != "online" && len(m.Streams) > 0 {
+			// The retained metrics are the last an agent sent before it went
+			// away: its streams are not running now.
+			streams = fmt.Sprintf("-/%d", len(m.Streams))
+		}
 		fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6.1f %8.1f %8d  %-11s  %s\n",
-			a.Fleet, a.ID, orDash(st.State), orDash(st.Version), fmt.Sprintf("%d/%d", running, len(m.Streams)), cfg,
+			a.Fleet, a.ID, orDash(st.State), orDash(st.Version), streams, cfg,
 			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age, decoderCounts(decoders))
 	}
 }

@@ -67,6 +67,13 @@ func TestPrintAgents(t *testing.T) {
 			t.Errorf("listing lacks %q:\n%s", w, out)
 		}
 	}
+	// Gone: its last metrics still say running; the listing must not.
+	offline, _ := json.Marshal(map[string]any{"state": "offline", "version": "1.2.3"})
+	b.Reset()
+	PrintAgents(&b, []Agent{{Fleet: "f", ID: "gone", Status: offline, Metrics: metrics}})
+	if out := b.String(); strings.Contains(out, "2/3") || !strings.Contains(out, "-/3") {
+		t.Errorf("an offline agent's streams shown as running:\n%s", out)
+	}
 }
 
 // TestEventsFromAnotherTopicAreDropped: an event is believed only on its own
