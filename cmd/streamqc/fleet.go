@@ -120,9 +120,34 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 			out[name] = p
 		}
 	}
+	// The retained desired document is the last pushed, not necessarily the
+	// one running: a refused one is shown apart, with the agent's reason.
+	var rep struct {
+		Status         string `json:"status"`
+		Version        int64  `json:"version"`
+		Reason         string `json:"reason"`
+		Scope          string `json:"scope"`
+		AppliedVersion int64  `json:"applied_version"`
+	}
+	if json.Unmarshal(out["reported"], &rep) == nil && out["reported"] != nil {
+		out["running_version"], _ = json.Marshal(rep.AppliedVersion)
+		if d, ok := out["desired"]; ok && rep.Status == "rejected" && rep.Scope != "fleet" && schema.PeekVersion(d) == rep.Version {
+			out["refused"], out["refused_reason"] = d, mustJSON(rep.Reason)
+			delete(out, "desired")
+			if sig, ok := out["desired_signature"]; ok {
+				out["refused_signature"] = sig
+				delete(out, "desired_signature")
+			}
+		}
+	}
 	b, _ := json.MarshalIndent(out, "", "  ")
 	fmt.Fprintln(stdout, string(b))
 	return 0
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
 }
 
 func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Writer) int {

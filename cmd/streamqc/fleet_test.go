@@ -92,6 +92,16 @@ func TestFleetCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"desired"`) || !strings.Contains(out, `"reported"`) || !strings.Contains(out, `"version": 2`) {
 		t.Fatalf("config get: %d\n%s", code, out)
 	}
+	// A refused version 3 stays retained; get shows it apart from what runs.
+	refused := write("v3b.json", `{"version":3,"streams":[{"id":"cam","url":"pipe:0"}]}`)
+	if code, out, _ = cmd(fleet, "config", "push", refused, "--agent", "box9"); code != 1 {
+		t.Fatalf("push of a refused version 3: %d\n%s", code, out)
+	}
+	code, out, _ = cmd(fleet, "config", "get", "--agent", "box9")
+	if code != 0 || strings.Contains(out, `"desired":`) || !strings.Contains(out, `"refused": {`) ||
+		!strings.Contains(out, `"refused_reason": "`) || !strings.Contains(out, `"running_version": 2`) {
+		t.Fatalf("config get after a refusal: %d\n%s", code, out)
+	}
 	var listing string
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
