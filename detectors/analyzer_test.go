@@ -162,6 +162,7 @@ func TestAnalyzerDisabledDetectors(t *testing.T) {
 		}},
 		{SignalLoss, func(c *Config) { c.SignalLoss.Enabled = false }, func(f *analyzerFeed) { f.a.Tracks(0, false, true) }},
 		{DecodeError, func(c *Config) { c.DecodeError.Enabled = false }, func(f *analyzerFeed) { f.a.DecodeError(0.5, "bad slice") }},
+		{DetailLoss, func(c *Config) { c.DetailLoss.Enabled = false }, func(f *analyzerFeed) { f.play(1, still, nil); f.play(1, blocky, nil) }},
 	}
 	count := func(events []Event, defect string) int {
 		n := 0

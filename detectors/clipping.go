@@ -3,17 +3,45 @@ package detectors
 // ClippingConfig sets the clipping detector: flat tops, that is runs of at
 // least MinRun consecutive samples of one channel at or beyond Level (a share
 // of full scale), recurring at least every MaxGap seconds for MinDuration.
+//
+// Clipping that went through a lossy codec (AAC, MP2) has no flat tops left:
+// the decoder rebuilds them as ripple around full scale that overshoots it.
+// A 10 ms window in which at least NearShare of the samples lie at NearLevel
+// of full scale or beyond, and at least one beyond full scale, counts like a
+// flat top: programme that merely peaks near full scale (normalised, or
+// brick-wall limited) touches it briefly, a clipped one piles up there.
 type ClippingConfig struct {
-	Enabled     bool    `json:"enabled"`
-	Level       float64 `json:"level"`
-	MinRun      int     `json:"min_run"`
-	MaxGap      float64 `json:"max_gap"`
+	Enabled   bool    `json:"enabled"`
+	Level     float64 `json:"level"`
+	MinRun    int     `json:"min_run"`
+	NearLevel float64 `json:"near_level"`
+	NearShare float64 `json:"near_share"`
+	MaxGap    float64 `json:"max_gap"`
+	// NearGap is MaxGap after a lossy-clipping window: clipped speech
+	// through a codec comes in syllables, with longer gaps than flat tops.
+	NearGap     float64 `json:"near_gap"`
 	MinDuration float64 `json:"min_duration"`
 }
 
 // DefaultClippingConfig returns the documented defaults.
 func DefaultClippingConfig() ClippingConfig {
-	return ClippingConfig{Enabled: true, Level: 0.999, MinRun: 3, MaxGap: 0.1, MinDuration: 0.5}
+	return ClippingConfig{Enabled: true, Level: 0.999, MinRun: 3, NearLevel: 0.95, NearShare: 0.05, MaxGap: 0.1, NearGap: 0.3, MinDuration: 0.5}
+}
+
+// clipWindowRate: lossy-clipping windows per second (10 ms each).
+const clipWindowRate = 100
+
+// ClipWindow is the lossy-clipping feature of one 10 ms window, over all
+// channels: samples at NearLevel of full scale or beyond, and beyond full scale.
+type ClipWindow struct {
+	Samples, Near, Over int
+	// First is the time of the first near-full-scale sample (valid when Near > 0).
+	First float64
+}
+
+// Clipped reports whether the window piles up at full scale and overshoots it.
+func (w ClipWindow) Clipped(nearShare float64) bool {
+	return w.Over > 0 && w.Samples > 0 && float64(w.Near) >= nearShare*float64(w.Samples)
 }
 
 // ClippingDetector is the clipping feature (flat-top runs) and decision.
@@ -25,11 +53,15 @@ type ClippingDetector struct {
 	active  bool  // a sequence of runs is under way
 	lastEnd float64
 	runs    int // runs in the current sequence
+	near    float32
+	gap     float64 // the gap allowed after the last evidence
+	win     ClipWindow
+	winLen  int // samples per channel in the window so far
 }
 
 // NewClippingDetector returns a clipping detector emitting to emit.
 func NewClippingDetector(cfg ClippingConfig, emit Emit) *ClippingDetector {
-	d := &ClippingDetector{cfg: cfg, level: float32(cfg.Level), count: make([]int, 8)}
+	d := &ClippingDetector{cfg: cfg, level: float32(cfg.Level), near: float32(cfg.NearLevel), count: make([]int, 8)}
 	d.cfg.MinRun = max(d.cfg.MinRun, 2)
 	d.dec = Decision{Defect: Clipping, MinDuration: cfg.MinDuration, Emit: emit, Annotate: d.annotate}
 	return d
@@ -42,14 +74,24 @@ func (d *ClippingDetector) Audio(b *AudioBlock) {
 		d.count = make([]int, len(b.Samples))
 	}
 	sr := float64(b.SampleRate)
+	winSamples := max(1, b.SampleRate/clipWindowRate)
 	for i := 0; i < n; i++ {
 		t := b.PTS + float64(i)/sr
-		if d.active && t-d.lastEnd > d.cfg.MaxGap {
+		if d.active && t-d.lastEnd > d.gap {
 			d.active = false
 			d.dec.Observe(d.lastEnd, false)
 		}
 		for c, ch := range b.Samples {
 			v := ch[i]
+			if v >= d.near || v <= -d.near {
+				if d.win.Near == 0 {
+					d.win.First = t
+				}
+				d.win.Near++
+				if v > 1 || v < -1 {
+					d.win.Over++
+				}
+			}
 			if v < d.level && v > -d.level {
 				d.count[c] = 0
 				continue
@@ -65,15 +107,36 @@ func (d *ClippingDetector) Audio(b *AudioBlock) {
 				d.runs++
 				fallthrough
 			case d.count[c] > d.cfg.MinRun:
-				d.lastEnd = t + 1/sr
+				d.lastEnd, d.gap = t+1/sr, d.cfg.MaxGap
 				d.dec.Advance(d.lastEnd)
 			}
 		}
+		d.win.Samples += len(b.Samples)
+		if d.winLen++; d.winLen == winSamples {
+			d.window(t + 1/sr)
+		}
 	}
-	if d.active && b.End()-d.lastEnd > d.cfg.MaxGap {
+	if d.active && b.End()-d.lastEnd > d.gap {
 		d.active = false
 		d.dec.Observe(d.lastEnd, false)
 	}
+}
+
+// window decides one lossy-clipping window ending at end: a clipped window
+// counts as a flat top from its first near-full-scale sample to its end.
+func (d *ClippingDetector) window(end float64) {
+	if d.win.Clipped(d.cfg.NearShare) {
+		if !d.active {
+			d.active, d.runs = true, 0
+			d.dec.Observe(max(d.win.First, d.lastEnd), true)
+		}
+		d.runs++
+		if end > d.lastEnd {
+			d.lastEnd, d.gap = end, d.cfg.NearGap
+		}
+		d.dec.Advance(d.lastEnd)
+	}
+	d.win, d.winLen = ClipWindow{}, 0
 }
 
 // Flush ends the input at t.

@@ -59,6 +59,22 @@ func TestClippingDetector(t *testing.T) {
 			[]span{{2, (5*audioRate - 2400 + 4) / float64(audioRate)}}, 1e-9, 1e-9, []int{1, 4800}},
 		{"negative flat tops every 50 ms", runsEvery(2*audioRate, 5*audioRate, 2400, 4, -1),
 			[]span{{2, (5*audioRate - 2400 + 4) / float64(audioRate)}}, 1e-9, 1e-9, nil},
+		// A lossy codec turns flat tops into ripple around full scale: runs of
+		// at most two samples at or beyond level, so only the pile-up test sees it.
+		{"clipped then lossy: ripple and overshoot 4.0 to 6.0", func(c, n int) float32 {
+			if n >= 4*audioRate && n < 6*audioRate {
+				return lossyRipple(hardClip(4 * sine(0.5, n)), n)
+			}
+			return sine(0.5, n)
+		}, []span{{4, 6}}, 1e-3, 0.011, []int{1, 4800}},
+		{"loud sine at -0.5 dBFS is not clipped", func(c, n int) float32 { return sine(0.944, n) }, nil, 0, 0, []int{480}},
+		{"sine touching full scale without overshoot", func(c, n int) float32 { return sine(1, n) }, nil, 0, 0, nil},
+		{"overshoot without pile-up (a peak every 100 ms)", func(c, n int) float32 {
+			if n%4800 < 2 {
+				return 1.05
+			}
+			return sine(0.3, n)
+		}, nil, 0, 0, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +101,53 @@ func TestClippingDetector(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lossyRipple adds what a codec leaves of a flat top: a 12 kHz ripple of
+// +-6% on samples near full scale, so that no three in a row stay at full scale.
+func lossyRipple(v float32, n int) float32 {
+	if v < 0.99 && v > -0.99 {
+		return v
+	}
+	r := float32(0.06 * math.Sin(math.Pi*float64(n)/2+math.Pi/4))
+	if v < 0 {
+		return v - r
+	}
+	return v + r
+}
+
+func TestClipWindow(t *testing.T) {
+	tests := []struct {
+		name string
+		w    ClipWindow
+		want bool
+	}{
+		{"pile-up with overshoot", ClipWindow{Samples: 960, Near: 200, Over: 50}, true},
+		{"exactly the share", ClipWindow{Samples: 1000, Near: 50, Over: 1}, true},
+		{"pile-up without overshoot (a limiter)", ClipWindow{Samples: 960, Near: 400, Over: 0}, false},
+		{"overshoot without pile-up (a peak)", ClipWindow{Samples: 960, Near: 10, Over: 3}, false},
+		{"empty", ClipWindow{}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.w.Clipped(0.05); got != tc.want {
+			t.Errorf("%s: Clipped = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkClippingAudio(b *testing.B) {
+	tone := sine1k(0)
+	s := make([]float32, 1024)
+	for i := range s {
+		s[i] = min(max(4*tone(0.5, i), -1), 1)
+	}
+	blk := &AudioBlock{SampleRate: audioRate, Samples: [][]float32{s, s}}
+	d := NewClippingDetector(DefaultClippingConfig(), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Audio(blk)
+		blk.PTS += float64(len(s)) / audioRate
 	}
 }
 

@@ -13,10 +13,11 @@ const (
 	AVSync      = "av_sync"
 	SignalLoss  = "signal_loss"
 	DecodeError = "decode_error"
+	DetailLoss  = "detail_loss"
 )
 
 // Names lists every defect a stream can raise, in a stable order.
-var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError}
+var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError, DetailLoss}
 
 // State is whether an event raises or clears an alarm.
 type State string

@@ -1,0 +1,109 @@
+package detectors
+
+import "math"
+
+// DetailLossConfig sets the starved-encode (detail loss) detector.
+//
+// An encoder starved of bits (at its maximum quantizer) throws away the
+// detail inside its blocks and keeps their edges: even under H.264's and
+// HEVC's deblocking filter the luma steps across the 8x8 grid grow relative
+// to the steps at mid-block positions. The feature is that ratio (from the
+// blockiness pass, BlockFeature.GridSum and ControlSum); the decision
+// compares it with the stream's own recent level, so that content that is
+// soft, flat or graphic by nature, or an encoder that always leaves some grid,
+// does not fire: only a jump does.
+type DetailLossConfig struct {
+	Enabled bool `json:"enabled"`
+	// Factor is how many times its recent level the grid ratio must reach.
+	Factor float64 `json:"factor"`
+	// MinRatio is the grid ratio below which a picture is never starved
+	// (clean content of any kind stays near 1).
+	MinRatio float64 `json:"min_ratio"`
+	// Window is the time constant of the recent level, in seconds.
+	Window      float64 `json:"window"`
+	MinDuration float64 `json:"min_duration"`
+	// ClearAfter bridges frames below the threshold inside a starved run.
+	ClearAfter float64 `json:"clear_after"`
+}
+
+// DefaultDetailLossConfig returns the documented defaults.
+func DefaultDetailLossConfig() DetailLossConfig {
+	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, MinDuration: 0.5, ClearAfter: 0.25}
+}
+
+// detailFloor (8-bit levels per position) keeps the ratio of nearly flat
+// pictures (a black frame, a fade) near 1 instead of dividing noise by noise.
+const detailFloor = 0.5
+
+// GridRatio is the detail-loss feature of a frame: the mean step across the
+// grid over the mean step at mid-block positions, each plus detailFloor.
+// The CPU samples rows and columns (sampling.block_*_step); a GPU backend
+// sums every position: the same ratio.
+func (f BlockFeature) GridRatio() float64 {
+	if f.Positions == 0 {
+		return 1
+	}
+	n := float64(f.Positions)
+	return (float64(f.GridSum)/n + detailFloor) / (float64(f.ControlSum)/n + detailFloor)
+}
+
+// DetailLossDetector is the detail-loss decision.
+type DetailLossDetector struct {
+	cfg DetailLossConfig
+	dec Decision
+	// level is the recent level of log(ratio), valid once seen.
+	level float64
+	seen  float64 // seconds of video that went into level
+	peak  float64 // highest ratio / level in the current run
+	base  float64 // the level when the run began
+}
+
+// NewDetailLossDetector returns a detail-loss decision emitting to emit.
+func NewDetailLossDetector(cfg DetailLossConfig, emit Emit) *DetailLossDetector {
+	d := &DetailLossDetector{cfg: cfg}
+	d.dec = Decision{Defect: DetailLoss, MinDuration: cfg.MinDuration, ClearAfter: cfg.ClearAfter, Emit: emit, Annotate: d.annotate}
+	return d
+}
+
+// detailWarmup is how much video the recent level needs before it judges.
+const detailWarmup = 0.5
+
+// Video consumes one frame's feature.
+func (d *DetailLossDetector) Video(t, dur float64, f *BlockFeature) {
+	if f.Positions == 0 || dur <= 0 {
+		d.dec.Observe(t, false)
+		d.dec.Advance(t + dur)
+		return
+	}
+	r := f.GridRatio()
+	lr := math.Log(r)
+	if d.seen == 0 {
+		d.level = lr
+	}
+	rel := math.Exp(lr - d.level)
+	bad := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
+	// The level follows clean pictures over Window; during a starved run it
+	// moves ten times slower, so that a lasting change of encoder is
+	// accepted in the end while a starved stretch does not become the norm.
+	tau := d.cfg.Window
+	if bad {
+		tau *= 10
+	}
+	d.level += (lr - d.level) * min(1, dur/max(tau, dur))
+	d.seen += dur
+	if bad {
+		if on, _ := d.dec.Pending(); !on {
+			d.peak, d.base = 0, math.Exp(d.level)
+		}
+		d.peak = max(d.peak, rel)
+	}
+	d.dec.Observe(t, bad)
+	d.dec.Advance(t + dur)
+}
+
+// Flush ends the input at t.
+func (d *DetailLossDetector) Flush(t float64) { d.dec.Flush(t) }
+
+func (d *DetailLossDetector) annotate(e *Event) {
+	e.Values = map[string]float64{"ratio_vs_recent": round3(d.peak), "recent_ratio": round3(d.base)}
+}

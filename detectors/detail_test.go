@@ -1,0 +1,116 @@
+package detectors
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestGridRatio(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 9))
+	noisy := func(x, y int) byte { return byte(100 + r.IntN(40)) }
+	tests := []struct {
+		name   string
+		pix    func(x, y int) byte
+		lo, hi float64
+	}{
+		{"flat picture", func(int, int) byte { return 80 }, 1, 1},
+		{"smooth gradient: no grid", smoothGradient, 0.9, 1.1},
+		{"noise: no grid", noisy, 0.9, 1.1},
+		{"flat 8x8 blocks: all the steps on the grid", blockyGradient, 10, math.Inf(1)},
+		{"soft block edges", softEdges, 1.2, math.Inf(1)},
+	}
+	for _, tc := range tests {
+		f := newFrame8(blockW, blockH, blockW, 0, tc.pix)
+		var bf BlockFeature
+		MeasureBlockiness(f, 32, 12, 1, 1, false, &bf)
+		if got := bf.GridRatio(); got < tc.lo || got > tc.hi {
+			t.Errorf("%s: GridRatio = %.3f, want in [%v, %v] (%+v)", tc.name, got, tc.lo, tc.hi, bf)
+		}
+	}
+	if got := (BlockFeature{}).GridRatio(); got != 1 {
+		t.Errorf("no positions: GridRatio = %v, want 1", got)
+	}
+}
+
+// ratioFeature is a BlockFeature whose GridRatio is r.
+func ratioFeature(r float64) BlockFeature {
+	const n = 1000
+	return BlockFeature{Positions: n, ControlSum: n * 2, GridSum: uint64(math.Round(n * (r*(2+detailFloor) - detailFloor)))}
+}
+
+func TestDetailLossDetector(t *testing.T) {
+	const fps = 25
+	steady := func(r float64) func(int) float64 { return func(int) float64 { return r } }
+	jump := func(from, to float64, first, end int) func(int) float64 {
+		return func(i int) float64 {
+			if i >= first && i < end {
+				return to
+			}
+			return from
+		}
+	}
+	tests := []struct {
+		name  string
+		ratio func(frame int) float64
+		want  []span
+	}{
+		{"clean content, steady ratio", steady(1.1), nil},
+		{"an encoder that always leaves a grid", steady(3), nil},
+		{"starved 2.0 to 4.0 s", jump(1.2, 2.5, 50, 100), []span{{2, 4}}},
+		{"starved from a high recent level", jump(1.6, 2.4, 50, 100), []span{{2, 4}}},
+		{"a jump too small for factor", jump(1.3, 1.6, 50, 100), nil},
+		{"a jump to under min_ratio", jump(0.8, 1.4, 50, 100), nil},
+		{"shorter than min_duration", jump(1.2, 2.5, 50, 60), nil},
+		{"one clean frame inside the run is bridged", func(i int) float64 {
+			if i == 75 {
+				return 1.2
+			}
+			return jump(1.2, 2.5, 50, 100)(i)
+		}, []span{{2, 4}}},
+		{"slow drift (0.05 a second) is followed", func(i int) float64 { return 1.1 + 0.002*float64(i) }, nil},
+		{"starved from the first frame: no recent level to compare with", jump(1.2, 2.5, 0, 100), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+			for i := 0; i < 150; i++ {
+				f := ratioFeature(tc.ratio(i))
+				d.Video(float64(i)/fps, 1.0/fps, &f)
+			}
+			d.Flush(6)
+			checkSpans(t, log.events, tc.want, 1e-9)
+			for _, e := range log.events {
+				if e.Defect != DetailLoss || e.Values["ratio_vs_recent"] < DefaultDetailLossConfig().Factor {
+					t.Errorf("%v values %v, want detail_loss with ratio_vs_recent >= factor", e, e.Values)
+				}
+			}
+		})
+	}
+}
+
+func TestDetailLossBadInput(t *testing.T) {
+	var log eventLog
+	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+	for i := 0; i < 100; i++ {
+		f := BlockFeature{} // no positions: a picture too small to measure
+		d.Video(float64(i)/25, 1.0/25, &f)
+		d.Video(float64(i)/25, 0, &f)
+	}
+	d.Flush(4)
+	if len(log.events) != 0 {
+		t.Errorf("unmeasurable pictures raised %v", log.events)
+	}
+}
+
+func BenchmarkDetailLossDecision(b *testing.B) {
+	d := NewDetailLossDetector(DefaultDetailLossConfig(), nil)
+	f := ratioFeature(1.2)
+	b.ReportAllocs()
+	t := 0.0
+	for b.Loop() {
+		d.Video(t, 0.04, &f)
+		t += 0.04
+	}
+}
