@@ -63,7 +63,7 @@ func TestClippingDetector(t *testing.T) {
 		// at most two samples at or beyond level, so only the pile-up test sees it.
 		{"clipped then lossy: ripple and overshoot 4.0 to 6.0", func(c, n int) float32 {
 			if n >= 4*audioRate && n < 6*audioRate {
-				return lossyRipple(hardClip(4 * sine(0.5, n)), n)
+				return lossyRipple(hardClip(4*sine(0.5, n)), n)
 			}
 			return sine(0.5, n)
 		}, []span{{4, 6}}, 1e-3, 0.011, []int{1, 4800}},
