@@ -503,7 +503,8 @@ func videoShift(ctx context.Context, file string) (float64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("ffprobe %s: %w", file, err)
 		}
-		f, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+		first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+		f, err := strconv.ParseFloat(strings.Trim(strings.TrimSpace(first), ","), 64)
 		if err != nil {
 			return 0, fmt.Errorf("ffprobe %s start_time %q: %w", file, out, err)
 		}
