@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean quality
+.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release quality
 
 all: build
 
@@ -37,12 +37,15 @@ fmt-check:
 
 vet: deps
 	$(GO) vet ./... ./testdata/clips ./testdata/gen ./testdata/quality
+	$(GO) vet -tags portable ./internal/glibccompat ./cmd/streamqc
 	GOOS=windows $(GO) vet ./agent/service
 
 # The package test first (test-package, below), so that go test's own summary
 # ends the output.
-test: deps fmt-check vet test-package
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 $(GO) test -race -timeout 20m ./... ./testdata/clips
+test: deps fmt-check vet test-package portable test-release
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 \
+	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
+	$(GO) test -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps
@@ -58,8 +61,8 @@ fuzz: deps
 # H.264 clips, same decoder thread count; plus the per-frame micro benchmarks
 # and the throughput of a bundle streamed over MQTT (firmware push).
 bench: build
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./agent/analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
-	$(GO) test ./detectors ./agent/media ./agent/spool -run XXX -bench . -benchmem
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
+	$(GO) test ./detectors ./media ./agent/spool -run XXX -bench . -benchmem
 	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
 
 # Detection quality (issue 13): streamqc and FFmpeg's detection filters on the
@@ -136,3 +139,51 @@ test-package:
 	else \
 		echo "package-test: SKIP: $$why"; \
 	fi
+
+# The portable build (issue 11; packaging/portable/README.md): FFmpeg 5.1.9 of
+# our own from Debian's source package, static, with NVDEC, TLS and SRT,
+# cached per version and configure line outside the repository; the binary
+# needs only glibc 2.34+. TAGS=cuda: the cuda flavour (GPU kernels).
+TAGS          ?=
+PORTABLE_BIN  ?= build/portable/streamqc$(if $(filter cuda,$(TAGS)),-cuda)
+RELEASE_DIR   ?= build/release
+
+portable:
+	@packaging/portable/build.sh '$(PORTABLE_BIN)' '$(VERSION)' '$(TAGS)'
+
+# Parity on every clip (make test runs a subset).
+portable-parity: portable
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_PARITY=all \
+	$(GO) test ./cmd/streamqc -run 'TestPortable' -v -timeout 30m
+
+# streamqc-<version>-linux-amd64.tar.gz, a .deb and an .rpm of the portable binary.
+release: portable
+	@packaging/portable/release.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)'
+
+# What the release holds, checked with dpkg-deb and rpm's own tools, and that
+# a second build gives the same bytes.
+release-test: portable
+	@packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)'
+
+# make test runs it with only its FAIL lines and its summary.
+test-release: portable
+	@set -o pipefail; packaging/portable/release-test.sh '$(RELEASE_DIR)' '$(VERSION)' '$(PORTABLE_BIN)' | { grep -v '^PASS ' || true; }
+
+# The CUDA kernels: CUDA C to PTX with Debian's clang 14 (no NVIDIA toolkit),
+# checked in and embedded (gpu/kernels); ptx-check recompiles and compares.
+CLANG     ?= clang-14
+PTX_FLAGS := -x cuda --cuda-device-only --cuda-gpu-arch=sm_75 -nocudainc -nocudalib \
+	-Xclang -target-feature -Xclang +ptx63 -O3 -S
+.PHONY: ptx ptx-check clang
+clang:
+	@command -v $(CLANG) >/dev/null || { echo "installing: clang-14" >&2; \
+		$$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" -eq 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends clang-14 >/dev/null; }
+
+ptx: clang
+	cd gpu/kernels && $(CLANG) $(PTX_FLAGS) -o kernels.ptx kernels.cu
+
+ptx-check: clang
+	@t=$$(mktemp); (cd gpu/kernels && $(CLANG) $(PTX_FLAGS) -o $$t kernels.cu) && \
+	if cmp -s $$t gpu/kernels/kernels.ptx; then echo "ptx-check: gpu/kernels/kernels.ptx is what kernels.cu compiles to"; rm -f $$t; \
+	else echo "ptx-check: gpu/kernels/kernels.ptx is stale: run make ptx" >&2; diff $$t gpu/kernels/kernels.ptx | head -20 >&2; rm -f $$t; exit 1; fi

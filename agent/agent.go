@@ -24,15 +24,15 @@ import (
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
-	"github.com/streamqc/streamqc/agent/analyze"
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
-	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/agent/spool"
 	"github.com/streamqc/streamqc/agent/supervisor"
+	"github.com/streamqc/streamqc/analyze"
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // Options of one agent process.
@@ -51,7 +51,7 @@ type Agent struct {
 	version string
 	log     *slog.Logger
 	schemas *schema.Set
-	topics  fleet.Topics
+	topics  schema.Topics
 	policy  fleet.Policy
 	store   fleet.Store
 	spool   *spool.Spool
@@ -132,7 +132,7 @@ func newAgent(o Options) (*Agent, error) {
 	host, _ := os.Hostname()
 	a := &Agent{
 		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas,
-		topics: fleet.NewTopics(cfg.Fleet, cfg.ID),
+		topics: schema.NewTopics(cfg.Fleet, cfg.ID),
 		policy: fleet.Policy{
 			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
 			MetricsInterval: time.Duration(cfg.MetricsInterval),
@@ -359,17 +359,6 @@ func (a *Agent) onConnect(ctx context.Context, c *mqtt.Client) {
 	a.upd.onConnect(ctx)
 }
 
-// Event is the payload of an event on the events topic: the analyze JSON
-// event plus who, a unique id, the spool sequence and the wall time.
-type Event struct {
-	analyze.JSONEvent
-	ID    string `json:"id"`
-	Seq   uint64 `json:"seq"`
-	Fleet string `json:"fleet"`
-	Agent string `json:"agent"`
-	Time  string `json:"time"`
-}
-
 // emit makes one event durable in the spool; the drain goroutine publishes it.
 func (a *Agent) emit(stream string, e detectors.Event) {
 	for k, v := range e.Values {
@@ -377,7 +366,7 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 			delete(e.Values, k)
 		}
 	}
-	ev := Event{JSONEvent: analyze.NewJSONEvent(stream, e), ID: newID(), Fleet: a.cfg.Fleet, Agent: a.cfg.ID,
+	ev := schema.AgentEvent{DefectEvent: analyze.NewJSONEvent(stream, e), ID: newID(), Fleet: a.cfg.Fleet, Agent: a.cfg.ID,
 		Time: time.Now().UTC().Format(time.RFC3339Nano)}
 	if e.State == detectors.Raised {
 		a.trackAlarm(stream, e)
@@ -585,7 +574,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		a.mu.Unlock()
 		a.reportChanged()
 	}
-	version := fleet.PeekVersion(m.payload)
+	version := schema.PeekVersion(m.payload)
 	a.mu.Lock()
 	agentDoc, fleetDoc, agentRaw, fleetRaw := a.agentDoc, a.fleetDoc, a.agentRaw, a.fleetRaw
 	a.mu.Unlock()

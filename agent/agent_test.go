@@ -15,10 +15,9 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/mqtttest"
-	"github.com/streamqc/streamqc/agent/schema"
+	"github.com/streamqc/streamqc/schema"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 
@@ -103,7 +102,7 @@ type watcher struct {
 	c       *mqtt.Client
 	schemas *schema.Set
 	mu      sync.Mutex
-	events  []Event
+	events  []schema.AgentEvent
 	byTopic map[string][][]byte
 }
 
@@ -127,7 +126,7 @@ func watch(t *testing.T, b *mqtttest.Broker, clientID string) *watcher {
 	w := &watcher{t: t, c: c, schemas: s, byTopic: map[string][][]byte{}}
 	leafSchema := map[string]string{"events": schema.Event, "status": schema.Status, "metrics": schema.Metrics, "config/reported": schema.Reported}
 	for leaf, name := range leafSchema {
-		c.Subscribe(fleet.Filter("test", "", leaf), 1, func(m mqtt.Message) {
+		c.Subscribe(schema.Filter("test", "", leaf), 1, func(m mqtt.Message) {
 			if err := s.Validate(name, m.Payload); err != nil {
 				t.Errorf("%s payload does not match %s schema: %v\n%s", m.Topic, name, err, m.Payload)
 			}
@@ -135,7 +134,7 @@ func watch(t *testing.T, b *mqtttest.Broker, clientID string) *watcher {
 			defer w.mu.Unlock()
 			w.byTopic[leaf] = append(w.byTopic[leaf], m.Payload)
 			if leaf == "events" {
-				var e Event
+				var e schema.AgentEvent
 				if err := json.Unmarshal(m.Payload, &e); err != nil {
 					t.Errorf("event: %v", err)
 				}
@@ -170,10 +169,10 @@ func (w *watcher) count(leaf string) int {
 	return len(w.byTopic[leaf])
 }
 
-func (w *watcher) eventList() []Event {
+func (w *watcher) eventList() []schema.AgentEvent {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]Event(nil), w.events...)
+	return append([]schema.AgentEvent(nil), w.events...)
 }
 
 func (w *watcher) waitFor(what string, d time.Duration, ok func() bool) {
@@ -224,11 +223,11 @@ func (w *watcher) metricsOf(stream string) (StreamMetrics, bool) {
 
 // checkEvents asserts what every consumer relies on: unique ids, and every
 // raise of a stream's defect followed by its clear.
-func checkEvents(t *testing.T, events []Event) { checkEventsAfterCrash(t, events, false) }
+func checkEvents(t *testing.T, events []schema.AgentEvent) { checkEventsAfterCrash(t, events, false) }
 
 // checkEventsAfterCrash: after a kill -9, the restart may clear an alarm
 // whose raise never made it out of the dying process (never the reverse).
-func checkEventsAfterCrash(t *testing.T, events []Event, crashed bool) {
+func checkEventsAfterCrash(t *testing.T, events []schema.AgentEvent, crashed bool) {
 	t.Helper()
 	ids := map[string]bool{}
 	open := map[string]bool{}
@@ -264,7 +263,7 @@ func TestAgentIntegration(t *testing.T) {
 	w := watch(t, b, "")
 	c := agentConfig(t, b, media)
 	a := startAgent(t, c)
-	topics := fleet.NewTopics("test", "box1")
+	topics := schema.NewTopics("test", "box1")
 
 	w.waitFor("online status", 10*time.Second, func() bool { return strings.Contains(string(w.last("status")), `"online"`) })
 
@@ -366,7 +365,7 @@ func TestAgentIntegration(t *testing.T) {
 
 // seqs returns the first-arrival order of event seqs and whether any id came
 // with two different seqs.
-func firstArrivals(events []Event) []uint64 {
+func firstArrivals(events []schema.AgentEvent) []uint64 {
 	seen := map[string]bool{}
 	var out []uint64
 	for _, e := range events {

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/mqtttest"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/schema"
 )
 
 func envOr[T int | time.Duration](name string, def T) T {
@@ -161,7 +161,7 @@ func BenchmarkEventPlane(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		cc.Subscribe(fleet.Filter("scale", "", "events"), 1, cons.handle)
+		cc.Subscribe(schema.Filter("scale", "", "events"), 1, cons.handle)
 		ctx, cancel := context.WithCancel(context.Background())
 		cc.Start(ctx)
 		if err := cc.WaitConnected(ctx); err != nil {

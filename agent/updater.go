@@ -20,11 +20,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/atomicfile"
 	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/internal/atomicfile"
 )
 
 // Over-the-air update jobs (issue 6). A job arrives, retained, on

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtttest"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // TestUpdaterHealthSeesRejectedConfig: the health check of a new version
@@ -74,7 +74,7 @@ func TestUpdaterRefusesOversizeAndForeignTopics(t *testing.T) {
 	c.Firmware.TrustedKeys = []string{trustedKey(t)}
 	c.Firmware.StallTimeout = config.Duration(1500 * time.Millisecond)
 	startOnline(t, w, c, "1.0.0")
-	topics := fleet.NewTopics("test", c.ID)
+	topics := schema.NewTopics("test", c.ID)
 
 	big := topics.Job("job-big")
 	w.publish(t, big.Job, []byte(`{"job_id":"job-big","pad":"`+strings.Repeat("x", firmware.MaxJobSize)+`"}`))
@@ -119,7 +119,7 @@ func TestUpdaterPruneKeepsAWatermark(t *testing.T) {
 	w := watchJobs(t, b)
 	c := updaterConfig(t, b, "box-prune") // no trusted keys: every job fails at once
 	startOnline(t, w, c, "1.0.0")
-	topics := fleet.NewTopics("test", c.ID)
+	topics := schema.NewTopics("test", c.ID)
 	for i := 0; i <= keptJobs; i++ {
 		id := fmt.Sprintf("j%04d", i)
 		w.publish(t, topics.Job(id).Job, jobJSON(t, id, fakeRef(100), false))

@@ -24,11 +24,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/mqtttest"
-	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // Integration tests of the updater in an in-process agent with a real
@@ -68,7 +67,7 @@ func watchJobs(t *testing.T, b *mqtttest.Broker) *jobWatch {
 	}
 	w := &jobWatch{c: c, statuses: map[string][]seenStatus{},
 		gets: map[string][]firmware.BlockRequest{}, online: map[string]int{}}
-	c.Subscribe(fleet.Root+"/test/+/jobs/+/status", 1, func(m mqtt.Message) {
+	c.Subscribe(schema.Root+"/test/+/jobs/+/status", 1, func(m mqtt.Message) {
 		if err := s.Validate(schema.JobStatus, m.Payload); err != nil {
 			t.Errorf("%s: payload does not match the job-status schema: %v\n%s", m.Topic, err, m.Payload)
 		}
@@ -88,7 +87,7 @@ func watchJobs(t *testing.T, b *mqtttest.Broker) *jobWatch {
 		w.statuses[job] = append(w.statuses[job], seenStatus{seq: w.seq, st: st})
 		w.mu.Unlock()
 	})
-	c.Subscribe(fleet.Root+"/test/+/jobs/+/stream/get", 1, func(m mqtt.Message) {
+	c.Subscribe(schema.Root+"/test/+/jobs/+/stream/get", 1, func(m mqtt.Message) {
 		var r firmware.BlockRequest
 		if err := json.Unmarshal(m.Payload, &r); err != nil {
 			t.Errorf("%s: %v", m.Topic, err)
@@ -98,7 +97,7 @@ func watchJobs(t *testing.T, b *mqtttest.Broker) *jobWatch {
 		w.gets[job] = append(w.gets[job], r)
 		w.mu.Unlock()
 	})
-	c.Subscribe(fleet.Root+"/test/+/status", 1, func(m mqtt.Message) {
+	c.Subscribe(schema.Root+"/test/+/status", 1, func(m mqtt.Message) {
 		if bytes.Contains(m.Payload, []byte(`"online"`)) {
 			w.mu.Lock()
 			w.online[m.Topic]++
@@ -126,16 +125,16 @@ func (w *jobWatch) publish(t *testing.T, topic string, payload []byte) {
 }
 
 // withdraw deletes the retained job.
-func (w *jobWatch) withdraw(t *testing.T, j fleet.JobTopics) { t.Helper(); w.publish(t, j.Job, nil) }
+func (w *jobWatch) withdraw(t *testing.T, j schema.JobTopics) { t.Helper(); w.publish(t, j.Job, nil) }
 
-func (w *jobWatch) all(j fleet.JobTopics) []seenStatus {
+func (w *jobWatch) all(j schema.JobTopics) []seenStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.statuses[j.Job])
 }
 
 // states returns the states published for j, repeats folded.
-func (w *jobWatch) states(j fleet.JobTopics) []firmware.JobState {
+func (w *jobWatch) states(j schema.JobTopics) []firmware.JobState {
 	var out []firmware.JobState
 	for _, s := range w.all(j) {
 		if len(out) == 0 || out[len(out)-1] != s.st.State {
@@ -145,7 +144,7 @@ func (w *jobWatch) states(j fleet.JobTopics) []firmware.JobState {
 	return out
 }
 
-func (w *jobWatch) requests(j fleet.JobTopics) int {
+func (w *jobWatch) requests(j schema.JobTopics) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return len(w.gets[j.Job])
@@ -154,7 +153,7 @@ func (w *jobWatch) requests(j fleet.JobTopics) int {
 func (w *jobWatch) onlineCount(agent string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.online[fleet.NewTopics("test", agent).Status]
+	return w.online[schema.NewTopics("test", agent).Status]
 }
 
 func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
@@ -170,7 +169,7 @@ func waitUntil(t *testing.T, what string, d time.Duration, ok func() bool) {
 
 // waitStatus waits for a status of j that ok accepts and returns it (with
 // its arrival order).
-func (w *jobWatch) waitStatus(t *testing.T, j fleet.JobTopics, what string, d time.Duration, ok func(firmware.JobStatus) bool) seenStatus {
+func (w *jobWatch) waitStatus(t *testing.T, j schema.JobTopics, what string, d time.Duration, ok func(firmware.JobStatus) bool) seenStatus {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -186,7 +185,7 @@ func (w *jobWatch) waitStatus(t *testing.T, j fleet.JobTopics, what string, d ti
 	}
 }
 
-func (w *jobWatch) waitState(t *testing.T, j fleet.JobTopics, s firmware.JobState) seenStatus {
+func (w *jobWatch) waitState(t *testing.T, j schema.JobTopics, s firmware.JobState) seenStatus {
 	t.Helper()
 	return w.waitStatus(t, j, string(s), 10*time.Second, func(st firmware.JobStatus) bool { return st.State == s })
 }
@@ -422,14 +421,14 @@ func TestUpdaterRefusesJobsBeforeFetching(t *testing.T) {
 	}
 	// Published before the agents start: they arrive retained.
 	for _, c := range cases {
-		w.publish(t, fleet.NewTopics("test", c.agent).Job(c.id).Job, c.payload)
+		w.publish(t, schema.NewTopics("test", c.agent).Job(c.id).Job, c.payload)
 	}
 	aOff, aStrict := startUpdater(t, off, "1.0.0"), startUpdater(t, strict, "1.0.0")
 	stateOf := map[string]string{"box-off": off.StateDir, "box-strict": strict.StateDir}
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			j := fleet.NewTopics("test", c.agent).Job(c.id)
+			j := schema.NewTopics("test", c.agent).Job(c.id)
 			got := w.waitState(t, j, firmware.JobFailed).st
 			for _, want := range c.reason {
 				if !strings.Contains(got.Reason, want) {
@@ -470,17 +469,17 @@ func TestUpdaterRefusesJobsBeforeFetching(t *testing.T) {
 	}
 	before := map[string]int{}
 	for _, c := range cases {
-		before[c.id] = len(w.all(fleet.NewTopics("test", c.agent).Job(c.id)))
+		before[c.id] = len(w.all(schema.NewTopics("test", c.agent).Job(c.id)))
 	}
 	startOnline(t, w, strict, "1.0.0")
-	barrier := fleet.NewTopics("test", "box-strict").Job("j-barrier")
+	barrier := schema.NewTopics("test", "box-strict").Job("j-barrier")
 	w.publish(t, barrier.Job, jobJSON(t, "j-barrier", fakeRef(2<<20), false))
 	w.waitState(t, barrier, firmware.JobFailed)
 	for _, c := range cases {
 		if c.agent != "box-strict" {
 			continue
 		}
-		j := fleet.NewTopics("test", c.agent).Job(c.id)
+		j := schema.NewTopics("test", c.agent).Job(c.id)
 		all := w.all(j)
 		if len(all) == before[c.id] {
 			continue
@@ -529,7 +528,7 @@ func TestUpdaterHTTPSInstall(t *testing.T) {
 	a := startOnline(t, w, c, "1.0.0")
 
 	const id = "job-https"
-	j := fleet.NewTopics("test", "box1").Job(id)
+	j := schema.NewTopics("test", "box1").Job(id)
 	size := int64(len(bundle.data))
 	w.publish(t, j.Job, jobJSON(t, id, firmware.BundleRef{Size: size, SHA256: bundle.sha, URL: srv.URL + "/bundles/streamqc-1.1.0.bundle?token=x"}, false))
 
@@ -589,7 +588,7 @@ func TestUpdaterHTTPSLocalHostRefused(t *testing.T) {
 	a := startOnline(t, w, c, "1.0.0")
 
 	const id = "job-local"
-	j := fleet.NewTopics("test", "box1").Job(id)
+	j := schema.NewTopics("test", "box1").Job(id)
 	w.publish(t, j.Job, jobJSON(t, id, firmware.BundleRef{Size: int64(len(bundle.data)), SHA256: bundle.sha, URL: srv.URL + "/b.bundle"}, false))
 
 	// The first attempt fails at the dial; the updater then retries with a
@@ -625,7 +624,7 @@ func TestUpdaterQueueAndWithdrawal(t *testing.T) {
 	c := updaterConfig(t, b, "box1")
 	c.Firmware.TrustedKeys = []string{trustedKey(t)}
 	startOnline(t, w, c, "1.0.0")
-	topics := fleet.NewTopics("test", "box1")
+	topics := schema.NewTopics("test", "box1")
 	first, second, third := topics.Job("j1"), topics.Job("j2"), topics.Job("j3")
 	dl := filepath.Join(c.StateDir, "firmware", downloadsDir)
 
@@ -646,9 +645,9 @@ func TestUpdaterQueueAndWithdrawal(t *testing.T) {
 	}
 	steps := []struct {
 		name    string
-		job     fleet.JobTopics
+		job     schema.JobTopics
 		states  []firmware.JobState
-		started *fleet.JobTopics // the job that starts next, if any
+		started *schema.JobTopics // the job that starts next, if any
 	}{
 		{"queued", third, []firmware.JobState{firmware.JobQueued, firmware.JobFailed}, nil},
 		{"downloading", first, []firmware.JobState{firmware.JobQueued, firmware.JobDownloading, firmware.JobFailed}, &second},
@@ -712,7 +711,7 @@ func TestUpdaterStreamSurvivesBrokerOutage(t *testing.T) {
 
 	const id = "job-outage"
 	const block = 16 << 10
-	j := fleet.NewTopics("test", c.ID).Job(id)
+	j := schema.NewTopics("test", c.ID).Job(id)
 	size := int64(len(bundle.data))
 	// The streamer: its own client, every block slowed to 10 ms.
 	sc, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "streamer-outage", MaxReconnectInterval: 200 * time.Millisecond})

@@ -145,6 +145,13 @@ type CPUBackend struct {
 
 // Measure implements VideoBackend.
 func (c CPUBackend) Measure(cur, ref *VideoFrame, out *VideoFeatures) {
+	if cur.Y == nil { // a frame on the device: not for this backend
+		*out = VideoFeatures{Block: BlockFeature{Band: -1}}
+		return
+	}
+	if ref != nil && ref.Y == nil {
+		ref = nil
+	}
 	row, blockRow, blockCol, sparse := c.Config.Sampling.steps(cur.Width, cur.Height)
 	if c.Config.Black.Enabled || c.Config.AVSync.Enabled {
 		MeasureBlack(cur, c.Config.Black.PixelThreshold, row, &out.Black)

@@ -29,6 +29,10 @@ type VideoFrame struct {
 	KeyFrame bool
 	// Corrupt is true when the decoder flagged this frame as damaged or concealed.
 	Corrupt bool
+	// Device, when not 0, is the luma plane's address in GPU memory (a
+	// CUdeviceptr: an NVDEC frame read in place, Stride its pitch) and Y is
+	// nil: only the GPU backend measures such a frame.
+	Device uintptr
 }
 
 // LumaRange returns the nominal black and white levels of the frame's luma in

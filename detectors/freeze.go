@@ -125,23 +125,26 @@ func MeasureFreeze(cur, prev *VideoFrame, rowStep int, cellFloor float64, out *F
 		for cx := 0; cx < w32; cx += freezeCellW {
 			var d int64
 			var s uint64
+			f16 := floor16
 			if cur.BitDepth > 8 {
 				d, s = cell16(cur, prev, cx, y0, y1, rowStep)
+				f16 <<= uint(cur.BitDepth - 8)
 			} else {
 				d, s = cell8(cur, prev, cx, y0, y1, rowStep)
+				sad += s
 			}
-			sad += s
 			out.Cells++
-			if cellMoved(rows*freezeCellW, d, s, floor16) {
+			if cellMoved(rows*freezeCellW, d, s, f16) {
 				out.Moved++
 			}
 		}
-		// Columns right of the last whole cell count in the SAD only.
+		// Columns right of the last whole cell count in the SAD only; high
+		// bit depth sums whole rows, shifted per row as it always was.
 		for y := y0; y < y1; y += rowStep {
 			a, b := cur.Y[y*cur.Stride:], prev.Y[y*prev.Stride:]
 			if cur.BitDepth > 8 {
 				var t int
-				for x := w32; x < cur.Width; x++ {
+				for x := 0; x < cur.Width; x++ {
 					t += absDiff(sample16(a, x), sample16(b, x))
 				}
 				sad += uint64(t >> uint(cur.BitDepth-8))
@@ -189,19 +192,20 @@ func cell8(cur, prev *VideoFrame, cx, y0, y1, rowStep int) (int64, uint64) {
 	return int64(sumA) - int64(sumB), sum
 }
 
-// cell16 is cell8 for high bit depth, in 8-bit units.
+// cell16 is cell8 for high bit depth, in the samples' own units (the cell
+// test does not depend on the scale but for its floor).
 func cell16(cur, prev *VideoFrame, cx, y0, y1, rowStep int) (int64, uint64) {
-	shift := uint(cur.BitDepth - 8)
-	var d, s int64
+	var d int64
+	var s uint64
 	for y := y0; y < y1; y += rowStep {
 		a, b := cur.Y[y*cur.Stride:], prev.Y[y*prev.Stride:]
 		for x := cx; x < cx+freezeCellW; x++ {
 			v := sample16(a, x) - sample16(b, x)
 			d += int64(v)
-			s += int64(absDiff(v, 0))
+			s += uint64(absDiff(v, 0))
 		}
 	}
-	return d >> shift, uint64(s >> shift)
+	return d, s
 }
 
 // sadRow sums |a[i]-b[i]|, four samples per 16-bit-lane word operation

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/atomicfile"
+	"github.com/streamqc/streamqc/internal/atomicfile"
 )
 
 // A/B slots (issue 6, item 3), as a library: no MQTT and no service

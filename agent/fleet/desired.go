@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/media"
-	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // MaxDocument bounds a desired document.
@@ -98,18 +98,6 @@ func parse(s *schema.Set, name string, b []byte, v any) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil
-}
-
-// PeekVersion reads the version of a document that may be otherwise invalid,
-// so a rejection can say which version it refuses (0 when unreadable).
-func PeekVersion(b []byte) int64 {
-	var v struct {
-		Version int64 `json:"version"`
-	}
-	if json.Unmarshal(b, &v) != nil {
-		return 0
-	}
-	return v.Version
 }
 
 // Resolve merges the layers into per-stream settings and checks every field
@@ -192,7 +180,7 @@ func Resolve(p Policy, f *FleetDesired, d *Desired) (Effective, error) {
 			// Playlists and lists of files would open other files: media
 			// containers only. The path is checked again before every open
 			// (a link may have changed, the file may come later).
-			sc.Media.Formats = FileFormats
+			sc.Media.Formats = media.FileFormats
 			dir, path := p.MediaDir, strings.TrimPrefix(u, "file:")
 			sc.Precheck = func() error {
 				_, err := mediaPath(dir, path, true)
@@ -272,10 +260,6 @@ func CheckURL(p Policy, raw string) (string, string, error) {
 	// FFmpeg matches protocol names case-sensitively.
 	return scheme + raw[len(scheme):], protocols[scheme], nil
 }
-
-// FileFormats are the demuxers a file input may use: media containers, not
-// playlists or lists (hls, dash, concat) that would open further files.
-const FileFormats = "mpegts,mpegtsraw,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,flv,avi,wav,w64,mp3,aac,ac3,eac3,h264,hevc,mpegvideo,mpeg,mxf,gxf,lxf,dv,ogg,flac,aiff,asf,s302m,yuv4mpegpipe,ivf,nut"
 
 // outbound schemes make the agent connect to the host; for udp, rtp and srt
 // in listener mode the host is an address to receive on.

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/media"
-	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/schema"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 
@@ -175,9 +175,6 @@ func TestParseDesired(t *testing.T) {
 			t.Errorf("accepted %.40q", doc)
 		}
 	}
-	if v := PeekVersion([]byte(`{"version":7,"streams":"garbage"}`)); v != 7 {
-		t.Errorf("PeekVersion = %d", v)
-	}
 }
 
 func TestStore(t *testing.T) {
@@ -300,23 +297,3 @@ func (discard) Packet(detectors.Track, float64, bool)     {}
 func (discard) DecodeError(float64, string)               {}
 func (discard) Stall(float64)                             {}
 func (discard) Resume(float64)                            {}
-
-func TestJobTopics(t *testing.T) {
-	tp := NewTopics("eu", "box")
-	j := tp.Job("job-1")
-	if j.Job != "streamqc/v1/eu/box/jobs/job-1" || j.Status != j.Job+"/status" ||
-		j.StreamGet != j.Job+"/stream/get" || j.StreamData != j.Job+"/stream/data" {
-		t.Fatalf("job topics %+v", j)
-	}
-	for topic, want := range map[string]string{
-		"streamqc/v1/eu/box/jobs/job-1":        "job-1",
-		"streamqc/v1/eu/box/jobs/job-1/status": "",
-		"streamqc/v1/eu/box/jobs/":             "",
-		"streamqc/v1/eu/other/jobs/job-1":      "",
-		"streamqc/v1/eu/box/config/desired":    "",
-	} {
-		if got := tp.JobID(topic); got != want {
-			t.Errorf("JobID(%q) = %q, want %q", topic, got, want)
-		}
-	}
-}

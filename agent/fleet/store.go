@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/streamqc/streamqc/agent/atomicfile"
+	"github.com/streamqc/streamqc/internal/atomicfile"
 )
 
 // Store keeps the last accepted documents on disk so that a restart without

@@ -18,8 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 )
 
 // StreamConfig is everything one stream runs with.

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 

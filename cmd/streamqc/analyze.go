@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/analyze"
 	"github.com/streamqc/streamqc/agent/config"
-	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/analyze"
+	"github.com/streamqc/streamqc/media"
 )
 
 type multiFlag []string

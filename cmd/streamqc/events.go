@@ -8,8 +8,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/consumer"
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/consumer"
 )
 
 func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -10,8 +10,8 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/streamqc/streamqc/agent/atomicfile"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/internal/atomicfile"
 )
 
 const firmwareUsage = `usage:

@@ -10,9 +10,8 @@ import (
 	"os"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/consumer"
-	"github.com/streamqc/streamqc/agent/fleet"
-	"github.com/streamqc/streamqc/agent/schema"
+	"github.com/streamqc/streamqc/consumer"
+	"github.com/streamqc/streamqc/schema"
 )
 
 const fleetUsage = `usage:
@@ -90,7 +89,7 @@ func fleetConfigGet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if fleetName == "" {
 		fleetName = "default"
 	}
-	t := fleet.NewTopics(fleetName, *agent)
+	t := schema.NewTopics(fleetName, *agent)
 	out := map[string]json.RawMessage{}
 	for name, topic := range map[string]string{"desired": t.Desired, "reported": t.Reported, "fleet_desired": t.FleetDesired} {
 		p, err := consumer.Retained(ctx, c, topic, time.Second)
@@ -157,7 +156,7 @@ func fleetConfigPush(ctx context.Context, args []string, stdout, stderr io.Write
 			fmt.Fprintf(stderr, "streamqc fleet config push: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "fleet %s: defaults version %d published\n", fleetName, fleet.PeekVersion(doc))
+		fmt.Fprintf(stdout, "fleet %s: defaults version %d published\n", fleetName, schema.PeekVersion(doc))
 		return 0
 	}
 	v, err := consumer.Push(wctx, c, fleetName, *agent, doc)

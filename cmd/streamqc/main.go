@@ -23,7 +23,7 @@ commands:
   service ACTION          install|uninstall|start|stop|restart|status|unit the system service
   config check FILE       check an agent file, printing every problem
   firmware keygen|sign|verify|push   signed over-the-air updates
-  version                 print the version
+  version [-v]            print the version; -v: the FFmpeg inside and what it lacks
 `
 
 func main() {
@@ -54,8 +54,7 @@ func run(ctx context.Context, args []string) int {
 	case "firmware":
 		return firmwareCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
-		fmt.Println("streamqc", version)
-		return 0
+		return versionCmd(args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0

@@ -12,9 +12,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // firmwarePush publishes an update job for one agent and follows it to its
@@ -77,12 +77,12 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	statuses := make(chan firmware.JobStatus, 64)
 	existing := make(chan []byte, 1)
 	requests := make(chan []byte, 64)
-	var topics fleet.JobTopics
+	var topics schema.JobTopics
 	c, fleetName, err := bf.connectWith(ctx, true, quietLogger(false), func(c *mqtt.Client, fleetName string) {
 		if fleetName == "" {
 			fleetName = "default"
 		}
-		topics = fleet.NewTopics(fleetName, *agentID).Job(id)
+		topics = schema.NewTopics(fleetName, *agentID).Job(id)
 		c.Subscribe(topics.Status, 1, func(m mqtt.Message) {
 			var st firmware.JobStatus
 			if json.Unmarshal(m.Payload, &st) == nil && st.JobID == id {

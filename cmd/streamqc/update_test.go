@@ -20,11 +20,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/mqtttest"
-	"github.com/streamqc/streamqc/agent/schema"
 	"github.com/streamqc/streamqc/firmware"
+	"github.com/streamqc/streamqc/schema"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 
@@ -125,7 +124,7 @@ func TestFirmwareUpdateEndToEnd(t *testing.T) {
 	// 3. The same job published again (a replay): refused, nothing fetched.
 	requests := srv.requests()
 	job1, _ := os.ReadFile(filepath.Join(root, "job-1.json"))
-	e.publish(fleet.NewTopics("ota", "box1").Job("job-1").Job, job1, false)
+	e.publish(schema.NewTopics("ota", "box1").Job("job-1").Job, job1, false)
 	e.waitStatusOf("job-1", "the duplicate refused", func(s firmware.JobStatus) bool {
 		return s.State == firmware.JobSucceeded && strings.Contains(s.Reason, "duplicate")
 	})
@@ -315,7 +314,7 @@ func (e *updateEnv) watch() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	t := fleet.NewTopics("ota", "box1")
+	t := schema.NewTopics("ota", "box1")
 	c.Subscribe(t.Status, 1, func(m mqtt.Message) {
 		var s map[string]any
 		if json.Unmarshal(m.Payload, &s) == nil {
@@ -357,7 +356,7 @@ func (e *updateEnv) publish(topic string, payload []byte, retained bool) {
 func (e *updateEnv) publishJob(j firmware.Job) {
 	b, _ := json.Marshal(j)
 	os.WriteFile(filepath.Join(e.root, j.JobID+".json"), b, 0o644)
-	e.publish(fleet.NewTopics("ota", "box1").Job(j.JobID).Job, b, true)
+	e.publish(schema.NewTopics("ota", "box1").Job(j.JobID).Job, b, true)
 }
 
 func (e *updateEnv) wait(what string, d time.Duration, ok func() bool) {
@@ -496,7 +495,7 @@ func (e *updateEnv) streamer(job, bundle string) *testStreamer {
 	e.t.Cleanup(func() { f.Close() })
 	size := fileSize(e.t, bundle)
 	s := &testStreamer{reqs: make(chan []byte, 64)}
-	topics := fleet.NewTopics("ota", "box1").Job(job)
+	topics := schema.NewTopics("ota", "box1").Job(job)
 	e.client.Subscribe(topics.StreamGet, 1, func(m mqtt.Message) {
 		var r firmware.BlockRequest
 		if json.Unmarshal(m.Payload, &r) != nil {

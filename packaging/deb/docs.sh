@@ -3,6 +3,9 @@
 #
 #   packaging/deb/docs.sh OUTDIR PACKAGE BINARY DEB-VERSION MAINTAINER [GO BUILD FLAGS...]
 #
+# DOCS_STATIC_NOTICES=FILE (the portable flavour): FILE, the notices of the
+# C libraries linked in (packaging/portable/release.sh), goes into the copyright.
+#
 #   OUTDIR/copyright     /usr/share/doc/PACKAGE/copyright: packaging/deb/copyright
 #                        (streamqc itself: no license granted), then the license
 #                        files of every Go module compiled into BINARY and of the
@@ -70,9 +73,17 @@ apache_ref() {
 	echo
 	echo "The binary is statically linked with the Go standard library and the Go"
 	echo "modules below, each under its own license, reproduced here verbatim from"
-	echo "the module sources the package was built from. The FFmpeg libraries are"
-	echo "not included: they are Debian's packages (libavcodec59 and others), with"
-	echo "their own copyright files."
+	if [ -n "${DOCS_STATIC_NOTICES:-}" ]; then
+		# The portable flavour: FFmpeg and the C libraries it needs are inside.
+		echo "the module sources the package was built from, and with FFmpeg and the"
+		echo "C libraries it links, whose notices come first."
+		echo
+		cat "$DOCS_STATIC_NOTICES"
+	else
+		echo "the module sources the package was built from. The FFmpeg libraries are"
+		echo "not included: they are Debian's packages (libavcodec59 and others), with"
+		echo "their own copyright files."
+	fi
 	modules=$(cd "$repo" && "$go" list -deps "$@" \
 		-f '{{with .Module}}{{if not .Main}}{{.Path}} {{.Version}} {{.Dir}}{{end}}{{end}}' ./cmd/streamqc | sort -u)
 	goroot=$("$go" env GOROOT)

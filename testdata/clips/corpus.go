@@ -24,7 +24,7 @@ import (
 // Held, which they must never be tuned on.
 
 // CorpusVersion names the corpus recipes: bump it when one changes.
-const CorpusVersion = "q2"
+const CorpusVersion = "q3"
 
 // Corpus splits.
 const (
@@ -468,7 +468,7 @@ func makeStarved(ctx context.Context, g *generator, c *corpusClip, src source, o
 	force := []string{"-force_key_frames", fmt.Sprintf("expr:eq(n,%d)+eq(n,%d)", first, end)}
 	how, shift := "", 0.0
 	switch c.video {
-	case "mpeg2", "hevc", "hevc10":
+	case "mpeg2":
 		if err := g.starvedSegments(ctx, c, in, v, a, first, end, out); err != nil {
 			return Truth{}, err
 		}

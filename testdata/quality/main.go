@@ -29,9 +29,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/analyze"
-	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/analyze"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 

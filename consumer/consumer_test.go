@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamqc/streamqc/agent"
-	"github.com/streamqc/streamqc/agent/analyze"
+	"github.com/streamqc/streamqc/schema"
 )
 
 func TestDedup(t *testing.T) {
@@ -25,12 +24,12 @@ func TestDedup(t *testing.T) {
 func TestTextLine(t *testing.T) {
 	end, dur := 7.0, 3.0
 	cases := []struct {
-		e    agent.Event
+		e    schema.AgentEvent
 		want []string
 	}{
-		{agent.Event{Fleet: "f", Agent: "a", Time: "2026-11-22T07:00:00Z", JSONEvent: analyze.JSONEvent{Stream: "s", Defect: "black", State: "raised", Start: 4, Values: map[string]float64{"black_share": 0.99}}},
+		{schema.AgentEvent{Fleet: "f", Agent: "a", Time: "2026-11-22T07:00:00Z", DefectEvent: schema.DefectEvent{Stream: "s", Defect: "black", State: "raised", Start: 4, Values: map[string]float64{"black_share": 0.99}}},
 			[]string{"f/a/s", "RAISED", "black", "4.000s", "black_share=0.99"}},
-		{agent.Event{Fleet: "f", Agent: "a", JSONEvent: analyze.JSONEvent{Stream: "s", Defect: "black", State: "cleared", Start: 4, End: &end, Duration: &dur, Reason: "r\x1b[2J"}},
+		{schema.AgentEvent{Fleet: "f", Agent: "a", DefectEvent: schema.DefectEvent{Stream: "s", Defect: "black", State: "cleared", Start: 4, End: &end, Duration: &dur, Reason: "r\x1b[2J"}},
 			[]string{"CLEARED", "lasted 3.000s", "  r?[2J"}},
 	}
 	for _, c := range cases {

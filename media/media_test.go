@@ -438,3 +438,41 @@ func TestHWAccelFallsBack(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveRTMP reads RTMP from a server (the ffmpeg CLI listening): FFmpeg's
+// rtmp takes the generic "timeout" option as "be the server", which the live
+// options must not set.
+func TestLiveRTMP(t *testing.T) {
+	clip := avClip(t, "av.flv")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", clip,
+		"-c", "copy", "-f", "flv", "-listen", "1", "rtmp://"+addr+"/live/s")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait()
+	o := quiet()
+	o.URL, o.Duration, o.OpenTimeout, o.StallTimeout = "rtmp://"+addr+"/live/s", 1, 10*time.Second, 5*time.Second
+	var r recorder
+	var info Info
+	for try := 0; try < 20; try++ { // the server binds
+		r = recorder{}
+		if info, err = Run(ctx, o, &r); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("rtmp: %v", err)
+	}
+	if r.video < 20 || r.audio == 0 || info.Format != "flv" {
+		t.Errorf("rtmp: %d frames, %d audio blocks, format %q", r.video, r.audio, info.Format)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // writer prints events and the summary in one of the output formats.
@@ -30,25 +31,12 @@ func newWriter(format string, w io.Writer, stream string, color bool) (*writer, 
 	return nil, fmt.Errorf("format %q: want text or json", format)
 }
 
-// JSONEvent is the json contract of one event line.
-type JSONEvent struct {
-	Type     string             `json:"type"`
-	Stream   string             `json:"stream"`
-	Defect   string             `json:"defect"`
-	State    string             `json:"state"`
-	Start    float64            `json:"start"`
-	End      *float64           `json:"end,omitempty"`
-	Duration *float64           `json:"duration,omitempty"`
-	Reason   string             `json:"reason,omitempty"`
-	Values   map[string]float64 `json:"values,omitempty"`
-}
-
 // ms rounds seconds to the millisecond.
 func ms(v float64) float64 { return math.Round(v*1000) / 1000 }
 
 // NewJSONEvent converts an event to its json form.
-func NewJSONEvent(stream string, e detectors.Event) JSONEvent {
-	j := JSONEvent{Type: "defect", Stream: stream, Defect: e.Defect, State: string(e.State), Start: ms(e.Start), Reason: e.Reason, Values: e.Values}
+func NewJSONEvent(stream string, e detectors.Event) schema.DefectEvent {
+	j := schema.DefectEvent{Type: "defect", Stream: stream, Defect: e.Defect, State: string(e.State), Start: ms(e.Start), Reason: e.Reason, Values: e.Values}
 	if e.State == detectors.Cleared {
 		end, d := ms(e.End), ms(e.End-e.Start)
 		j.End, j.Duration = &end, &d

@@ -30,7 +30,7 @@ func benchClip(b *testing.B, height int) string {
 	if _, err := os.Stat(out); err == nil {
 		return out
 	}
-	src := filepath.Join("..", "..", "..", "shared", "media", "sintel_trailer_excerpt_720p_h264_aac.mp4")
+	src := filepath.Join("..", "..", "shared", "media", "sintel_trailer_excerpt_720p_h264_aac.mp4")
 	rate := map[int]string{720: "4M", 1080: "8M"}[height]
 	var args []string
 	if _, err := os.Stat(src); err == nil {

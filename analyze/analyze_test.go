@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamqc/streamqc/agent/analyze"
-	"github.com/streamqc/streamqc/agent/media"
+	"github.com/streamqc/streamqc/analyze"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 
@@ -138,7 +138,7 @@ func TestLabeledClips(t *testing.T) {
 // mediaDir is ../shared/media beside the checkout, or "" when absent.
 func mediaDir(t *testing.T) string {
 	t.Helper()
-	d := filepath.Join("..", "..", "..", "shared", "media")
+	d := filepath.Join("..", "..", "shared", "media")
 	if _, err := os.Stat(d); err != nil {
 		t.Skipf("real clips not available (%s absent): skipped", d)
 	}

@@ -1,10 +1,9 @@
-// Package fleet is the agent's config plane: the MQTT topic tree, the desired
-// config documents operators write (one per agent, plus fleet-wide defaults),
-// their validation (schema, then every field against the agent's policy), the
-// merge into per-stream settings, and the last good documents on disk.
-package fleet
+package schema
 
-import "strings"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Root is the versioned root of every streamqc topic.
 const Root = "streamqc/v1"
@@ -71,4 +70,15 @@ func Filter(fleet, agent, leaf string) string {
 		agent = "+"
 	}
 	return Root + "/" + fleet + "/" + agent + "/" + leaf
+}
+
+// PeekVersion reads a desired document's version, 0 when it has none.
+func PeekVersion(b []byte) int64 {
+	var v struct {
+		Version int64 `json:"version"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return 0
+	}
+	return v.Version
 }

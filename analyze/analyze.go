@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamqc/streamqc/agent/media"
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/media"
 )
 
 // Options for one analysis.

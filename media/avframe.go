@@ -8,6 +8,8 @@ package media
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <libavutil/hwcontext.h>
+
 typedef struct {
 	uint8_t *data0;
 	int linesize0;
@@ -16,7 +18,30 @@ typedef struct {
 	int full_range, key_frame, corrupt;
 	int64_t best_effort, pkt_duration;
 	int nb_samples, channels, sample_rate;
+	// dev_ok: a CUDA frame whose luma plane 0 (data0, a CUdeviceptr) the
+	// GPU backend reads in place; depth is its software format's.
+	int dev_ok;
 } sq_frame;
+
+// sq_luma_format says whether plane 0 of fmt is luma alone, one sample per
+// step, little-endian if wide, YUV or grey, and its depth. A sample kept in
+// the high bits of 16 (P010, P016: NVDEC's 10-bit output) counts as 16-bit:
+// thresholds are shares of the range, so P010's value << 6 is the same share.
+static int sq_luma_format(int fmt, int *depth, int *step) {
+	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(fmt);
+	if (!d) return 0;
+	*depth = d->comp[0].depth;
+	*step = d->comp[0].step;
+	int shift = d->comp[0].shift;
+	if (shift > 0 && *step == 2 && shift + *depth == 16) {
+		*depth = 16;
+		shift = 0;
+	}
+	return d->comp[0].plane == 0 && d->comp[0].offset == 0 && shift == 0 &&
+		!(d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM | AV_PIX_FMT_FLAG_HWACCEL)) &&
+		((*depth <= 8 && *step == 1) || (*depth > 8 && *depth <= 16 && *step == 2)) &&
+		(d->nb_components < 3 || (d->flags & AV_PIX_FMT_FLAG_PLANAR));
+}
 
 static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 	o->data0 = f->data[0];
@@ -32,18 +57,17 @@ static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 	o->nb_samples = f->nb_samples;
 	o->channels = f->ch_layout.nb_channels;
 	o->sample_rate = f->sample_rate;
-	o->depth = o->step = o->hw = o->plane_ok = 0;
+	o->depth = o->step = o->hw = o->plane_ok = o->dev_ok = 0;
 	if (f->width > 0) {
 		const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
 		if (d) {
 			o->hw = (d->flags & AV_PIX_FMT_FLAG_HWACCEL) != 0;
-			o->depth = d->comp[0].depth;
-			o->step = d->comp[0].step;
-			// Luma alone in plane 0, one sample per step, little-endian if wide, YUV or grey.
-			o->plane_ok = d->comp[0].plane == 0 && d->comp[0].offset == 0 && d->comp[0].shift == 0 &&
-				!(d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM)) &&
-				((o->depth <= 8 && o->step == 1) || (o->depth > 8 && o->depth <= 16 && o->step == 2)) &&
-				(d->nb_components < 3 || (d->flags & AV_PIX_FMT_FLAG_PLANAR));
+			if (!o->hw) {
+				o->plane_ok = sq_luma_format(f->format, &o->depth, &o->step);
+			} else if (f->format == AV_PIX_FMT_CUDA && f->hw_frames_ctx) {
+				const AVHWFramesContext *fc = (const AVHWFramesContext *)f->hw_frames_ctx->data;
+				o->dev_ok = sq_luma_format(fc->sw_format, &o->depth, &o->step);
+			}
 		}
 	}
 	// A "full range" pixel format (yuvj*) implies full range even if unsignalled.
@@ -106,4 +130,12 @@ func audioPlane(f *astiav.Frame, i, n int) []byte {
 // the struct's first field, and the C side checks the AVClass before writing.
 func setOpaque(cc *astiav.CodecContext, h uintptr) bool {
 	return C.sq_set_opaque((*C.AVCodecContext)(ptr(cc)), C.uintptr_t(h)) == 0
+}
+
+// lumaFormat says whether the detectors can read plane 0 of pf as luma, and
+// at which bit depth.
+func lumaFormat(pf astiav.PixelFormat) (depth int, ok bool) {
+	var d, step C.int
+	ok = C.sq_luma_format(C.int(pf), &d, &step) != 0
+	return int(d), ok
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/asticode/go-astiav"
 
@@ -47,6 +48,13 @@ type Options struct {
 	URL string
 	// HWAccel is auto, none, cuda, vaapi or qsv.
 	HWAccel string
+	// HWDevice names the device for HWAccel as FFmpeg does ("0", "1" for
+	// CUDA's GPUs; a DRM node for VAAPI); empty: the default one.
+	HWDevice string
+	// DeviceFrames keeps CUDA-decoded pictures in GPU memory: the sink gets
+	// VideoFrame.Device (on FFmpeg's CUDA device opened on the GPU's primary
+	// context, which the GPU backend shares) instead of a host copy.
+	DeviceFrames bool
 	// Video and Audio select a stream by index, or TrackFirst / TrackNone.
 	Video, Audio int
 	// Threads is the decoder thread count; 0 lets FFmpeg choose.
@@ -322,7 +330,11 @@ func (s *session) open(ctx context.Context) error {
 	if s.live {
 		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
 		_ = d.Set("rw_timeout", us, 0)
-		_ = d.Set("timeout", us, 0) // udp/srt/rtsp use their own spelling
+		// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
+		// time to wait for a client and turns into a server: never for rtmp.
+		if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
+			_ = d.Set("timeout", us, 0)
+		}
 	}
 	if s.o.Formats != "" {
 		if err := d.Set("format_whitelist", s.o.Formats, 0); err != nil {
@@ -489,13 +501,28 @@ func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
 			reasons = append(reasons, fmt.Sprintf("%s: no %s config for %s", t, t, codec.Name()))
 			continue
 		}
-		hdc, err := astiav.CreateHardwareDeviceContext(t, "", nil)
+		var opts *astiav.Dictionary
+		if t == astiav.HardwareDeviceTypeCUDA && s.o.DeviceFrames {
+			// The primary context: the GPU backend's kernels then read the
+			// decoder's surfaces in place.
+			opts = astiav.NewDictionary()
+			_ = opts.Set("primary_ctx", "1", 0)
+		}
+		hdc, err := astiav.CreateHardwareDeviceContext(t, s.o.HWDevice, opts)
+		if opts != nil {
+			opts.Free()
+		}
 		if err != nil {
 			reasons = append(reasons, fmt.Sprintf("%s: %v", t, err))
 			continue
 		}
 		d.hdc, d.hwFmt = hdc, pf
 		d.cc.SetHardwareDeviceContext(hdc)
+		if s.o.DeviceFrames {
+			// The pipeline holds two surfaces (the picture and the freeze
+			// reference) outside the decoder's own pool.
+			d.cc.SetExtraHardwareFrames(2)
+		}
 		d.cc.SetPixelFormatCallback(func(pfs []astiav.PixelFormat) astiav.PixelFormat {
 			for _, p := range pfs {
 				if p == pf {
@@ -643,7 +670,10 @@ func (s *session) frameTime(d *decoder, ts int64) float64 {
 
 func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 	readFrame(f, d.info)
-	if d.info.hw != 0 {
+	device := uintptr(0)
+	if d.info.hw != 0 && s.o.DeviceFrames && d.info.dev_ok != 0 {
+		device = uintptr(unsafe.Pointer(d.info.data0)) // read in place on the GPU
+	} else if d.info.hw != 0 {
 		// Hardware frame: download to host memory (the GPU build keeps it on the device instead).
 		sw := d.sw[d.cur]
 		sw.Unref()
@@ -673,7 +703,9 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 		Stride: int(d.info.linesize0), BitDepth: int(d.info.depth), FullRange: d.info.full_range != 0,
 		KeyFrame: d.info.key_frame != 0, Corrupt: corrupt && d.clean,
 	}
-	if d.info.plane_ok != 0 {
+	if device != 0 {
+		v.Device = device
+	} else if d.info.plane_ok != 0 {
 		v.Y = lumaPlane(d.info)
 	} else if d.output == 0 {
 		s.o.Logger.Warn("pixel format not supported by the video detectors", "format", astiav.PixelFormat(d.info.format).String())
@@ -682,8 +714,9 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 	if d.hasPrev {
 		ref = &d.views[1-d.cur]
 	}
+	measurable := v.Y != nil || v.Device != 0
 	keep := false
-	if v.Y != nil {
+	if measurable {
 		keep = s.sink.Video(v, ref)
 	}
 	d.output++
@@ -695,7 +728,7 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 	}
 	// This picture becomes the reference, held by its decoder reference (no
 	// copy); the next frame decodes into the other buffer, releasing it.
-	d.hasPrev = v.Y != nil
+	d.hasPrev = measurable
 	d.cur = 1 - d.cur
 }
 

@@ -14,9 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/streamqc/streamqc/agent"
-	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/schema"
 )
 
 // EventFilter selects events; empty fields match everything.
@@ -81,7 +80,7 @@ func PrintEvents(c *mqtt.Client, o EventOptions, w io.Writer) *EventPrinter {
 		o.Idle = 2 * time.Second
 	}
 	p := &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
-	c.Subscribe(fleet.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
+	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
 	return p
 }
 
@@ -92,7 +91,7 @@ func (p *EventPrinter) handle(m mqtt.Message) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var e agent.Event
+	var e schema.AgentEvent
 	if err := json.Unmarshal(m.Payload, &e); err != nil || e.ID == "" {
 		p.write(fmt.Sprintf("# unreadable event: %.200q\n", m.Payload))
 		return
@@ -144,7 +143,7 @@ func (p *EventPrinter) count() (int, error) {
 }
 
 // textLine is one aligned line per raise or clear.
-func textLine(e agent.Event, color bool) string {
+func textLine(e schema.AgentEvent, color bool) string {
 	on, off := "", ""
 	if color {
 		on, off = "\x1b[1;31m", "\x1b[0m"
@@ -229,7 +228,7 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 		}
 	}
 	for _, leaf := range []string{"status", "metrics", "config/reported"} {
-		c.Subscribe(fleet.Filter(fleetName, "", leaf), 1, add(leaf))
+		c.Subscribe(schema.Filter(fleetName, "", leaf), 1, add(leaf))
 	}
 	t := time.NewTimer(settle)
 	defer t.Stop()
@@ -346,8 +345,8 @@ type Verdict struct {
 // Push publishes a desired config (retained, QoS 1) for one agent and waits
 // for the agent's verdict on that version.
 func Push(ctx context.Context, c *mqtt.Client, fleetName, agent string, doc []byte) (Verdict, error) {
-	version := fleet.PeekVersion(doc)
-	t := fleet.NewTopics(fleetName, agent)
+	version := schema.PeekVersion(doc)
+	t := schema.NewTopics(fleetName, agent)
 	verdicts := make(chan Verdict, 16)
 	c.Subscribe(t.Reported, 1, func(m mqtt.Message) {
 		if m.Retained {
@@ -381,7 +380,7 @@ func Push(ctx context.Context, c *mqtt.Client, fleetName, agent string, doc []by
 
 // PushFleet publishes fleet-wide defaults (retained, QoS 1).
 func PushFleet(ctx context.Context, c *mqtt.Client, fleetName string, doc []byte) error {
-	t := fleet.NewTopics(fleetName, "_")
+	t := schema.NewTopics(fleetName, "_")
 	if err := c.Publish(ctx, mqtt.Message{Topic: t.FleetDesired, Payload: doc, QoS: 1, Retained: true}); err != nil {
 		return fmt.Errorf("publish %s: %w", t.FleetDesired, err)
 	}
