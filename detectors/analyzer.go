@@ -102,6 +102,7 @@ func (c *Config) Validate() error {
 	check(c.Clipping.MinRun >= 2, "clipping.min_run", "must be at least 2")
 	check(c.Clipping.NearLevel > 0 && c.Clipping.NearLevel <= 1, "clipping.near_level", "must be in (0, 1]")
 	check(c.Clipping.NearShare > 0 && c.Clipping.NearShare <= 1, "clipping.near_share", "must be in (0, 1]")
+	check(c.Clipping.MinRipple >= 1, "clipping.min_ripple", "must be at least 1")
 	check(c.Clipping.MaxGap > 0, "clipping.max_gap", "must be positive")
 	check(c.Clipping.NearGap > 0, "clipping.near_gap", "must be positive")
 	check(c.Loudness.MinShortTerm < c.Loudness.MaxShortTerm, "loudness.min_short_term", "must be below loudness.max_short_term")

@@ -68,7 +68,16 @@ func TestClippingDetector(t *testing.T) {
 			return sine(0.5, n)
 		}, []span{{4, 6}}, 1e-3, 0.011, []int{1, 4800}},
 		{"loud sine at -0.5 dBFS is not clipped", func(c, n int) float32 { return sine(0.944, n) }, nil, 0, 0, []int{480}},
-		{"sine touching full scale without overshoot", func(c, n int) float32 { return sine(1, n) }, nil, 0, 0, nil},
+		{"loud 60 Hz at -0.3 dBFS with a treble on top is not clipped", func(c, n int) float32 {
+			return float32(0.9*math.Sin(2*math.Pi*60*float64(n)/audioRate) + 0.066*math.Sin(2*math.Pi*5000*float64(n)/audioRate))
+		}, nil, 0, 0, nil},
+		{"sine peaking just under full scale", func(c, n int) float32 { return sine(0.99, n) }, nil, 0, 0, nil},
+		{"clipped speech through an integer decoder: saturated bursts 0.2 s apart", func(c, n int) float32 {
+			if n >= 4*audioRate && n < 6*audioRate && n%9600 < 4800 {
+				return min(max(lossyRipple(hardClip(4*sine(0.5, n)), n), -1), 1)
+			}
+			return sine(0.1, n)
+		}, []span{{4, 6 - 0.1}}, 1e-3, 0.011, nil},
 		{"overshoot without pile-up (a peak every 100 ms)", func(c, n int) float32 {
 			if n%4800 < 2 {
 				return 1.05
@@ -123,14 +132,15 @@ func TestClipWindow(t *testing.T) {
 		w    ClipWindow
 		want bool
 	}{
-		{"pile-up with overshoot", ClipWindow{Samples: 960, Near: 200, Over: 50}, true},
-		{"exactly the share", ClipWindow{Samples: 1000, Near: 50, Over: 1}, true},
-		{"pile-up without overshoot (a limiter)", ClipWindow{Samples: 960, Near: 400, Over: 0}, false},
-		{"overshoot without pile-up (a peak)", ClipWindow{Samples: 960, Near: 10, Over: 3}, false},
+		{"pile-up reaching full scale", ClipWindow{Samples: 960, Near: 200, Full: 50}, true},
+		{"exactly the share", ClipWindow{Samples: 1000, Near: 50, Full: 1}, true},
+		{"pile-up rippling under full scale (AAC)", ClipWindow{Samples: 960, Near: 187, Ripple: 69}, true},
+		{"pile-up in one smooth hump (a bass note at -0.3 dBFS)", ClipWindow{Samples: 960, Near: 140, Ripple: 2}, false},
+		{"full scale without pile-up (a peak)", ClipWindow{Samples: 960, Near: 10, Full: 3}, false},
 		{"empty", ClipWindow{}, false},
 	}
 	for _, tc := range tests {
-		if got := tc.w.Clipped(0.05); got != tc.want {
+		if got := tc.w.Clipped(0.05, 8); got != tc.want {
 			t.Errorf("%s: Clipped = %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -26,8 +26,8 @@ type FreezeConfig struct {
 	// MaxMoved is the share of cells that may have moved (mean change beyond
 	// the noise and beyond CellFloor) in a picture frozen under noise.
 	MaxMoved float64 `json:"max_moved"`
-	// MinMotion is the share of cells that must have moved in the picture
-	// before such a noisy still run for it to be a freeze.
+	// MinMotion is the share of cells that must have moved in a picture
+	// shortly (motionMemory) before such a noisy still run for it to be a freeze.
 	MinMotion float64 `json:"min_motion"`
 	// GrainNoise is the largest mean absolute difference (share of the
 	// range) that grain or drift may cause in a frozen picture: beyond it a
@@ -41,7 +41,7 @@ type FreezeConfig struct {
 
 // DefaultFreezeConfig returns the documented defaults.
 func DefaultFreezeConfig() FreezeConfig {
-	return FreezeConfig{Enabled: true, Noise: 0.001, KeyFrameNoise: 0.02, MaxMoved: 0.02, MinMotion: 0.1, GrainNoise: 0.08, CellFloor: 0.004, MinDuration: 2}
+	return FreezeConfig{Enabled: true, Noise: 0.001, KeyFrameNoise: 0.02, MaxMoved: 0.04, MinMotion: 0.1, GrainNoise: 0.08, CellFloor: 0.004, MinDuration: 2}
 }
 
 // Freeze cells: freezeCellW samples wide and freezeCellRows sampled rows tall
@@ -247,10 +247,16 @@ type FreezeDetector struct {
 	dec      Decision
 	maxMAD   float64 // largest difference inside the current run
 	maxMoved float64 // largest moved share inside the current run
-	// lastMoved is the moved share of the previous frame against its own
-	// reference: how much the picture moved just before a still run.
-	lastMoved float64
+	// lastMotion is the time of the last frame in which at least MinMotion
+	// of the cells moved (valid when motion is set).
+	lastMotion float64
+	motion     bool
+	runNoisy   bool // the current run followed motion: noise may carry it
 }
+
+// motionMemory is how recent the motion before a noisy still run must be: an
+// encoder settling on a frozen picture moves a few cells for a frame or two.
+const motionMemory = 0.5
 
 // NewFreezeDetector returns a freeze decision emitting to emit.
 func NewFreezeDetector(cfg FreezeConfig, emit Emit) *FreezeDetector {
@@ -269,7 +275,7 @@ func NewFreezeDetector(cfg FreezeConfig, emit Emit) *FreezeDetector {
 // the reference, so the frames after it compare with what they repeat).
 func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels int, f *FreezeFeature) (keepRef bool) {
 	if !f.Valid {
-		d.lastMoved = 0
+		d.motion = false
 		d.dec.Observe(t, false)
 		d.dec.Advance(t + dur)
 		return false
@@ -279,19 +285,21 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	inRun, _ := d.dec.Pending()
 	// Noisy still: no region moved, and either the run is under way or the
 	// picture was moving just before it.
-	noisy := f.Cells > 0 && moved <= d.cfg.MaxMoved && mad <= d.cfg.GrainNoise && (inRun || d.lastMoved >= d.cfg.MinMotion)
+	// A run may go on under noise only if motion came just before it began.
+	recent := d.motion && t-d.lastMotion <= motionMemory+eps
+	noisy := f.Cells > 0 && moved <= d.cfg.MaxMoved && mad <= d.cfg.GrainNoise && (inRun && d.runNoisy || !inRun && recent)
 	still := mad <= d.cfg.Noise || noisy
 	recoded := !still && inRun && keyFrame && mad <= d.cfg.KeyFrameNoise
 	bad := still || recoded
 	if bad && !inRun {
-		d.maxMAD, d.maxMoved = 0, 0
+		d.maxMAD, d.maxMoved, d.runNoisy = 0, 0, recent
 		d.dec.Observe(refT, true)
 	}
 	if bad {
 		d.maxMAD, d.maxMoved = max(d.maxMAD, mad), max(d.maxMoved, moved)
 	}
-	if !still {
-		d.lastMoved = moved
+	if moved >= d.cfg.MinMotion {
+		d.motion, d.lastMotion = true, t
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
@@ -304,7 +312,7 @@ func (d *FreezeDetector) Suppress(t, dur float64) {
 	if d == nil {
 		return
 	}
-	d.lastMoved = 0
+	d.motion = false
 	d.dec.Observe(t, false)
 	d.dec.Advance(t + dur)
 }
