@@ -154,7 +154,7 @@ func (c CPUBackend) Measure(cur, ref *VideoFrame, out *VideoFeatures) {
 		ref = nil
 	}
 	row, blockRow, blockCol, sparse := c.Config.Sampling.steps(cur.Width, cur.Height)
-	if c.Config.Black.Enabled || c.Config.AVSync.Enabled {
+	if c.Config.Black.Enabled || c.Config.AVSync.Enabled || c.Config.DetailLoss.Enabled {
 		MeasureBlack(cur, c.Config.Black.PixelThreshold, row, &out.Black)
 	}
 	if c.Config.Freeze.Enabled {
@@ -283,7 +283,7 @@ func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
 		a.block.Video(t, dur, &a.feat.Block)
 	}
 	if a.detail != nil {
-		a.detail.Video(t, dur, &a.feat.Block)
+		a.detail.Video(t, dur, a.feat.Black.MeanLuma, &a.feat.Block, a.block != nil && a.block.Pending())
 	}
 	if a.avsync != nil {
 		a.avsync.Video(t, dur, a.feat.Black.MeanLuma)

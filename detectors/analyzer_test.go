@@ -139,6 +139,7 @@ func TestAnalyzerDisabledDetectors(t *testing.T) {
 	black := uniformFrame8(64, 48, 16)
 	still := newFrame8(64, 48, 64, 0, func(x, y int) byte { return byte(60 + x + y) })
 	blocky := newFrame8(64, 48, 64, 0, blockyGradient)
+	starved := newFrame8(64, 48, 64, 0, quantisedGradient(8)) // steps on the grid too small for blockiness
 	tone := sine1k(tonePhase)
 	silent := func(int) float32 { return 0 }
 	clipped := func(n int) float32 { return min(max(4*tone(0.5, n), -1), 1) }
@@ -162,7 +163,7 @@ func TestAnalyzerDisabledDetectors(t *testing.T) {
 		}},
 		{SignalLoss, func(c *Config) { c.SignalLoss.Enabled = false }, func(f *analyzerFeed) { f.a.Tracks(0, false, true) }},
 		{DecodeError, func(c *Config) { c.DecodeError.Enabled = false }, func(f *analyzerFeed) { f.a.DecodeError(0.5, "bad slice") }},
-		{DetailLoss, func(c *Config) { c.DetailLoss.Enabled = false }, func(f *analyzerFeed) { f.play(1, still, nil); f.play(1, blocky, nil) }},
+		{DetailLoss, func(c *Config) { c.DetailLoss.Enabled = false }, func(f *analyzerFeed) { f.play(1, still, nil); f.play(1, starved, nil) }},
 	}
 	count := func(events []Event, defect string) int {
 		n := 0

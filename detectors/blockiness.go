@@ -291,6 +291,12 @@ func (d *BlockinessDetector) Video(t, dur float64, f *BlockFeature) {
 	d.dec.Advance(t + dur)
 }
 
+// Pending reports whether a blocky run is under way (raised or not).
+func (d *BlockinessDetector) Pending() bool {
+	on, _ := d.dec.Pending()
+	return on
+}
+
 // Flush ends the input at t.
 func (d *BlockinessDetector) Flush(t float64) { d.dec.Flush(t) }
 

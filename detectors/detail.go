@@ -22,13 +22,15 @@ type DetailLossConfig struct {
 	// Window is the time constant of the recent level, in seconds.
 	Window      float64 `json:"window"`
 	MinDuration float64 `json:"min_duration"`
-	// ClearAfter bridges frames below the threshold inside a starved run.
+	// ClearAfter bridges frames below the threshold inside a starved run
+	// (0: none: a starved encoder stays starved from frame to frame, while
+	// the ratio of dark or flat pictures spikes on single frames).
 	ClearAfter float64 `json:"clear_after"`
 }
 
 // DefaultDetailLossConfig returns the documented defaults.
 func DefaultDetailLossConfig() DetailLossConfig {
-	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, MinDuration: 0.5, ClearAfter: 0.25}
+	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, MinDuration: 0.5, ClearAfter: 0}
 }
 
 // detailFloor (8-bit levels per position) keeps the ratio of nearly flat
@@ -47,10 +49,17 @@ func (f BlockFeature) GridRatio() float64 {
 	return (float64(f.GridSum)/n + detailFloor) / (float64(f.ControlSum)/n + detailFloor)
 }
 
+// detailCut is the change of mean luma from one frame to the next (share of
+// the range) that marks new content (a cut, a fade): the recent level starts
+// again from it, since an encoder's grid shows differently on every scene.
+const detailCut = 0.008
+
 // DetailLossDetector is the detail-loss decision.
 type DetailLossDetector struct {
-	cfg DetailLossConfig
-	dec Decision
+	luma     float64 // mean luma of the previous frame
+	haveLuma bool
+	cfg      DetailLossConfig
+	dec      Decision
 	// level is the recent level of log(ratio), valid once seen.
 	level float64
 	seen  float64 // seconds of video that went into level
@@ -68,8 +77,12 @@ func NewDetailLossDetector(cfg DetailLossConfig, emit Emit) *DetailLossDetector 
 // detailWarmup is how much video the recent level needs before it judges.
 const detailWarmup = 0.5
 
-// Video consumes one frame's feature.
-func (d *DetailLossDetector) Video(t, dur float64, f *BlockFeature) {
+// Video consumes one frame's feature and its mean luma (BlackFeature.MeanLuma);
+// blocky says the blockiness alarm already covers the frame (one defect,
+// one alarm).
+func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, blocky bool) {
+	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
+	d.luma, d.haveLuma = meanLuma, true
 	if f.Positions == 0 || dur <= 0 {
 		d.dec.Observe(t, false)
 		d.dec.Advance(t + dur)
@@ -77,16 +90,17 @@ func (d *DetailLossDetector) Video(t, dur float64, f *BlockFeature) {
 	}
 	r := f.GridRatio()
 	lr := math.Log(r)
-	if d.seen == 0 {
+	if d.seen == 0 || cut {
 		d.level = lr
 	}
 	rel := math.Exp(lr - d.level)
-	bad := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
+	starved := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
+	bad := starved && !blocky
 	// The level follows clean pictures over Window; during a starved run it
 	// moves ten times slower, so that a lasting change of encoder is
 	// accepted in the end while a starved stretch does not become the norm.
 	tau := d.cfg.Window
-	if bad {
+	if starved || blocky {
 		tau *= 10
 	}
 	d.level += (lr - d.level) * min(1, dur/max(tau, dur))

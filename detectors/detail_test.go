@@ -50,26 +50,46 @@ func TestDetailLossDetector(t *testing.T) {
 			return from
 		}
 	}
+	grey := func(int) float64 { return 0.5 }
 	tests := []struct {
 		name  string
 		ratio func(frame int) float64
+		luma  func(frame int) float64
 		want  []span
+		// blocky: the blockiness alarm covers the frame (nil: never).
+		blocky func(frame int) bool
 	}{
-		{"clean content, steady ratio", steady(1.1), nil},
-		{"an encoder that always leaves a grid", steady(3), nil},
-		{"starved 2.0 to 4.0 s", jump(1.2, 2.5, 50, 100), []span{{2, 4}}},
-		{"starved from a high recent level", jump(1.6, 2.4, 50, 100), []span{{2, 4}}},
-		{"a jump too small for factor", jump(1.3, 1.6, 50, 100), nil},
-		{"a jump to under min_ratio", jump(0.8, 1.4, 50, 100), nil},
-		{"shorter than min_duration", jump(1.2, 2.5, 50, 60), nil},
-		{"one clean frame inside the run is bridged", func(i int) float64 {
+		{"clean content, steady ratio", steady(1.1), grey, nil, nil},
+		{"an encoder that always leaves a grid", steady(3), grey, nil, nil},
+		{"starved 2.0 to 4.0 s", jump(1.2, 2.5, 50, 100), grey, []span{{2, 4}}, nil},
+		{"starved from a high recent level", jump(1.6, 2.4, 50, 100), grey, []span{{2, 4}}, nil},
+		{"a jump too small for factor", jump(1.3, 1.6, 50, 100), grey, nil, nil},
+		{"a jump to under min_ratio", jump(0.8, 1.4, 50, 100), grey, nil, nil},
+		{"shorter than min_duration", jump(1.2, 2.5, 50, 60), grey, nil, nil},
+		{"one clean frame splits the run", func(i int) float64 {
 			if i == 75 {
 				return 1.2
 			}
 			return jump(1.2, 2.5, 50, 100)(i)
-		}, []span{{2, 4}}},
-		{"slow drift (0.05 a second) is followed", func(i int) float64 { return 1.1 + 0.002*float64(i) }, nil},
-		{"starved from the first frame: no recent level to compare with", jump(1.2, 2.5, 0, 100), nil},
+		}, grey, []span{{2, 3}, {3.04, 4}}, nil},
+		{"a spiky ratio (dark pictures: every other frame high)", func(i int) float64 {
+			if i%2 == 1 {
+				return 1.9
+			}
+			return 1.0
+		}, grey, nil, nil},
+		{"a fade from black to blockier content: new content each frame", func(i int) float64 { return 1.1 + min(1.2, 0.03*float64(i)) },
+			func(i int) float64 { return min(0.8, 0.01*float64(i)) }, nil, nil},
+		{"starved, but blockiness covers 2.0 to 3.0 s", jump(1.2, 2.5, 50, 100), grey, []span{{3, 4}},
+			func(i int) bool { return i >= 50 && i < 75 }},
+		{"a cut to content with more grid", jump(1.2, 2.5, 50, 150), func(i int) float64 {
+			if i >= 50 {
+				return 0.3
+			}
+			return 0.5
+		}, nil, nil},
+		{"slow drift (0.05 a second) is followed", func(i int) float64 { return 1.1 + 0.002*float64(i) }, grey, nil, nil},
+		{"starved from the first frame: no recent level to compare with", jump(1.2, 2.5, 0, 100), grey, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,7 +97,7 @@ func TestDetailLossDetector(t *testing.T) {
 			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 			for i := 0; i < 150; i++ {
 				f := ratioFeature(tc.ratio(i))
-				d.Video(float64(i)/fps, 1.0/fps, &f)
+				d.Video(float64(i)/fps, 1.0/fps, tc.luma(i), &f, tc.blocky != nil && tc.blocky(i))
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -95,8 +115,8 @@ func TestDetailLossBadInput(t *testing.T) {
 	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 	for i := 0; i < 100; i++ {
 		f := BlockFeature{} // no positions: a picture too small to measure
-		d.Video(float64(i)/25, 1.0/25, &f)
-		d.Video(float64(i)/25, 0, &f)
+		d.Video(float64(i)/25, 1.0/25, 0.5, &f, false)
+		d.Video(float64(i)/25, 0, 0.5, &f, false)
 	}
 	d.Flush(4)
 	if len(log.events) != 0 {
@@ -110,7 +130,7 @@ func BenchmarkDetailLossDecision(b *testing.B) {
 	b.ReportAllocs()
 	t := 0.0
 	for b.Loop() {
-		d.Video(t, 0.04, &f)
+		d.Video(t, 0.04, 0.5, &f, false)
 		t += 0.04
 	}
 }
