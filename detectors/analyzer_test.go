@@ -139,7 +139,8 @@ func TestAnalyzerDisabledDetectors(t *testing.T) {
 	black := uniformFrame8(64, 48, 16)
 	still := newFrame8(64, 48, 64, 0, func(x, y int) byte { return byte(60 + x + y) })
 	blocky := newFrame8(64, 48, 64, 0, blockyGradient)
-	starved := newFrame8(64, 48, 64, 0, quantisedGradient(8)) // steps on the grid too small for blockiness
+	// Steps on the grid too small for blockiness, at still's mean luma (not a cut).
+	starved := newFrame8(64, 48, 64, 0, func(x, y int) byte { return byte(95 + 8*triangle(float64(x/8+y/8))) })
 	tone := sine1k(tonePhase)
 	silent := func(int) float32 { return 0 }
 	clipped := func(n int) float32 { return min(max(4*tone(0.5, n), -1), 1) }
