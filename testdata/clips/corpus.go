@@ -468,7 +468,7 @@ func makeStarved(ctx context.Context, g *generator, c *corpusClip, src source, o
 	force := []string{"-force_key_frames", fmt.Sprintf("expr:eq(n,%d)+eq(n,%d)", first, end)}
 	how, shift := "", 0.0
 	switch c.video {
-	case "mpeg2":
+	case "mpeg2", "hevc", "hevc10":
 		if err := g.starvedSegments(ctx, c, in, v, a, first, end, out); err != nil {
 			return Truth{}, err
 		}
@@ -547,7 +547,8 @@ func (g *generator) starvedSegments(ctx context.Context, c *corpusClip, in []str
 			if i == 1 {
 				q = "qp=51"
 			}
-			enc = []string{"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", pix, "-x265-params", "log-level=error:keyint=50:" + q, "-f", "hevc"}
+			// No B-frames: the raw stream's timestamps are made up from its frame order.
+			enc = []string{"-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", pix, "-x265-params", "log-level=error:keyint=50:bframes=0:" + q, "-f", "hevc"}
 		}
 		args := append(append([]string{}, in...), "-filter_complex",
 			v+fmt.Sprintf(",trim=start_frame=%d:end_frame=%d,setpts=PTS-STARTPTS[vout]", seg[0], seg[1]), "-map", "[vout]")

@@ -251,45 +251,60 @@ func tail(s string) string {
 // peerThresholds are the fitted thresholds of FFmpeg's score-only filters.
 type peerThresholds struct{ block, blur, peakDB float64 }
 
-// fitPeer picks, for each score, the lowest threshold that raises nothing on
-// the clean stretches of the tune split (just above their highest value held
-// for 0.5 s), so that FFmpeg's filters are tuned the way streamqc's are.
+// fitPeer picks, for each score, the lowest threshold that raises no alarm
+// (the same 0.5 s rule as alarms) on the clean stretches of the tune split,
+// so that FFmpeg's filters are tuned the way streamqc's are.
 func fitPeer(rs []clipResult) peerThresholds {
-	th := peerThresholds{block: 0, blur: 0, peakDB: -120}
-	for _, r := range rs {
-		clean := func(t float64) bool {
-			for _, sp := range r.truth.Defects {
-				if t >= sp.Start-0.5 && t < sp.End+0.5 {
+	clean := func(r clipResult, t float64) bool {
+		for _, sp := range r.truth.Defects {
+			if t >= sp.Start-0.5 && t < sp.End+0.5 {
+				return false
+			}
+		}
+		return true
+	}
+	fit := func(series func(r clipResult) (t, v []float64)) float64 {
+		var masked [][2][]float64
+		var cand []float64
+		for _, r := range rs {
+			t, v := series(r)
+			m := make([]float64, len(v))
+			for i := range v {
+				m[i] = math.Inf(-1)
+				if i < len(t) && clean(r, t[i]) && !math.IsNaN(v[i]) {
+					m[i] = v[i]
+					cand = append(cand, v[i])
+				}
+			}
+			masked = append(masked, [2][]float64{t, m})
+		}
+		sort.Float64s(cand)
+		quiet := func(th float64) bool {
+			for _, tv := range masked {
+				if len(runs("", tv[0], tv[1], th)) > 0 {
 					return false
 				}
 			}
 			return true
 		}
-		th.block = max(th.block, sustained(r.scores.t, r.scores.block, clean, 0.5))
-		th.blur = max(th.blur, sustained(r.scores.t, r.scores.blur, clean, 0.5))
-		th.peakDB = max(th.peakDB, sustained(r.scores.at, r.scores.peak, clean, 0.5))
-	}
-	th.block, th.blur, th.peakDB = th.block*1.001+1e-6, th.blur*1.001+1e-6, th.peakDB+0.01
-	return th
-}
-
-// sustained is the highest level that v stays at or above for dur seconds
-// where clean(t).
-func sustained(t, v []float64, clean func(float64) bool, dur float64) float64 {
-	best := math.Inf(-1)
-	for i := range t {
-		if !clean(t[i]) {
-			continue
-		}
-		lo := math.Inf(1)
-		for j := i; j < len(t) && t[j]-t[i] < dur && clean(t[j]); j++ {
-			lo = min(lo, v[j])
-			if t[j]-t[i] >= dur-0.045 {
-				best = max(best, lo)
+		// The lowest quiet candidate (quiet is monotonic in th), just above it.
+		i := sort.Search(len(cand), func(i int) bool { return quiet(cand[i]) })
+		if i == len(cand) {
+			if len(cand) == 0 {
+				return math.Inf(1)
 			}
+			return math.Nextafter(cand[len(cand)-1], math.Inf(1))
 		}
+		if i > 0 {
+			return math.Nextafter(cand[i-1], math.Inf(1))
+		}
+		return math.Inf(-1)
 	}
-	return best
+	return peerThresholds{
+		block:  fit(func(r clipResult) ([]float64, []float64) { return r.scores.t, r.scores.block }),
+		blur:   fit(func(r clipResult) ([]float64, []float64) { return r.scores.t, r.scores.blur }),
+		peakDB: fit(func(r clipResult) ([]float64, []float64) { return r.scores.at, r.scores.peak }),
+	}
 }
 
 // alarms turns the scores into alarms: at or above the threshold for 0.5 s
@@ -306,7 +321,7 @@ func runs(defect string, t, v []float64, th float64) []alarm {
 	var out []alarm
 	in, start, last := false, 0.0, 0.0
 	for i := range t {
-		if v[i] >= th {
+		if i < len(v) && v[i] >= th {
 			if !in || t[i]-last > 0.1 {
 				if in && last-start >= 0.5 {
 					out = append(out, alarm{defect, start, last})
