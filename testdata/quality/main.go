@@ -5,7 +5,7 @@
 // on the tune split (the lowest that raise nothing on its clean material),
 // then applied unchanged to the held-back split, as streamqc's defaults are.
 //
-//	go run ./testdata/quality [-media ../shared/media] [-v]
+//	go run ./testdata/quality [-media ../shared/media] [-v] [-gen]
 package main
 
 import (
@@ -38,9 +38,23 @@ import (
 func main() {
 	mediaDir := flag.String("media", "../shared/media", "real clips folder (synthetic sources when absent)")
 	verbose := flag.Bool("v", false, "print every clip's alarms")
+	genOnly := flag.Bool("gen", false, "only generate (or find) the corpus and print its files")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *genOnly {
+		for _, split := range []string{clips.Tune, clips.Held} {
+			truths, err := clips.EnsureCorpus(ctx, split, *mediaDir)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "quality:", err)
+				os.Exit(1)
+			}
+			for _, t := range truths {
+				fmt.Println(t.File)
+			}
+		}
+		return
+	}
 	if err := run(ctx, *mediaDir, *verbose, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quality:", err)
 		os.Exit(1)
