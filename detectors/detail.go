@@ -12,6 +12,13 @@ import "math"
 // compares it with the stream's own recent level, so that content that is
 // soft, flat or graphic by nature, or an encoder that always leaves some grid,
 // does not fire: only a jump does.
+//
+// HEVC's large blocks leave little on the 8x8 grid; there the second cue
+// sees starvation: the picture's detail (mean luma step, grid and mid-block
+// positions together) falling to 1/Drop of its level of the last DropWindow
+// seconds at once. A focus pull or a fade loses detail over many frames, and
+// the short level follows it; a starved encoder loses it from one frame to
+// the next.
 type DetailLossConfig struct {
 	Enabled bool `json:"enabled"`
 	// Factor is how many times its recent level the grid ratio must reach.
@@ -20,7 +27,11 @@ type DetailLossConfig struct {
 	// (clean content of any kind stays near 1).
 	MinRatio float64 `json:"min_ratio"`
 	// Window is the time constant of the recent level, in seconds.
-	Window      float64 `json:"window"`
+	Window float64 `json:"window"`
+	// Drop is the factor by which detail must fall below its level of the
+	// last DropWindow seconds (time constant).
+	Drop        float64 `json:"drop"`
+	DropWindow  float64 `json:"drop_window"`
 	MinDuration float64 `json:"min_duration"`
 	// ClearAfter bridges frames below the threshold inside a starved run
 	// (0: none: a starved encoder stays starved from frame to frame, while
@@ -30,7 +41,7 @@ type DetailLossConfig struct {
 
 // DefaultDetailLossConfig returns the documented defaults.
 func DefaultDetailLossConfig() DetailLossConfig {
-	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, MinDuration: 0.5, ClearAfter: 0}
+	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, MinDuration: 0.5, ClearAfter: 0}
 }
 
 // detailFloor (8-bit levels per position) keeps the ratio of nearly flat
@@ -54,17 +65,27 @@ func (f BlockFeature) GridRatio() float64 {
 // again from it, since an encoder's grid shows differently on every scene.
 const detailCut = 0.008
 
+// Detail is the mean luma step (8-bit levels) over the grid and mid-block
+// positions: the picture's detail, for the drop cue.
+func (f BlockFeature) Detail() float64 {
+	if f.Positions == 0 {
+		return 0
+	}
+	return float64(f.GridSum+f.ControlSum) / float64(2*f.Positions)
+}
+
 // DetailLossDetector is the detail-loss decision.
 type DetailLossDetector struct {
 	luma     float64 // mean luma of the previous frame
 	haveLuma bool
 	cfg      DetailLossConfig
 	dec      Decision
-	// level is the recent level of log(ratio), valid once seen.
-	level float64
-	seen  float64 // seconds of video that went into level
-	peak  float64 // highest ratio / level in the current run
-	base  float64 // the level when the run began
+	// level is the recent level of log(ratio), valid once seen; dlevel the
+	// short level of log(detail + detailFloor).
+	level, dlevel float64
+	seen          float64 // seconds of video that went into level
+	peak          float64 // highest ratio / level in the current run
+	base          float64 // the level when the run began
 }
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
@@ -89,13 +110,21 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 		return
 	}
 	r := f.GridRatio()
-	lr := math.Log(r)
+	lr, ld := math.Log(r), math.Log(f.Detail()+detailFloor)
 	if d.seen == 0 || cut {
-		d.level = lr
+		d.level, d.dlevel = lr, ld
 	}
 	rel := math.Exp(lr - d.level)
-	starved := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
+	grid := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
+	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop
+	starved := grid || drop
 	bad := starved && !blocky
+	// The short level follows detail, and the long one once it is starved.
+	dtau := d.cfg.DropWindow
+	if starved || blocky {
+		dtau = 10 * d.cfg.Window
+	}
+	d.dlevel += (ld - d.dlevel) * min(1, dur/max(dtau, dur))
 	// The level follows clean pictures over Window; during a starved run it
 	// moves ten times slower, so that a lasting change of encoder is
 	// accepted in the end while a starved stretch does not become the norm.
@@ -109,7 +138,7 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 		if on, _ := d.dec.Pending(); !on {
 			d.peak, d.base = 0, math.Exp(d.level)
 		}
-		d.peak = max(d.peak, rel)
+		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld))
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
@@ -119,5 +148,7 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 func (d *DetailLossDetector) Flush(t float64) { d.dec.Flush(t) }
 
 func (d *DetailLossDetector) annotate(e *Event) {
+	// ratio_vs_recent: the grid ratio over its recent level, or the detail
+	// drop factor, whichever was larger.
 	e.Values = map[string]float64{"ratio_vs_recent": round3(d.peak), "recent_ratio": round3(d.base)}
 }

@@ -33,11 +33,8 @@ func TestGridRatio(t *testing.T) {
 	}
 }
 
-// ratioFeature is a BlockFeature whose GridRatio is r.
-func ratioFeature(r float64) BlockFeature {
-	const n = 1000
-	return BlockFeature{Positions: n, ControlSum: n * 2, GridSum: uint64(math.Round(n * (r*(2+detailFloor) - detailFloor)))}
-}
+// ratioFeature is a BlockFeature whose GridRatio is r, at a steady detail.
+func ratioFeature(r float64) BlockFeature { return detailFeature(r, 3) }
 
 func TestDetailLossDetector(t *testing.T) {
 	const fps = 25
@@ -106,6 +103,53 @@ func TestDetailLossDetector(t *testing.T) {
 					t.Errorf("%v values %v, want detail_loss with ratio_vs_recent >= factor", e, e.Values)
 				}
 			}
+		})
+	}
+}
+
+// detailFeature is a BlockFeature with GridRatio r and Detail dt.
+func detailFeature(r, dt float64) BlockFeature {
+	const n = 10000
+	c := (2*dt + detailFloor - r*detailFloor) / (1 + r)
+	return BlockFeature{Positions: n, ControlSum: uint64(math.Round(n * c)), GridSum: uint64(math.Round(n * (2*dt - c)))}
+}
+
+func TestDetailLossDrop(t *testing.T) {
+	tests := []struct {
+		name   string
+		detail func(frame int) float64
+		want   []span
+	}{
+		{"steady detail", func(int) float64 { return 3 }, nil},
+		{"detail halves at once 2.0 to 4.0 s (HEVC at QP 51)", func(i int) float64 {
+			if i >= 50 && i < 100 {
+				return 1.2
+			}
+			return 3
+		}, []span{{2, 4}}},
+		{"focus pull: detail falls to a third over 1.5 s", func(i int) float64 {
+			return 3 - 2*min(1, max(0, float64(i-50)/37.5))
+		}, nil},
+		{"flat picture, detail under the floor", func(i int) float64 {
+			if i >= 50 {
+				return 0.05
+			}
+			return 0.3
+		}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+			for i := 0; i < 150; i++ {
+				f := detailFeature(1.1, tc.detail(i))
+				if got := f.Detail(); math.Abs(got-tc.detail(i)) > 1e-3 {
+					t.Fatalf("detailFeature: Detail %v, want %v", got, tc.detail(i))
+				}
+				d.Video(float64(i)/25, 1.0/25, 0.5, &f, false)
+			}
+			d.Flush(6)
+			checkSpans(t, log.events, tc.want, 1e-9)
 		})
 	}
 }
