@@ -87,7 +87,7 @@ func (c *Config) Validate() error {
 	check(c.Freeze.KeyFrameNoise >= c.Freeze.Noise, "freeze.keyframe_noise", "must be at least freeze.noise")
 	check(c.Freeze.MaxMoved >= 0 && c.Freeze.MaxMoved < 1, "freeze.max_moved", "must be in [0, 1)")
 	check(c.Freeze.MinMotion > c.Freeze.MaxMoved && c.Freeze.MinMotion <= 1, "freeze.min_motion", "must be in (freeze.max_moved, 1]")
-	check(c.Freeze.GrainNoise >= c.Freeze.Noise && c.Freeze.GrainNoise < 1, "freeze.grain_noise", "must be in [freeze.noise, 1)")
+	check(c.Freeze.GrainNoise >= 0 && c.Freeze.GrainNoise < 1, "freeze.grain_noise", "must be in [0, 1)")
 	check(c.Freeze.CellFloor >= 0 && c.Freeze.CellFloor < 1, "freeze.cell_floor", "must be in [0, 1)")
 	check(c.Blockiness.Threshold > 0 && c.Blockiness.Threshold <= 1, "blockiness.threshold", "must be in (0, 1]")
 	check(c.Blockiness.MinStep >= 1, "blockiness.min_step", "must be at least 1")
