@@ -43,7 +43,7 @@ const (
 
 // DefectNames lists every defect a truth may name.
 var DefectNames = []string{DefectBlack, DefectFreeze, DefectBlockiness, DefectSilence,
-	DefectClipping, DefectLoudness, DefectAVSync, DefectSignalLoss, DefectDecode}
+	DefectClipping, DefectLoudness, DefectAVSync, DefectSignalLoss, DefectDecode, DefectDetailLoss}
 
 // Clip names.
 const (
