@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release quality
+.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release cuda-check gpu-check quality
 
 all: build
 
@@ -41,11 +41,14 @@ vet: deps
 	GOOS=windows $(GO) vet ./agent/service
 
 # The package test first (test-package, below), so that go test's own summary
-# ends the output.
-test: deps fmt-check vet test-package portable test-release
+# ends the output: gotestsum (pinned, run by the module proxy's copy, not in
+# go.mod) lists every skipped test with its reason, then "DONE N tests, N
+# skipped".
+GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
+test: deps fmt-check vet cuda-check test-package portable test-release
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 \
 	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
-	$(GO) test -race -timeout 20m ./... ./testdata/clips
+	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -timeout 20m ./... ./testdata/clips
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps
@@ -53,6 +56,7 @@ fuzz: deps
 	$(GO) test ./agent/config -run XXX -fuzz FuzzSet -fuzztime 15s
 	$(GO) test ./agent/config -run XXX -fuzz FuzzParseAgent -fuzztime 30s
 	$(GO) test ./agent/fleet -run XXX -fuzz FuzzParseDesired -fuzztime 30s
+	$(GO) test ./agent/fleet -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./agent/spool -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./firmware -run XXX -fuzz FuzzFirmwareVerify -fuzztime 30s
 
@@ -187,3 +191,18 @@ ptx-check: clang
 	@t=$$(mktemp); (cd gpu/kernels && $(CLANG) $(PTX_FLAGS) -o $$t kernels.cu) && \
 	if cmp -s $$t gpu/kernels/kernels.ptx; then echo "ptx-check: gpu/kernels/kernels.ptx is what kernels.cu compiles to"; rm -f $$t; \
 	else echo "ptx-check: gpu/kernels/kernels.ptx is stale: run make ptx" >&2; diff $$t gpu/kernels/kernels.ptx | head -20 >&2; rm -f $$t; exit 1; fi
+
+# The cuda flavour, as far as a machine without a GPU goes (make test runs it):
+# the PTX is what the sources compile to, the cuda build and its test binaries
+# compile and vet against cuda.h and the link stub (packaging/cuda-sdk.sh).
+.PHONY: cuda-check gpu-check
+cuda-check: deps ptx-check
+	@sdk=$$(packaging/cuda-sdk.sh) && \
+	CGO_CFLAGS="-I$$sdk/include" CGO_LDFLAGS="-L$$sdk/lib" $(GO) vet -tags cuda ./gpu/... ./cmd/streamqc ./analyze ./agent/supervisor && \
+	CGO_CFLAGS="-I$$sdk/include" CGO_LDFLAGS="-L$$sdk/lib" $(GO) test -c -tags cuda -o /dev/null ./gpu && \
+	echo "cuda-check: the cuda build vets and its test binaries compile (they run on a GPU host: make gpu-check)"
+
+# The bundle for a GPU host (gpu/README.md): build/gpu-check.tar.xz; there,
+# `tar -xJf gpu-check.tar.xz && gpu-check/run.sh` writes gpu-check/report.txt.
+gpu-check: deps
+	packaging/gpu-check/bundle.sh build '$(VERSION)'

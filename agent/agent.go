@@ -27,6 +27,7 @@ import (
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/fleet"
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/placement"
 	"github.com/streamqc/streamqc/agent/spool"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/analyze"
@@ -43,6 +44,8 @@ type Options struct {
 	// Ready, when set, is closed once the agent runs its streams (before the
 	// broker is necessarily reached).
 	Ready chan<- struct{}
+	// Accel, when set (the cuda build), measures NVDEC streams on the GPU.
+	Accel detectors.Accelerator
 }
 
 // Agent is one running `streamqc run`.
@@ -57,7 +60,9 @@ type Agent struct {
 	spool   *spool.Spool
 	client  *mqtt.Client
 	sup     *supervisor.Supervisor
+	accel   detectors.Accelerator
 	upd     *updater
+	cfgKeys *firmware.Keyring // config.trusted_keys; empty: unsigned documents apply
 	started time.Time
 	host    string
 
@@ -118,8 +123,12 @@ func newAgent(o Options) (*Agent, error) {
 		o.Logger = slog.Default()
 	}
 	cfg := o.Config
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+	if err := preflightError(startProblems(cfg)); err != nil {
+		return nil, err
+	}
+	cfgKeys, err := loadConfigKeys(cfg)
+	if err != nil {
+		return nil, err
 	}
 	schemas, err := schema.Load()
 	if err != nil {
@@ -131,7 +140,7 @@ func newAgent(o Options) (*Agent, error) {
 	}
 	host, _ := os.Hostname()
 	a := &Agent{
-		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas,
+		cfg: cfg, version: o.Version, log: o.Logger, schemas: schemas, accel: o.Accel, cfgKeys: cfgKeys,
 		topics: schema.NewTopics(cfg.Fleet, cfg.ID),
 		policy: fleet.Policy{
 			MediaDir: cfg.MediaDir, Schemes: cfg.Schemes, Detectors: detDefaults, AllowLocalHosts: cfg.AllowLocalHosts,
@@ -160,10 +169,7 @@ func newAgent(o Options) (*Agent, error) {
 	a.recountSpool()
 	a.clearStaleAlarms()
 	will, _ := json.Marshal(a.status("offline", "connection lost"))
-	clientID := cfg.Broker.ClientID
-	if clientID == "" {
-		clientID = "streamqc-" + cfg.Fleet + "-" + cfg.ID
-	}
+	clientID := defaultClientID(cfg)
 	mo := ClientOptions(cfg.Broker, clientID, o.Logger)
 	mo.Will = &mqtt.Message{Topic: a.topics.Status, Payload: will, QoS: 1, Retained: true}
 	mo.OnConnect = a.onConnect
@@ -221,9 +227,13 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	defer a.spool.Close()
 	streamsCtx, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
+	probe, closeProbe := newBoxProbe(a.log)
+	defer closeProbe()
 	a.sup = supervisor.New(streamsCtx, supervisor.Options{
 		Logger: a.log, Emit: a.emit,
 		OnState: func(string, supervisor.State) { a.reportChanged() },
+		Placer:  placement.New(probe, placement.Config{Logger: a.log}),
+		Accel:   a.accel,
 	})
 	a.upd.start()
 	a.loadConfig()
@@ -524,19 +534,19 @@ func (a *Agent) loadConfig() {
 	}
 	a.agentDoc = fleet.Desired{Version: 0, Streams: a.cfg.Streams}
 	if fleetRaw != nil {
-		if f, err := fleet.ParseFleet(a.schemas, fleetRaw); err != nil {
+		if f, doc, err := a.openFleet(fleetRaw); err != nil {
 			a.log.Error("stored fleet config refused", "err", err)
 			a.cfgProblem["fleet"] = "stored fleet config refused: " + err.Error()
 		} else {
-			a.fleetDoc, a.fleetRaw = &f, fleetRaw
+			a.fleetDoc, a.fleetRaw = &f, doc
 		}
 	}
 	if agentRaw != nil {
-		if d, err := fleet.ParseDesired(a.schemas, agentRaw); err != nil {
+		if d, doc, err := a.openAgent(agentRaw); err != nil {
 			a.log.Error("stored desired config refused; starting from the local file", "err", err)
 			a.cfgProblem["agent"] = "stored desired config refused: " + err.Error()
 		} else {
-			a.agentDoc, a.agentRaw = d, agentRaw
+			a.agentDoc, a.agentRaw = d, doc
 		}
 	}
 	eff, err := fleet.Resolve(a.policy, a.fleetDoc, &a.agentDoc)
@@ -567,7 +577,7 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	reject := func(version int64, err error, problem bool) {
 		a.log.Warn("desired config rejected", "scope", scope, "version", version, "err", err)
 		a.mu.Lock()
-		a.verdict = verdict{Version: version, Status: "rejected", Reason: err.Error(), Scope: scope}
+		a.verdict = verdict{Version: version, Status: "rejected", Reason: fleet.Shorten(err.Error(), 4096), Scope: scope}
 		if problem {
 			a.cfgProblem[scope] = fmt.Sprintf("version %d rejected: %v", version, err)
 		}
@@ -575,6 +585,13 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		a.reportChanged()
 	}
 	version := schema.PeekVersion(m.payload)
+	// Signature first: a document not signed as config.trusted_keys wants
+	// is not the operators', so it is no problem of the running config.
+	doc, oerr := a.openDesired(m.fleetWide, m.payload)
+	if oerr != nil {
+		reject(version, oerr, false)
+		return
+	}
 	a.mu.Lock()
 	agentDoc, fleetDoc, agentRaw, fleetRaw := a.agentDoc, a.fleetDoc, a.agentRaw, a.fleetRaw
 	a.mu.Unlock()
@@ -591,14 +608,14 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		if fleetDoc != nil {
 			current = fleetDoc.Version
 		}
-		f, perr := fleet.ParseFleet(a.schemas, m.payload)
+		f, perr := fleet.ParseFleet(a.schemas, doc)
 		if perr != nil {
 			reject(version, perr, true)
 			return
 		}
 		newFlt, newDoc = &f, agentDoc
 	} else {
-		d, perr := fleet.ParseDesired(a.schemas, m.payload)
+		d, perr := fleet.ParseDesired(a.schemas, doc)
 		if perr != nil {
 			reject(version, perr, true)
 			return
@@ -609,9 +626,9 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	lastRejected := a.verdict.Status == "rejected" && a.verdict.Version == version && a.verdict.Scope == scope
 	a.mu.Unlock()
 	switch {
-	case version == current && sameJSON(m.payload, curRaw) && !lastRejected:
+	case version == current && sameJSON(doc, curRaw) && !lastRejected:
 		return // the retained document again, after a reconnect
-	case version == current:
+	case version == current && !sameJSON(doc, curRaw):
 		reject(version, fmt.Errorf("version %d is already applied with other content: raise the version", version), false)
 		return
 	case version < current:
@@ -635,9 +652,9 @@ func (a *Agent) applyDesired(m desiredMsg) {
 	d := a.sup.Apply(eff.Streams)
 	a.mu.Lock()
 	if m.fleetWide {
-		a.fleetDoc, a.fleetRaw = newFlt, m.payload
+		a.fleetDoc, a.fleetRaw = newFlt, doc
 	} else {
-		a.agentDoc, a.agentRaw = newDoc, m.payload
+		a.agentDoc, a.agentRaw = newDoc, doc
 	}
 	a.verdict = verdict{Version: version, Status: "accepted", Scope: scope}
 	delete(a.cfgProblem, scope)

@@ -289,6 +289,9 @@ func TestAgentIntegration(t *testing.T) {
 		bm, ok2 := w.metricsOf("b")
 		return ok && ok2 && before.Frames > 0 && bm.Frames > 0 && before.FPS > 0
 	})
+	if before.Decoder != "cpu" {
+		t.Errorf("stream a (hwaccel auto, no GPU here) decodes on %q, want cpu", before.Decoder)
+	}
 
 	// Version 2 changes b only: a keeps running, untouched.
 	w.push(t, topics.Desired, `{"version":2,"publish":{"metrics_interval":1},"streams":[

@@ -52,6 +52,7 @@ type StreamMetrics struct {
 	AudioBlocks int64    `json:"audio_blocks"`
 	FPS         float64  `json:"fps"`
 	DecodeLag   *float64 `json:"decode_lag,omitempty"`
+	Decoder     string   `json:"decoder,omitempty"`
 	Momentary   *float64 `json:"momentary_lufs,omitempty"`
 	ShortTerm   *float64 `json:"short_term_lufs,omitempty"`
 	QueueDepth  int      `json:"queue_depth"`
@@ -136,7 +137,7 @@ func (a *Agent) collect(cpu *cpuMeter, interval time.Duration) Metrics {
 	for _, s := range a.sup.Status() {
 		m.Streams = append(m.Streams, StreamMetrics{
 			ID: s.ID, State: string(s.State), Frames: s.Frames, AudioBlocks: s.AudioBlocks,
-			FPS: math.Round(s.FPS*100) / 100, DecodeLag: finite(s.DecodeLag, 1000),
+			FPS: math.Round(s.FPS*100) / 100, DecodeLag: finite(s.DecodeLag, 1000), Decoder: s.Decoder,
 			Momentary: finite(s.Momentary, 100), ShortTerm: finite(s.ShortTerm, 100),
 			QueueDepth: pending[s.ID], Restarts: s.Restarts, Reconnects: s.Reconnects,
 			Alarms: s.Alarms, Error: s.Error,

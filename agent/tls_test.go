@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/mqtttest"
 )
@@ -15,7 +16,7 @@ import (
 // broker (or AWS IoT Core, for the certificate) does; an agent with a
 // certificate from another CA never gets in.
 func TestMutualTLSAndPassword(t *testing.T) {
-	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Users: map[string]string{"box": "pw-box", "ops": "pw-ops"}})
+	b := mqtttest.Start(t, mqtttest.Options{TLS: true, Users: map[string]string{"box1": "pw-box", "rogue": "pw-box", "ops": "pw-ops"}})
 	ops, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "ops", Username: "ops", Password: "pw-ops",
 		CAFile: b.Certs.CA, CertFile: b.Certs.ClientCert, KeyFile: b.Certs.ClientKey})
 	if err != nil {
@@ -39,13 +40,18 @@ func TestMutualTLSAndPassword(t *testing.T) {
 
 	rogue := agentConfig(t, b, "")
 	rogue.ID = "rogue"
-	rogue.Broker.Username, rogue.Broker.Password = "box", "pw-box"
+	rogue.Broker.Identity = config.IdentityNone // its CN is not "rogue": the broker has to refuse it, not the agent
+	rogue.Broker.Username, rogue.Broker.Password = "rogue", "pw-box"
 	rogue.Broker.CAFile, rogue.Broker.CertFile, rogue.Broker.KeyFile = b.Certs.CA, b.Certs.RogueCert, b.Certs.RogueKey
 	startAgent(t, rogue)
 
 	c := agentConfig(t, b, "")
-	c.Broker.Username, c.Broker.Password = "box", "pw-box"
-	c.Broker.CAFile, c.Broker.CertFile, c.Broker.KeyFile = b.Certs.CA, b.Certs.ClientCert, b.Certs.ClientKey
+	cert, key, err := b.Certs.Issue(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Broker.Username, c.Broker.Password = c.ID, "pw-box"
+	c.Broker.CAFile, c.Broker.CertFile, c.Broker.KeyFile = b.Certs.CA, cert, key
 	startAgent(t, c)
 
 	deadline := time.After(10 * time.Second)

@@ -28,6 +28,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Features, when set, receives every frame's video features as CSV.
 	Features io.Writer
+	// Accel, when set (the cuda build), measures NVDEC frames on the GPU
+	// they were decoded on, in place.
+	Accel detectors.Accelerator
 }
 
 // Summary is the last line of an analysis.
@@ -101,7 +104,17 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 		}
 		out.event(e)
 	}
-	an, err := detectors.NewAnalyzer(o.Config, nil, emit)
+	var backend detectors.VideoBackend
+	if n, ok := detectors.AcceleratedDevice(o.Media.HWAccel, o.Media.HWDevice); ok && o.Accel != nil {
+		b, release, err := o.Accel.Backend(n, o.Config)
+		if err != nil {
+			o.Logger.Warn("GPU detectors unavailable, measuring on the CPU", "err", err)
+		} else {
+			defer release()
+			backend, o.Media.DeviceFrames = b, true
+		}
+	}
+	an, err := detectors.NewAnalyzer(o.Config, backend, emit)
 	if err != nil {
 		return Summary{}, err
 	}

@@ -32,6 +32,9 @@ type EventOptions struct {
 	Idle   time.Duration
 	Format string // text or json
 	Color  bool
+	// Warn, when set, gets one line per event dropped because its fleet or
+	// agent is not the topic's (the first 10; Dropped counts them all).
+	Warn io.Writer
 }
 
 // Dedup remembers the last ids seen so a redelivered event (after a
@@ -70,18 +73,23 @@ type EventPrinter struct {
 	activity chan struct{}
 	mu       sync.Mutex
 	n        int
+	dropped  int
 	err      error
 }
 
 // PrintEvents subscribes c to the events; call it before c.Start so that a
 // durable session's queued events find their handler.
 func PrintEvents(c *mqtt.Client, o EventOptions, w io.Writer) *EventPrinter {
+	p := newEventPrinter(o, w)
+	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
+	return p
+}
+
+func newEventPrinter(o EventOptions, w io.Writer) *EventPrinter {
 	if o.Idle <= 0 {
 		o.Idle = 2 * time.Second
 	}
-	p := &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
-	c.Subscribe(schema.Filter(o.Filter.Fleet, o.Filter.Agent, "events"), 1, p.handle)
-	return p
+	return &EventPrinter{o: o, w: w, dedup: NewDedup(100000), activity: make(chan struct{}, 1)}
 }
 
 func (p *EventPrinter) handle(m mqtt.Message) {
@@ -94,6 +102,14 @@ func (p *EventPrinter) handle(m mqtt.Message) {
 	var e schema.AgentEvent
 	if err := json.Unmarshal(m.Payload, &e); err != nil || e.ID == "" {
 		p.write(fmt.Sprintf("# unreadable event: %.200q\n", m.Payload))
+		return
+	}
+	// Before dedup: a forged event must not take the id of a real one.
+	if err := CheckOrigin(m.Topic, e.Fleet, e.Agent); err != nil {
+		p.dropped++
+		if p.o.Warn != nil && p.dropped <= 10 {
+			fmt.Fprintf(p.o.Warn, "dropped: %s\n", clean(err.Error()))
+		}
 		return
 	}
 	if p.o.Filter.Stream != "" && e.Stream != p.o.Filter.Stream {
@@ -134,6 +150,14 @@ func (p *EventPrinter) Wait(ctx context.Context) (int, error) {
 			idle.Reset(p.o.Idle)
 		}
 	}
+}
+
+// Dropped is how many events were dropped because their fleet or agent was
+// not the topic's.
+func (p *EventPrinter) Dropped() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
 }
 
 func (p *EventPrinter) count() (int, error) {
@@ -192,10 +216,12 @@ type Agent struct {
 // Agents collects the retained status, metrics and reported config of the
 // agents of a fleet ("" for every fleet), waiting until no retained message
 // arrived for settle (live updates that arrive meanwhile are kept, but do
-// not extend the wait).
-func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration) ([]Agent, error) {
+// not extend the wait). A status or metrics document naming another agent
+// than its topic is dropped, and said on warn (when not nil).
+func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.Duration, warn io.Writer) ([]Agent, error) {
 	var mu sync.Mutex
 	byID := map[string]*Agent{}
+	dropped := 0
 	got := make(chan struct{}, 1)
 	add := func(leaf string) func(mqtt.Message) {
 		return func(m mqtt.Message) {
@@ -204,6 +230,18 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 				return
 			}
 			f, id := parts[2], parts[3]
+			if leaf != "config/reported" { // the only one that does not name its agent
+				var who struct{ Fleet, Agent string }
+				_ = json.Unmarshal(m.Payload, &who)
+				if err := CheckOrigin(m.Topic, who.Fleet, who.Agent); err != nil {
+					mu.Lock()
+					if dropped++; warn != nil && dropped <= 10 {
+						fmt.Fprintf(warn, "dropped: %s\n", clean(err.Error()))
+					}
+					mu.Unlock()
+					return
+				}
+			}
 			mu.Lock()
 			a := byID[f+"/"+id]
 			if a == nil {
@@ -254,8 +292,8 @@ func Agents(ctx context.Context, c *mqtt.Client, fleetName string, settle time.D
 
 // PrintAgents writes one aligned line per agent.
 func PrintAgents(w io.Writer, list []Agent) {
-	fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6s %8s %8s  %s\n",
-		"FLEET", "AGENT", "STATE", "VERSION", "STREAMS", "CONFIG", "CPU%", "RSS MB", "SPOOLED", "METRICS AGE")
+	fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6s %8s %8s  %-11s  %s\n",
+		"FLEET", "AGENT", "STATE", "VERSION", "STREAMS", "CONFIG", "CPU%", "RSS MB", "SPOOLED", "METRICS AGE", "DECODERS")
 	for _, a := range list {
 		var st struct{ State, Version string }
 		var m struct {
@@ -268,7 +306,8 @@ func PrintAgents(w io.Writer, list []Agent) {
 				Pending int `json:"pending"`
 			} `json:"spool"`
 			Streams []struct {
-				State string `json:"state"`
+				State   string `json:"state"`
+				Decoder string `json:"decoder"`
 			} `json:"streams"`
 		}
 		var r struct {
@@ -280,9 +319,13 @@ func PrintAgents(w io.Writer, list []Agent) {
 		_ = json.Unmarshal(a.Metrics, &m)
 		_ = json.Unmarshal(a.Reported, &r)
 		running := 0
+		decoders := map[string]int{}
 		for _, s := range m.Streams {
 			if s.State == "running" {
 				running++
+			}
+			if s.Decoder != "" {
+				decoders[s.Decoder]++
 			}
 		}
 		cfg, age := "-", "-"
@@ -295,10 +338,22 @@ func PrintAgents(w io.Writer, list []Agent) {
 		if !m.Time.IsZero() {
 			age = time.Since(m.Time).Round(time.Second).String()
 		}
-		fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6.1f %8.1f %8d  %s\n",
+		fmt.Fprintf(w, "%-12s %-20s %-8s %-16s %-9s %-16s %6.1f %8.1f %8d  %-11s  %s\n",
 			a.Fleet, a.ID, orDash(st.State), orDash(st.Version), fmt.Sprintf("%d/%d", running, len(m.Streams)), cfg,
-			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age)
+			m.Process.CPU, float64(m.Process.RSS)/(1<<20), m.Spool.Pending, age, decoderCounts(decoders))
 	}
+}
+
+// decoderCounts says how many streams decode where: "cpu 2, nvdec:0 3".
+func decoderCounts(c map[string]int) string {
+	if len(c) == 0 {
+		return "-"
+	}
+	names := slices.Sorted(maps.Keys(c))
+	for i, k := range names {
+		names[i] = fmt.Sprintf("%s %d", k, c[k])
+	}
+	return strings.Join(names, ", ")
 }
 
 func orDash(s string) string {

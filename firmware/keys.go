@@ -139,6 +139,15 @@ func (kr *Keyring) Add(pub ed25519.PublicKey) {
 	kr.keys[KeyID(pub)] = append(ed25519.PublicKey(nil), pub...)
 }
 
+// Key returns the trusted key with this id (KeyID).
+func (kr *Keyring) Key(id string) (ed25519.PublicKey, bool) {
+	if kr == nil {
+		return nil, false
+	}
+	k, ok := kr.keys[id]
+	return k, ok
+}
+
 // IDs lists the key ids of the keyring, sorted.
 func (kr *Keyring) IDs() []string {
 	var ids []string

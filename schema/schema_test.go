@@ -29,6 +29,18 @@ func TestSchemas(t *testing.T) {
 		{Event, `{"type":"defect","id":"0123456789abcdef0123456789abcdef","seq":1,"fleet":"f","agent":"a","stream":"s","defect":"black","state":"raised","start":1.5,"time":"yesterday"}`, "/time"},
 		{Status, `{"state":"offline","fleet":"f","agent":"a","version":"dev","reason":"connection lost"}`, ""},
 		{Reported, `{"version":4,"status":"rejected","reason":"stale","applied_version":5,"time":"2026-11-22T07:00:00Z","streams":[{"id":"a","state":"running"}]}`, ""},
+		{Metrics, metricsDoc(`"decoder":"nvdec:1"`), ""},
+		{Metrics, metricsDoc(`"decoder":"cpu"`), ""},
+		{Metrics, metricsDoc(`"decoder":"vaapi:/dev/dri/renderD128"`), ""},
+		{Metrics, metricsDoc(`"decoder":"gpu"`), "/streams/0/decoder"},
+		{Metrics, metricsDoc(`"decoder":"nvdec:"`), "/streams/0/decoder"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"fleet","fleet":"f","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, ""},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "agent"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"fleet","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"short=="}`, "/signature"},
+		{SignedConfig, `{"format":"streamqc-signed-config/2","scope":"agent","fleet":"f","agent":"a","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/format"},
+		{SignedConfig, `{"format":"streamqc-signed-config/1","scope":"agent","fleet":"f","agent":"a/b","payload":"e30=","key_id":"0123456789abcdef","signature":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="}`, "/agent"},
 		{"nosuch", `{}`, "unknown"},
 	}
 	for _, c := range cases {
@@ -42,4 +54,11 @@ func TestSchemas(t *testing.T) {
 			t.Errorf("%s %s: error %q does not mention %q", c.schema, c.doc, err, c.bad)
 		}
 	}
+}
+
+// metricsDoc is a valid metrics payload with one stream holding extra.
+func metricsDoc(extra string) string {
+	return `{"time":"2026-11-22T07:00:00Z","fleet":"f","agent":"a","interval":10,` +
+		`"process":{"cpu_percent":12.5,"rss_bytes":1,"goroutines":9,"uptime":3},"spool":{"pending":0,"bytes":0,"dropped":0},` +
+		`"streams":[{"id":"s","state":"running","frames":9,"fps":30,"queue_depth":0,` + extra + `}]}`
 }

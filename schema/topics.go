@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 )
@@ -72,8 +73,20 @@ func Filter(fleet, agent, leaf string) string {
 	return Root + "/" + fleet + "/" + agent + "/" + leaf
 }
 
-// PeekVersion reads a desired document's version, 0 when it has none.
+// PeekVersion reads a desired document's version, 0 when it has none; for
+// a signed envelope, the version of the document inside (not verified).
 func PeekVersion(b []byte) int64 {
+	if IsEnvelope(b) {
+		var e Envelope
+		if json.Unmarshal(b, &e) != nil {
+			return 0
+		}
+		doc, err := base64.StdEncoding.DecodeString(e.Payload)
+		if err != nil || IsEnvelope(doc) {
+			return 0
+		}
+		b = doc
+	}
 	var v struct {
 		Version int64 `json:"version"`
 	}

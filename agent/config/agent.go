@@ -50,6 +50,8 @@ type Agent struct {
 	Detectors map[string]any `yaml:"detectors"`
 	// Firmware is how this box takes over-the-air updates.
 	Firmware Firmware `yaml:"firmware"`
+	// Config is how far desired documents from the broker are trusted.
+	Config FleetConfig `yaml:"config"`
 }
 
 // Firmware is the local, never remote, part of over-the-air updates: which
@@ -90,6 +92,9 @@ type Broker struct {
 	KeyFile      string   `yaml:"key_file"`
 	ServerName   string   `yaml:"server_name"`
 	KeepAlive    Duration `yaml:"keepalive"`
+	// Identity is what must name this agent on the broker (see
+	// CheckIdentity): auto (default), client_id or none.
+	Identity string `yaml:"identity"`
 }
 
 // Spool bounds the on-disk event outbox.
@@ -153,7 +158,7 @@ func DefaultAgent() Agent {
 		ID:              SafeID(host),
 		StateDir:        "/var/lib/streamqc",
 		Schemes:         append([]string(nil), DefaultSchemes...),
-		Broker:          Broker{URL: "tcp://127.0.0.1:1883", KeepAlive: Duration(30 * time.Second)},
+		Broker:          Broker{URL: "tcp://127.0.0.1:1883", KeepAlive: Duration(30 * time.Second), Identity: IdentityAuto},
 		Spool:           Spool{MaxBytes: 256 << 20, SegmentBytes: 4 << 20},
 		MetricsInterval: Duration(10 * time.Second),
 		StopTimeout:     Duration(5 * time.Second),
@@ -324,6 +329,16 @@ func (a *Agent) Validate() error {
 		addf("broker.key_file", "required with broker.cert_file (set both or neither)")
 	case a.Broker.CertFile == "" && a.Broker.KeyFile != "":
 		addf("broker.cert_file", "required with broker.key_file (set both or neither)")
+	}
+	switch a.Broker.Identity {
+	case "", IdentityAuto, IdentityClientID, IdentityNone:
+	default:
+		addf("broker.identity", "%q is not auto, client_id or none", a.Broker.Identity)
+	}
+	for i, k := range a.Config.TrustedKeys {
+		if strings.TrimSpace(k) == "" {
+			addf(fmt.Sprintf("config.trusted_keys[%d]", i), "empty path")
+		}
 	}
 	if ka := time.Duration(a.Broker.KeepAlive); ka != 0 && ka < time.Second {
 		addf("broker.keepalive", "%s: 0 (30s) or at least 1s", ka)

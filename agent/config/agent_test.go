@@ -279,7 +279,7 @@ func TestSampleAgentFile(t *testing.T) {
 	if a.Fleet != want.Fleet || a.StateDir != "/var/lib/streamqc" || a.Broker != want.Broker || a.Spool != want.Spool ||
 		a.MetricsInterval != want.MetricsInterval || a.StopTimeout != want.StopTimeout ||
 		strings.Join(a.Schemes, ",") != strings.Join(want.Schemes, ",") || a.AllowLocalHosts || a.MediaDir != "" ||
-		len(a.Streams) != 0 || len(a.Detectors) != 0 || len(a.Firmware.TrustedKeys) != 0 ||
+		len(a.Streams) != 0 || len(a.Detectors) != 0 || len(a.Firmware.TrustedKeys) != 0 || len(a.Config.TrustedKeys) != 0 ||
 		a.Firmware.MaxBundleBytes != want.Firmware.MaxBundleBytes || a.Firmware.HealthDeadline != want.Firmware.HealthDeadline ||
 		a.Firmware.Flavor != want.Firmware.Flavor || a.Firmware.Downgrades != want.Firmware.Downgrades || a.Firmware.CAFile != "" ||
 		a.Firmware.StallTimeout != want.Firmware.StallTimeout {

@@ -262,3 +262,16 @@ func match(filter, topic string) bool {
 		filter, topic = frest, trest
 	}
 }
+
+// CheckBroker reports what dialing with o would refuse before any network
+// traffic: a URL without a scheme or with one MQTT does not speak, and TLS
+// files that cannot be read or do not parse (config check runs it too).
+func CheckBroker(o Options) (urlErr, tlsErr error) {
+	if _, _, err := brokerURL(o.Broker); err != nil {
+		urlErr = err
+	}
+	if o.CAFile != "" || o.CertFile != "" || o.KeyFile != "" {
+		_, tlsErr = tlsConfig(&o)
+	}
+	return urlErr, tlsErr
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -21,6 +22,9 @@ import (
 // requiring client certificates from CA must refuse it).
 type Certs struct {
 	CA, ServerCert, ServerKey, ClientCert, ClientKey, RogueCert, RogueKey string
+
+	dir string
+	ca  *issuer
 }
 
 type issuer struct {
@@ -43,6 +47,7 @@ func makeCerts(dir string) (*Certs, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.dir, c.ca = dir, ca
 	if err := writePEM(c.CA, "CERTIFICATE", ca.cert.Raw); err != nil {
 		return nil, err
 	}
@@ -74,6 +79,25 @@ func makeCerts(dir string) (*Certs, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// Issue mints a client certificate of the test CA with the given CN (one
+// per box: with Options.CertIdentity the CN is the username) and returns the
+// paths of the certificate and its key.
+func (c *Certs) Issue(cn string) (certPath, keyPath string, err error) {
+	if c == nil || c.ca == nil {
+		return "", "", fmt.Errorf("mqtttest: no test CA (Options.TLS is off)")
+	}
+	name := fmt.Sprintf("client-%x", sha256.Sum256([]byte(cn)))
+	certPath, keyPath = filepath.Join(c.dir, name+".pem"), filepath.Join(c.dir, name+".key")
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: cn},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	if err := issue(c.ca, tmpl, certPath, keyPath); err != nil {
+		return "", "", err
+	}
+	return certPath, keyPath, nil
 }
 
 func serial() (*big.Int, error) {

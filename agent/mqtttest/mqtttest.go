@@ -41,6 +41,13 @@ type Options struct {
 	// Persistence keeps sessions, subscriptions and queued QoS 1 messages
 	// across Stop/Start.
 	Persistence bool
+	// ACLFile, when set, is the broker's acl_file (copied, so a test may
+	// pass the packaged one): what is not granted there is denied.
+	ACLFile string
+	// CertIdentity (with TLS) makes the client certificate's CN the
+	// username (use_identity_as_username), as a fleet with one certificate
+	// per box runs; passwords are then not asked for. See Certs.Issue.
+	CertIdentity bool
 }
 
 // Broker is a running (or stopped) mosquitto.
@@ -163,14 +170,30 @@ func (b *Broker) config(dir string, o Options) (string, error) {
 		line("keyfile %s", b.Certs.ServerKey)
 		line("require_certificate true")
 		line("tls_version tlsv1.2")
+		if o.CertIdentity {
+			line("use_identity_as_username true")
+		}
 	}
-	if len(o.Users) > 0 {
+	if o.ACLFile != "" {
+		acl, err := os.ReadFile(o.ACLFile)
+		if err != nil {
+			return "", fmt.Errorf("acl file: %w", err)
+		}
+		path := filepath.Join(dir, "acl")
+		if err := os.WriteFile(path, acl, 0o600); err != nil {
+			return "", fmt.Errorf("acl file: %w", err)
+		}
+		line("acl_file %s", path)
+	}
+	if len(o.Users) > 0 && !o.CertIdentity {
 		pw := filepath.Join(dir, "passwd")
 		if err := writePasswords(pw, o.Users); err != nil {
 			return "", err
 		}
 		line("allow_anonymous false")
 		line("password_file %s", pw)
+	} else if o.CertIdentity {
+		line("allow_anonymous false")
 	} else {
 		line("allow_anonymous true")
 	}

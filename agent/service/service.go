@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -180,6 +181,10 @@ func Status(o Options) (string, error) {
 	switch {
 	case errors.Is(err, service.ErrNotInstalled):
 		return "not installed", nil
+	case err != nil && runtime.GOOS == "linux" && !linuxInstalled():
+		// No service manager answers (no systemd running, a container),
+		// and nothing was installed for one: say so rather than its error.
+		return "not installed", nil
 	case err != nil:
 		return "", fmt.Errorf("service status: %w", err)
 	case st == service.StatusRunning:
@@ -212,4 +217,15 @@ func ensureUser(user string, log *slog.Logger) error {
 	}
 	log.Info("created system user", "user", user)
 	return nil
+}
+
+// linuxInstalled reports whether a unit or init script of the service exists.
+func linuxInstalled() bool {
+	for _, p := range []string{"/etc/systemd/system/", "/lib/systemd/system/", "/usr/lib/systemd/system/", "/run/systemd/system/"} {
+		if _, err := os.Stat(p + Name + ".service"); err == nil {
+			return true
+		}
+	}
+	_, err := os.Stat("/etc/init.d/" + Name)
+	return err == nil
 }

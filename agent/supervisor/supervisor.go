@@ -29,6 +29,9 @@ type StreamConfig struct {
 	Detectors detectors.Config
 	// Loop starts a file input again at its end.
 	Loop bool
+	// Decoder says where the stream decodes ("cpu", "nvdec:0"), as placed
+	// by the Placer; empty without one.
+	Decoder string
 	// Precheck, when set, runs before every open of the input; an error is
 	// an open failure (signal_loss, retry). File inputs check here that the
 	// path still resolves inside the media directory.
@@ -67,12 +70,22 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	// OnState, when set, is called after a stream changes state.
 	OnState func(id string, s State)
+	// Placer, when set, decides each stream's decoder and thread count,
+	// again every PlaceEvery (default 5 s).
+	Placer     Placer
+	PlaceEvery time.Duration
+	// Accel, when set (the cuda build), measures the frames of streams
+	// decoding on NVDEC on their GPU, in place.
+	Accel detectors.Accelerator
 }
 
 // Supervisor owns the running streams.
 type Supervisor struct {
 	o       Options
 	ctx     context.Context
+	applyMu sync.Mutex     // one Apply or Rebalance at a time
+	desired []StreamConfig // as configured, before placement
+	stopped bool           // Stop ran: Rebalance starts nothing again
 	mu      sync.Mutex
 	streams map[string]*stream
 }
@@ -91,7 +104,14 @@ func New(ctx context.Context, o Options) *Supervisor {
 	if o.Emit == nil {
 		o.Emit = func(string, detectors.Event) {}
 	}
-	return &Supervisor{o: o, ctx: ctx, streams: map[string]*stream{}}
+	if o.PlaceEvery <= 0 {
+		o.PlaceEvery = 5 * time.Second
+	}
+	s := &Supervisor{o: o, ctx: ctx, streams: map[string]*stream{}}
+	if o.Placer != nil {
+		go s.rebalance(ctx)
+	}
+	return s
 }
 
 // Diff says what an Apply changed.
@@ -102,6 +122,13 @@ type Diff struct {
 // Apply makes the running set match cfgs: streams not in it stop, new ones
 // start, changed ones restart; the others keep running untouched.
 func (s *Supervisor) Apply(cfgs []StreamConfig) Diff {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	s.desired, s.stopped = cfgs, false
+	return s.apply(s.place(cfgs))
+}
+
+func (s *Supervisor) apply(cfgs []StreamConfig) Diff {
 	var d Diff
 	want := map[string]StreamConfig{}
 	for _, c := range cfgs {
@@ -151,6 +178,9 @@ func (s *Supervisor) Apply(cfgs []StreamConfig) Diff {
 // Stop stops every stream and waits until each has flushed its clears, or
 // ctx is done.
 func (s *Supervisor) Stop(ctx context.Context) error {
+	s.applyMu.Lock()
+	s.desired, s.stopped = nil, true
+	s.applyMu.Unlock()
 	s.mu.Lock()
 	all := make([]*stream, 0, len(s.streams))
 	for id, st := range s.streams {
@@ -179,6 +209,7 @@ type Status struct {
 	AudioBlocks int64
 	FPS         float64
 	DecodeLag   float64 // seconds behind the wall clock; NaN for a file read as fast as it decodes
+	Decoder     string  // where it decodes, as placed: "cpu", "nvdec:0"; empty without a placer
 	Momentary   float64 // LUFS, NaN when unknown
 	ShortTerm   float64
 	Restarts    int64
@@ -316,8 +347,11 @@ func (st *stream) run() {
 				loss = nil
 			}
 		}
-		an, err := detectors.NewAnalyzer(st.cfg.Detectors, nil, st.emit)
+		mo := st.cfg.Media
+		backend, release := st.backend(&mo)
+		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, st.emit)
 		if err != nil {
+			release()
 			// The fleet config checked this; reaching here is a bug, not an input problem.
 			st.log.Error("detector config refused", "err", err)
 			st.setState(Stopped, err)
@@ -329,8 +363,9 @@ func (st *stream) run() {
 			err = st.cfg.Precheck()
 		}
 		if err == nil {
-			info, err = media.Run(st.ctx, st.cfg.Media, m)
+			info, err = media.Run(st.ctx, mo, m)
 		}
+		release()
 		st.reconnect.Add(int64(info.Reconnects))
 		an.Flush(info.End)
 		if st.ctx.Err() != nil {
@@ -409,10 +444,28 @@ func (st *stream) status() Status {
 		Reconnects: st.reconnect.Load(),
 		Stalled:    st.stalled.Load(),
 		Error:      st.err,
+		Decoder:    st.cfg.Decoder,
 	}
 	for a := range st.alarms {
 		s.Alarms = append(s.Alarms, a)
 	}
 	slices.Sort(s.Alarms)
 	return s
+}
+
+// backend is the GPU backend of one run of the pipeline when the stream
+// decodes on NVDEC and the build has one (its frames then stay on the GPU),
+// else nil (the CPU); release frees it after the run.
+func (st *stream) backend(mo *media.Options) (detectors.VideoBackend, func()) {
+	n, ok := detectors.AcceleratedDevice(mo.HWAccel, mo.HWDevice)
+	if !ok || st.sup.o.Accel == nil {
+		return nil, func() {}
+	}
+	b, release, err := st.sup.o.Accel.Backend(n, st.cfg.Detectors)
+	if err != nil {
+		st.log.Warn("GPU detectors unavailable, measuring on the CPU", "err", err)
+		return nil, func() {}
+	}
+	mo.DeviceFrames = true
+	return b, release
 }

@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,8 +22,10 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func analyzeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("analyze", "[flags] INPUT", `Analyzes one input to its end (or --duration) and prints every alarm raised
+and cleared, then a summary. INPUT is a file or any FFmpeg URL: udp://, rtp://,
+srt://, rtmp://, rtsp://, http(s):// (HLS). Exit 0: analyzed (defects or not);
+1: the input could not be analyzed; 2: a usage error.`, stdout, stderr)
 	format := fs.String("format", "text", "output format: text or json")
 	hwaccel := fs.String("hwaccel", "none", "hardware decoding: auto, none, cuda, vaapi or qsv")
 	videoIdx := fs.Int("video-stream", media.TrackFirst, "video stream index (-1 first, -2 none)")
@@ -40,22 +41,20 @@ func analyzeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	verbose := fs.Bool("v", false, "log decoder choices and progress to stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile to this file")
 	features := fs.String("features", "", "write every frame's video features to this CSV file (for calibration)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamqc analyze [flags] INPUT\n\nINPUT is a file or any FFmpeg URL (udp://, rtp://, srt://, rtmp://, rtsp://, http(s):// HLS).\n\nflags:")
-		fs.PrintDefaults()
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	input, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	switch {
+	case len(fs.operands) == 0:
+		return fs.fail("missing INPUT")
+	case len(fs.operands) > 1:
+		return fs.fail("one argument only, got %q and %q", fs.operands[0], fs.operands[1])
+	case *format != "text" && *format != "json":
+		return fs.fail("--format %q: want text or json", *format)
+	case !slices.Contains([]string{"auto", "none", "cuda", "vaapi", "qsv"}, *hwaccel):
+		return fs.fail("--hwaccel %q: want auto, none, cuda, vaapi or qsv", *hwaccel)
 	}
-	if input == "" {
-		fmt.Fprintln(stderr, "streamqc analyze: missing INPUT")
-		fs.Usage()
-		return 2
-	}
+	input := fs.operands[0]
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
@@ -70,7 +69,7 @@ func analyzeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	o := analyze.Options{
 		Media: media.Options{URL: input, HWAccel: *hwaccel, Video: *videoIdx, Audio: *audioIdx, Threads: *threads,
 			Realtime: *realtime, Duration: *duration, OpenTimeout: *openTimeout},
-		Config: dcfg, StreamID: *id, Format: *format, Color: isTerminal(stdout), Logger: logger,
+		Config: dcfg, StreamID: *id, Format: *format, Color: isTerminal(stdout), Logger: logger, Accel: accelerator(),
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -99,25 +98,6 @@ func analyzeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
-}
-
-// parseInterleaved accepts flags before and after the positional INPUT.
-func parseInterleaved(fs *flag.FlagSet, args []string) (string, error) {
-	var input string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return "", err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return input, nil
-		}
-		if input != "" {
-			fmt.Fprintf(fs.Output(), "streamqc %s: one argument only, got %q and %q\n", fs.Name(), input, rest[0])
-			return "", errors.New("too many inputs")
-		}
-		input, args = rest[0], rest[1:]
-	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/config"
 )
 
@@ -63,8 +65,25 @@ func configCmdEnv(_ context.Context, args []string, stdout, stderr io.Writer, lo
 		return 2
 	}
 	a := config.DefaultAgent()
-	if err := config.ParseAgentEnv(b, &a, lookup); err != nil {
-		for _, p := range config.Problems(err) {
+	err = config.ParseAgentEnv(b, &a, lookup)
+	// What `streamqc run` checks on the box's files before it starts too.
+	problems := config.Problems(err)
+	var fe *config.FieldError
+	if notYAML := errors.As(err, &fe) && len(problems) == 1 && fe.Path == "" && fe.Line == 0; !notYAML {
+		// What run refuses, from run's own code (its file checks again among them).
+		seen := map[string]bool{}
+		for _, p := range problems {
+			seen[p.Error()] = true
+		}
+		for _, p := range agent.Preflight(a) {
+			if !seen[p.Error()] {
+				seen[p.Error()] = true
+				problems = append(problems, p)
+			}
+		}
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
 			for _, line := range strings.Split(p.Error(), "\n") {
 				fmt.Fprintf(stderr, "%s: %s\n", file, line)
 			}

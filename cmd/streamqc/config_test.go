@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/streamqc/streamqc/firmware"
 )
 
 func TestConfigCmd(t *testing.T) {
@@ -21,6 +24,12 @@ func TestConfigCmd(t *testing.T) {
 	good := write("good.yaml", "fleet: eu\nagent: box\nbroker: {url: 'tcp://b:1883'}\nstreams: [{id: a, url: 'udp://h:1'}]\n")
 	bad := write("bad.yaml", "fleet: eu\nagent: box\nnosuch: 1\nbroker: {url: ''}\nmetrics_interval: soon\nstreams: [{id: 'a b', url: ''}]\n")
 	notYAML := write("notyaml.yaml", "fleet: [\n")
+	pub := filepath.Join(dir, "config.pub")
+	if err := firmware.GenerateKey(filepath.Join(dir, "config.key"), pub); err != nil {
+		t.Fatal(err)
+	}
+	signedOK := write("keys.yaml", "fleet: eu\nagent: box\nconfig: {trusted_keys: ['"+pub+"']}\n")
+	identity := write("identity.yaml", "fleet: eu\nagent: box\nbroker: {username: box2}\nconfig: {trusted_keys: ['"+filepath.Join(dir, "none.pub")+"', '"+good+"']}\n")
 	sample := filepath.Join("..", "..", "packaging", "agent.yaml")
 	tests := []struct {
 		name       string
@@ -43,6 +52,13 @@ func TestConfigCmd(t *testing.T) {
 			bad + ": broker.url: required",
 			bad + `: streams[0].id: "a b": only letters, digits, '.', '_' and '-' (not first)`,
 			bad + ": streams[0].url: required",
+		}},
+		{name: "trusted config keys", args: []string{"check", signedOK}, code: 0,
+			wantOut: []string{signedOK + ": ok", "fleet eu, agent box, broker tcp://127.0.0.1:1883, 0 streams"}},
+		{name: "identity and keys", args: []string{"check", identity}, code: 1, wantErr: []string{
+			identity + `: broker.username: "box2" is not the agent id "box": the broker's ACL grants an agent the topics of its username only (or set broker.identity: none)`,
+			identity + ": config.trusted_keys[0]: firmware: open " + filepath.Join(dir, "none.pub") + ": no such file or directory",
+			identity + ": config.trusted_keys[1]: firmware: " + good + `: not a PEM "PUBLIC KEY"`,
 		}},
 		{name: "bad env", args: []string{"check", good}, env: map[string]string{"STREAMQC_SPOOL_MAX_BYTES": "lots"}, code: 1,
 			wantErr: []string{good + `: STREAMQC_SPOOL_MAX_BYTES: "lots" is not a whole number of bytes`}},
@@ -86,5 +102,59 @@ func TestConfigCmdDefaultFile(t *testing.T) {
 		if code != 2 || !strings.Contains(errb.String(), configCheckDefault) {
 			t.Errorf("no %s: exit %d, stderr %q", configCheckDefault, code, &errb)
 		}
+	}
+}
+
+// TestConfigCheckRefusesWhatRunRefuses: config check and run share
+// agent.Preflight, so each problem here is reported by check (with its
+// field path, all of them at once) and refused by run.
+func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
+	dir := t.TempDir()
+	media := filepath.Join(dir, "media")
+	if err := os.Mkdir(media, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	head := "fleet: eu\nagent: box\nstate_dir: " + filepath.Join(dir, "state") + "\nmedia_dir: " + media + "\n"
+	tests := []struct {
+		name, body string
+		want       []string
+		runRefuses bool // run refuses to start (the rest: it starts without those streams)
+	}{
+		{"ftp broker", "broker: {url: 'ftp://b:21'}\n", []string{`broker.url: broker "ftp://b:21": unsupported scheme "ftp"`}, true},
+		{"broker without scheme", "broker: {url: 'b:1883'}\n", []string{"broker.url: broker \"b:1883\""}, true},
+		{"missing CA file", "broker: {url: 'ssl://b:8883', ca_file: '" + filepath.Join(dir, "ca.pem") + "'}\n", []string{"broker: CA file: open "}, true},
+		{"missing password file", "broker: {url: 'tcp://b:1883', password_file: '" + filepath.Join(dir, "pw") + "'}\n", []string{"broker.password_file: open "}, true},
+		{"local streams", "broker: {url: 'tcp://b:1883'}\nstreams:\n  - {id: a, url: 'concat:/etc/passwd|/etc/group'}\n  - {id: b, url: '/etc/passwd'}\n  - {id: c, url: 'http://127.0.0.1/x.m3u8'}\n",
+			[]string{`streams[0].url: scheme "concat" is not allowed`, "streams[1].url: file input /etc/passwd is outside media_dir",
+				`streams[2].url: host "127.0.0.1" is this machine`}, false},
+		{"missing media_dir", "broker: {url: 'tcp://b:1883'}\nmedia_dir: " + filepath.Join(dir, "nope") + "\n", []string{"media_dir: stat "}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			body := head + tc.body
+			if strings.Contains(tc.body, "media_dir:") {
+				body = strings.Replace(body, "media_dir: "+media+"\n", "", 1)
+			}
+			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errb bytes.Buffer
+			if code := configCmdEnv(context.Background(), []string{"check", p}, &out, &errb, func(string) (string, bool) { return "", false }); code != 1 {
+				t.Fatalf("config check: exit %d, want 1\n%s%s", code, out.String(), errb.String())
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errb.String(), w) {
+					t.Errorf("config check lacks %q:\n%s", w, errb.String())
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			var runErr bytes.Buffer
+			code := runCmd(ctx, []string{"--config", p}, &runErr)
+			if tc.runRefuses && code == 0 {
+				t.Errorf("run started with what config check refuses:\n%s", runErr.String())
+			}
+		})
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -13,9 +11,9 @@ import (
 )
 
 func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("events", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bf := addBrokerFlags(fs)
+	fs := newFlags("events", "[--fleet F] [--agent A] [--stream S] [--follow] [--format text|json] [broker flags]",
+		"Prints the defect events of a fleet as they arrive, each once (deduplicated by id).", stdout, stderr)
+	bf := addBrokerFlags(fs.FlagSet)
 	agent := fs.String("agent", "", "only this agent")
 	stream := fs.String("stream", "", "only this stream")
 	follow := fs.Bool("follow", false, "keep printing until interrupted")
@@ -23,19 +21,14 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	format := fs.String("format", "text", "text or json (the event payloads, one per line)")
 	session := fs.String("session", "", "durable subscription name: the broker keeps events for it while this command is not running, and delivers them at the next run")
 	verbose := fs.Bool("v", false, "log connection changes to stderr")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamqc events [--fleet F] [--agent A] [--stream S] [--follow] [--format text|json] [broker flags]\n\nflags:")
-		fs.PrintDefaults()
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
 	}
 	if *format != "text" && *format != "json" {
-		fmt.Fprintf(stderr, "streamqc events: --format %q: text or json\n", *format)
-		return 2
+		return fs.fail("--format %q: want text or json", *format)
 	}
 	clean := true
 	if *session != "" {
@@ -46,7 +39,7 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	c, _, err := bf.connectWith(ctx, clean, quietLogger(*verbose), func(c *mqtt.Client, fleet string) {
 		printer = consumer.PrintEvents(c, consumer.EventOptions{
 			Filter: consumer.EventFilter{Fleet: fleet, Agent: *agent, Stream: *stream},
-			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout),
+			Follow: *follow, Idle: *idle, Format: *format, Color: isTerminal(stdout), Warn: prefixed{stderr, "streamqc events: "},
 		}, stdout)
 	})
 	if err != nil {
@@ -54,7 +47,11 @@ func eventsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	defer c.Close(time.Second)
-	if _, err = printer.Wait(ctx); err != nil {
+	_, err = printer.Wait(ctx)
+	if n := printer.Dropped(); n > 0 {
+		fmt.Fprintf(stderr, "streamqc events: %d events dropped: their fleet or agent was not the topic's (forged, or a broker without the streamqc ACL)\n", n)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "streamqc events: %v\n", err)
 		return 1
 	}

@@ -101,3 +101,44 @@ func TestEventsSessionLosesNothing(t *testing.T) {
 		t.Fatalf("the interrupted run printed everything: the test did not interrupt anything")
 	}
 }
+
+// TestEventsDropsForeignEvents: `streamqc events` shows an event only on its
+// own agent's topic and says how many it dropped.
+func TestEventsDropsForeignEvents(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	args := []string{"--broker", b.URL, "--fleet", "f", "--session", "ops", "--format", "json", "--idle", "700ms"}
+	run := func() (string, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var out, errb bytes.Buffer
+		if code := eventsCmd(ctx, args, &out, &errb); code != 0 {
+			t.Fatalf("events: exit %d: %s", code, errb.String())
+		}
+		return out.String(), errb.String()
+	}
+	run() // the durable session exists from now on
+	pub, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "agent-sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pub.Start(ctx)
+	defer pub.Close(time.Second)
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, agent := range []string{"a", "b", "a"} {
+		ev := fmt.Sprintf(`{"type":"defect","id":"%032x","seq":%d,"fleet":"f","agent":"%s","stream":"s","defect":"black","state":"raised","start":1,"time":"2026-11-22T07:00:00Z"}`, i, i, agent)
+		if err := pub.Publish(ctx, mqtt.Message{Topic: "streamqc/v1/f/a/events", Payload: []byte(ev), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errs := run()
+	if n := strings.Count(out, "\n"); n != 2 || strings.Contains(out, `"agent":"b"`) {
+		t.Fatalf("printed %d events:\n%s", n, out)
+	}
+	if !strings.Contains(errs, `streamqc/v1/f/a/events: its payload claims to be from "f"/"b"`) || !strings.Contains(errs, "1 events dropped") {
+		t.Fatalf("stderr: %s", errs)
+	}
+}

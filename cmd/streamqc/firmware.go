@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,11 +13,10 @@ import (
 	"github.com/streamqc/streamqc/internal/atomicfile"
 )
 
-const firmwareUsage = `usage:
-  streamqc firmware keygen --out DIR
-  streamqc firmware sign --key KEY --version V [--os OS --arch ARCH --flavor cpu|cuda] [--min-config-version N] --out BUNDLE FILE...
-  streamqc firmware verify --trusted PUB[,PUB...] [--os OS --arch ARCH --flavor cpu|cuda] [--current-version V] [--allow-downgrade] [--limit BYTES] BUNDLE
-  streamqc firmware push --agent A [--fleet F] [--url https://...] [--job-id ID] [--allow-downgrade] [--health-deadline D] [--timeout D] [broker flags] BUNDLE
+const firmwareUsage = `usage: streamqc firmware keygen --out DIR
+       streamqc firmware sign --key KEY --version V [--os OS --arch ARCH --flavor cpu|cuda] [--min-config-version N] --out BUNDLE FILE...
+       streamqc firmware verify --trusted PUB[,PUB...] [--os OS --arch ARCH --flavor cpu|cuda] [--current-version V] [--allow-downgrade] [--limit BYTES] BUNDLE
+       streamqc firmware push --agent A [--fleet F] [--url https://...] [--job-id ID] [--allow-downgrade] [--health-deadline D] [--timeout D] [broker flags] BUNDLE
 `
 
 // Key file names keygen writes into its --out directory.
@@ -31,8 +29,7 @@ const (
 // Exit 0 on success, 1 when the work failed (a refused bundle), 2 on usage.
 func firmwareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, firmwareUsage)
-		return 2
+		return groupUsage(args, firmwareUsage, stdout, stderr)
 	}
 	switch args[0] {
 	case "keygen":
@@ -43,24 +40,18 @@ func firmwareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return firmwareVerify(args[1:], stdout, stderr)
 	case "push":
 		return firmwarePush(ctx, args[1:], stdout, stderr)
-	case "-h", "--help", "help":
-		fmt.Fprint(stdout, firmwareUsage)
-		return 0
 	}
-	fmt.Fprint(stderr, firmwareUsage)
-	return 2
+	return groupUsage(args, firmwareUsage, stdout, stderr)
 }
 
 func firmwareKeygen(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("firmware keygen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("firmware keygen", "--out DIR", "Makes an Ed25519 key pair for signing update bundles.", stdout, stderr)
 	out := fs.String("out", "", "directory for "+firmwareKeyName+" and "+firmwarePubName+" (required)")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if *out == "" || fs.NArg() != 0 {
-		fmt.Fprint(stderr, firmwareUsage)
-		return 2
+	if *out == "" || len(fs.operands) != 0 {
+		return fs.fail("--out DIR, and nothing else, is required")
 	}
 	priv, pub := filepath.Join(*out, firmwareKeyName), filepath.Join(*out, firmwarePubName)
 	if err := os.MkdirAll(*out, 0o700); err != nil {
@@ -81,8 +72,7 @@ func firmwareKeygen(args []string, stdout, stderr io.Writer) int {
 }
 
 func firmwareSign(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("firmware sign", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("firmware sign", "--key KEY --version V [--os OS --arch ARCH --flavor cpu|cuda] [--min-config-version N] --out BUNDLE FILE...", "Signs files into an update bundle.", stdout, stderr)
 	keyPath := fs.String("key", "", "private key file (required)")
 	ver := fs.String("version", "", "semantic version of the release, e.g. 1.2.3 (required)")
 	goos := fs.String("os", runtime.GOOS, "target operating system")
@@ -90,15 +80,14 @@ func firmwareSign(args []string, stdout, stderr io.Writer) int {
 	flavor := fs.String("flavor", "cpu", "target flavor: "+strings.Join(firmware.Flavors, " or "))
 	minCfg := fs.Int64("min-config-version", 0, "lowest agent config version this release accepts")
 	out := fs.String("out", "", "bundle to write (required)")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if *keyPath == "" || *ver == "" || *out == "" || fs.NArg() == 0 {
-		fmt.Fprint(stderr, firmwareUsage)
-		return 2
+	if *keyPath == "" || *ver == "" || *out == "" || len(fs.operands) == 0 {
+		return fs.fail("--key, --version, --out and at least one FILE are required")
 	}
-	files := make(map[string]string, fs.NArg())
-	for _, f := range fs.Args() {
+	files := make(map[string]string, len(fs.operands))
+	for _, f := range fs.operands {
 		base := filepath.Base(f)
 		if _, dup := files[base]; dup {
 			fmt.Fprintf(stderr, "streamqc firmware sign: two files named %q\n", base)
@@ -123,8 +112,7 @@ func firmwareSign(args []string, stdout, stderr io.Writer) int {
 }
 
 func firmwareVerify(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("firmware verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("firmware verify", "--trusted PUB[,PUB...] [--os OS --arch ARCH --flavor cpu|cuda] [--current-version V] [--allow-downgrade] [--limit BYTES] BUNDLE", "Verifies a bundle as an agent would, without installing it.", stdout, stderr)
 	trustedList := fs.String("trusted", "", "comma-separated trusted public key files (required)")
 	goos := fs.String("os", runtime.GOOS, "this device's operating system")
 	goarch := fs.String("arch", runtime.GOARCH, "this device's architecture")
@@ -132,12 +120,11 @@ func firmwareVerify(args []string, stdout, stderr io.Writer) int {
 	current := fs.String("current-version", "", "installed version; a bundle must be newer (empty: no check)")
 	allowDown := fs.Bool("allow-downgrade", false, "accept an older or equal version")
 	limit := fs.Int64("limit", firmware.DefaultLimit, "largest bundle accepted, in bytes")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if *trustedList == "" || fs.NArg() != 1 || *limit <= 0 {
-		fmt.Fprint(stderr, firmwareUsage)
-		return 2
+	if *trustedList == "" || len(fs.operands) != 1 || *limit <= 0 {
+		return fs.fail("--trusted, a positive --limit and one BUNDLE are required")
 	}
 	var paths []string
 	for _, p := range strings.Split(*trustedList, ",") {
@@ -150,7 +137,7 @@ func firmwareVerify(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "streamqc firmware verify: %v\n", err)
 		return 1
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(fs.operands[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "streamqc firmware verify: %v\n", err)
 		return 1
@@ -159,11 +146,11 @@ func firmwareVerify(args []string, stdout, stderr io.Writer) int {
 	want := firmware.Target{OS: *goos, Arch: *goarch, Flavor: *flavor, CurrentVersion: *current, AllowDowngrade: *allowDown}
 	m, err := firmware.Verify(f, kr, want, *limit)
 	if err != nil {
-		fmt.Fprintf(stderr, "streamqc firmware verify: %s: refused: %v\n", fs.Arg(0), err)
+		fmt.Fprintf(stderr, "streamqc firmware verify: %s: refused: %v\n", fs.operands[0], err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "ok %s: streamqc %s %s/%s %s, min config version %d, created %s, key %s\n",
-		fs.Arg(0), m.Version, m.OS, m.Arch, m.Flavor, m.MinConfigVersion, m.Created.Format("2006-01-02T15:04:05Z07:00"), m.KeyID)
+		fs.operands[0], m.Version, m.OS, m.Arch, m.Flavor, m.MinConfigVersion, m.Created.Format("2006-01-02T15:04:05Z07:00"), m.KeyID)
 	for _, fl := range m.Files {
 		fmt.Fprintf(stdout, "  %s %10d  %s  %s\n", fl.Mode, fl.Size, fl.SHA256, fl.Path)
 	}

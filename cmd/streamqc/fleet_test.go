@@ -16,6 +16,7 @@ import (
 	"github.com/streamqc/streamqc/agent"
 	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/mqtttest"
+	"github.com/streamqc/streamqc/firmware"
 	"github.com/streamqc/streamqc/testdata/clips"
 )
 
@@ -129,4 +130,74 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestFleetConfigPushSigned: `fleet config push --sign KEY` is what an agent
+// with config.trusted_keys applies; the same document unsigned is refused
+// with the reason, and so is one signed with another key.
+func TestFleetConfigPushSigned(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	dir := t.TempDir()
+	key, pub := filepath.Join(dir, "ops.key"), filepath.Join(dir, "ops.pub")
+	other := filepath.Join(dir, "other.key")
+	if err := firmware.GenerateKey(key, pub); err != nil {
+		t.Fatal(err)
+	}
+	if err := firmware.GenerateKey(other, filepath.Join(dir, "other.pub")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DefaultAgent()
+	cfg.Fleet, cfg.ID, cfg.StateDir = "ops", "box9", t.TempDir()
+	cfg.Broker.URL = b.URL
+	cfg.Config.TrustedKeys = []string{pub}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.Run(ctx, agent.Options{Config: cfg, Version: "v-test", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	push := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		code := fleetCmd(c, append(append([]string{"config", "push"}, args...), "--broker", b.URL, "--fleet", "ops"), &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	v1 := write("v1.json", `{"version":1,"streams":[]}`)
+	if code, out := push(v1, "--agent", "box9"); code != 1 || !strings.Contains(out, "version 1 REJECTED: unsigned document refused") {
+		t.Fatalf("unsigned push: %d %s", code, out)
+	}
+	if code, out := push(v1, "--agent", "box9", "--sign", other); code != 1 || !strings.Contains(out, "not in config.trusted_keys") {
+		t.Fatalf("push signed with another key: %d %s", code, out)
+	}
+	if code, out := push(v1, "--agent", "box9", "--sign", key); code != 0 || !strings.Contains(out, "version 1 accepted") {
+		t.Fatalf("signed push: %d %s", code, out)
+	}
+	fleetDoc := write("fleet.json", `{"version":4,"detectors":{"black":{"min_duration":3}}}`)
+	if code, out := push(fleetDoc, "--fleet-wide", "--sign", key); code != 0 || !strings.Contains(out, "defaults version 4 published") {
+		t.Fatalf("signed fleet push: %d %s", code, out)
+	}
+	if code, out := push(v1, "--agent", "box9", "--sign", filepath.Join(dir, "none.key")); code != 2 || !strings.Contains(out, "--sign") {
+		t.Fatalf("push with a missing key: %d %s", code, out)
+	}
+	var out, errb bytes.Buffer
+	gctx, gcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer gcancel()
+	if code := fleetCmd(gctx, []string{"config", "get", "--agent", "box9", "--broker", b.URL, "--fleet", "ops"}, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), `"desired": {`) || !strings.Contains(out.String(), `"version": 1`) ||
+		!strings.Contains(out.String(), `"desired_signature": {`) || !strings.Contains(out.String(), `"fleet_desired_signature": {`) {
+		t.Fatalf("config get of signed documents: %d\n%s%s", code, &out, &errb)
+	}
 }

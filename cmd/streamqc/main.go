@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/streamqc/streamqc/internal/cudaprobe"
 )
 
 // version is stamped at build time (-ldflags "-X main.version=...").
@@ -24,9 +26,26 @@ commands:
   config check FILE       check an agent file, printing every problem
   firmware keygen|sign|verify|push   signed over-the-air updates
   version [-v]            print the version; -v: the FFmpeg inside and what it lacks
+  gpu info                the NVIDIA GPUs (driver, memory, NVDEC load); exit 1 without a driver
 `
 
 func main() {
+	if exe, err := os.Executable(); err == nil {
+		target, why := handover(os.Args[1:], os.Getenv, exe, isExecutable, cudaprobe.Probe)
+		if target != "" {
+			// The same process (systemd's main PID, its notify socket) goes on as streamqc-cuda.
+			env := append(os.Environ(), envHandover+"=1")
+			if os.Getenv("CUDA_DEVICE_ORDER") == "" {
+				// CUDA ordinals as NVML numbers GPUs (placement reads NVML);
+				// the cuda build initializes the driver before main runs.
+				env = append(env, "CUDA_DEVICE_ORDER=PCI_BUS_ID")
+			}
+			err := syscall.Exec(target, append([]string{target}, os.Args[1:]...), env)
+			fmt.Fprintf(os.Stderr, "streamqc: starting %s: %v; detectors run on the CPU\n", target, err)
+		} else if why != "" {
+			fmt.Fprintf(os.Stderr, "streamqc: %s\n", why)
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:])
 	stop()
@@ -53,6 +72,8 @@ func run(ctx context.Context, args []string) int {
 		return configCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "firmware":
 		return firmwareCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "gpu":
+		return gpuCmd(args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		return versionCmd(args[1:], os.Stdout, os.Stderr)
 	case "help", "-h", "--help":

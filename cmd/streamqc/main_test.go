@@ -34,10 +34,10 @@ func TestAnalyzeExitCodes(t *testing.T) {
 		jsonOutput bool
 	}{
 		{name: "no input", args: nil, code: 2, stderr: "missing INPUT"},
-		{name: "help", args: []string{"-h"}, code: 0, stderr: "usage: streamqc analyze"},
+		{name: "help", args: []string{"-h"}, code: 0, stdout: "usage: streamqc analyze"},
 		{name: "missing file", args: []string{filepath.Join(dir, "nope.ts")}, code: 1, stderr: "No such file"},
 		{name: "garbage", args: []string{garbage}, code: 1, stderr: "streamqc analyze: input: open"},
-		{name: "bad format", args: []string{"--format", "xml", clip}, code: 1, stderr: "want text or json"},
+		{name: "bad format", args: []string{"--format", "xml", clip}, code: 2, stderr: "want text or json"},
 		{name: "bad setting", args: []string{"--set", "black.picture_threshold=9", clip}, code: 2, stderr: "black.picture_threshold"},
 		{name: "two inputs", args: []string{clip, clip}, code: 2, stderr: "one argument only"},
 		{name: "audio only is analyzed", args: []string{clip, "--format", "json"}, code: 0, stdout: `"reason":"no video track"`, jsonOutput: true},

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,9 +22,9 @@ import (
 // once it ended. Exit 0 when the update succeeded, 1 when it failed, rolled
 // back or did not end within --timeout, 2 on usage.
 func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("firmware push", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bf := addBrokerFlags(fs)
+	fs := newFlags("firmware push", "--agent A [--fleet F] [--url https://...] [--job-id ID] [--allow-downgrade] [--health-deadline D] [--timeout D] [broker flags] BUNDLE",
+		"Publishes an update job for one agent, serves the bundle's blocks (unless --url), prints every status;\nexit 0 once the new version is healthy, 1 when it failed or was rolled back.", stdout, stderr)
+	bf := addBrokerFlags(fs.FlagSet)
 	agentID := fs.String("agent", "", "the agent to update (required)")
 	jobID := fs.String("job-id", "", "job id (default: a new one); the id of a job already published follows it and serves its blocks again")
 	url := fs.String("url", "", "https URL the agent downloads the bundle from (default: streamed over MQTT by this command)")
@@ -33,26 +32,28 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	allowDown := fs.Bool("allow-downgrade", false, "accept an older or equal version on the agent")
 	health := fs.Duration("health-deadline", 0, "time the new version has to pass its health check (0: the agent's)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up following the job after this long")
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if *agentID == "" || fs.NArg() != 1 || (*jobID != "" && !firmware.ValidJobID(*jobID)) {
-		fmt.Fprint(stderr, firmwareUsage)
-		return 2
+	if *agentID == "" || len(fs.operands) != 1 {
+		return fs.fail("--agent and one BUNDLE are required")
 	}
-	fail := func(format string, a ...any) int {
+	if *jobID != "" && !firmware.ValidJobID(*jobID) {
+		return fs.fail("--job-id %q is not a valid job id", *jobID)
+	}
+	fatal := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "streamqc firmware push: "+format+"\n", a...)
 		return 1
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(fs.operands[0])
 	if err != nil {
-		return fail("%v", err)
+		return fatal("%v", err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	size, err := io.Copy(h, f)
 	if err != nil {
-		return fail("%s: %v", fs.Arg(0), err)
+		return fatal("%s: %v", fs.operands[0], err)
 	}
 	id := *jobID
 	if id == "" {
@@ -69,7 +70,7 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		job.Bundle.BlockSize = *block
 	}
 	if err := job.Validate(); err != nil {
-		return fail("%v", err)
+		return fatal("%v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -105,7 +106,7 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		})
 	})
 	if err != nil {
-		return fail("%v", err)
+		return fatal("%v", err)
 	}
 	defer c.Close(2 * time.Second)
 	if fleetName == "" {
@@ -127,19 +128,19 @@ func firmwarePush(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case <-time.After(time.Second):
 		b, _ := json.Marshal(job)
 		if err := c.Publish(ctx, mqtt.Message{Topic: topics.Job, Payload: b, QoS: 1, Retained: true}); err != nil {
-			return fail("publish the job: %v", err)
+			return fatal("publish the job: %v", err)
 		}
 		how := "streamed over MQTT"
 		if *url != "" {
 			how = "from " + *url
 		}
-		fmt.Fprintf(stdout, "job %s for %s/%s: %s, %d bytes, sha256 %s, %s\n", id, fleetName, *agentID, fs.Arg(0), size, job.Bundle.SHA256, how)
+		fmt.Fprintf(stdout, "job %s for %s/%s: %s, %d bytes, sha256 %s, %s\n", id, fleetName, *agentID, fs.operands[0], size, job.Bundle.SHA256, how)
 	}
 	var last firmware.JobStatus
 	for {
 		select {
 		case <-ctx.Done():
-			return fail("job %s: no end within %s (last state %q); the job stays published: run push again with --job-id %s to follow it", id, *timeout, last.State, id)
+			return fatal("job %s: no end within %s (last state %q); the job stays published: run push again with --job-id %s to follow it", id, *timeout, last.State, id)
 		case st := <-statuses:
 			if st.State == last.State && st.Percent == last.Percent && st.Reason == last.Reason {
 				continue

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,17 +18,18 @@ import (
 )
 
 func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("run", "[--config FILE]", "Runs the agent: the streams of its fleet config, events and metrics to MQTT.", os.Stdout, stderr)
 	cfgFile := fs.String("config", service.DefaultConfigPath(), "the agent's file")
 	logFormat := fs.String("log-format", "text", "text or json log lines on stderr")
 	verbose := fs.Bool("v", false, "debug logging")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: streamqc run [--config FILE]\n\nRuns the agent: the streams of its fleet config, events and metrics to MQTT.\n\nflags:")
-		fs.PrintDefaults()
+	if code, done := fs.parse(args); done {
+		return code
 	}
-	if err := fs.Parse(args); err != nil {
-		return flagExit(err)
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
+	}
+	if *logFormat != "text" && *logFormat != "json" {
+		return fs.fail("--log-format %q: want text or json", *logFormat)
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -47,7 +47,7 @@ func runCmd(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	runAgent := func(ctx context.Context) error {
-		return agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger})
+		return agent.Run(ctx, agent.Options{Config: cfg, Version: version, Logger: logger, Accel: accelerator()})
 	}
 	switch {
 	case runtime.GOOS == "windows" && !service.Interactive():

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -17,25 +16,26 @@ const serviceUsage = `usage: streamqc service install|uninstall|start|stop|resta
   install     write the service (systemd unit / Windows service), create the
               streamqc user (Linux) and enable it; start it with "start"
   unit        print the systemd unit that install writes (for packages)
+  status      print running, stopped or not installed (exit 3 unless running)
 
-flags:
+streamqc service ACTION --help: the flags.
 `
 
 func serviceCmd(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, serviceUsage)
-		return 2
+	if len(args) == 0 || isHelp(args) {
+		return groupUsage(args, serviceUsage, stdout, stderr)
 	}
 	action := args[0]
-	fs := flag.NewFlagSet("service", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("service "+action, "[flags]", "", stdout, stderr)
 	cfg := fs.String("config", service.DefaultConfigPath(), "the agent file the service runs with")
 	exe := fs.String("executable", "", "the streamqc binary the service runs (default: /usr/bin/streamqc for unit, this binary otherwise)")
 	user := fs.String("user", "streamqc", "the system user the service runs as (Linux)")
 	watchdog := fs.Duration("watchdog", 30*time.Second, "systemd WatchdogSec")
-	fs.Usage = func() { fmt.Fprint(stderr, serviceUsage); fs.PrintDefaults() }
-	if err := fs.Parse(args[1:]); err != nil {
-		return flagExit(err)
+	if code, done := fs.parse(args[1:]); done {
+		return code
+	}
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
 	}
 	o := service.Options{Executable: *exe, Config: *cfg, User: *user, Watchdog: *watchdog, Logger: quietLogger(true)}
 	if o.Executable == "" && action != "unit" {
@@ -77,6 +77,5 @@ func serviceCmd(_ context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "streamqc service %s: done\n", action)
 		return 0
 	}
-	fmt.Fprint(stderr, serviceUsage)
-	return 2
+	return groupUsage(args, serviceUsage, stdout, stderr)
 }

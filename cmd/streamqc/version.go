@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -14,14 +13,13 @@ import (
 // (linked in, or the system's) and every component an input needs that it
 // lacks (exit 1 then).
 func versionCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("version", "[-v]", "Prints the version; -v also the FFmpeg this binary runs on and the components\nthe inputs need that it lacks (exit 1 then).", stdout, stderr)
 	verbose := fs.Bool("v", false, "also print the FFmpeg inside and check its components")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
+	if code, done := fs.parse(args); done {
+		return code
+	}
+	if len(fs.operands) > 0 {
+		return fs.fail("unexpected argument %q", fs.operands[0])
 	}
 	fmt.Fprintln(stdout, "streamqc", version)
 	if !*verbose {

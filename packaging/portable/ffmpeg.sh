@@ -28,7 +28,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 # Bump when the recipe changes in a way the configure line does not show.
-recipe=4
+recipe=6
 
 ffmpeg_version=5.1.9
 ffmpeg_deb=7:5.1.9-0+deb12u1
@@ -288,10 +288,22 @@ for pc in "$prefix"/lib/pkgconfig/*.pc; do
 	sed -i "s#$install_prefix#$prefix#g; s# -latomic##g; s#^Libs: -L\${libdir} #Libs: -L\${libdir} -L$sysroot/lib #; s#^Requires.private:.*#Requires.private:#" "$pc"
 done
 cp "$sysroot"/lib/pkgconfig/{libcrypto,libssl,openssl,zlib,srt,ffnvcodec}.pc "$prefix/lib/pkgconfig/"
+# Name every archive by its full path: another package's -L (gorgonia.org/cu
+# adds -L/usr/lib/x86_64-linux-gnu, where Debian keeps its own libavformat.a
+# and .so) must not win over ours.
+for pc in "$prefix"/lib/pkgconfig/*.pc; do
+	sed -i -E "/^Libs/ { s#-l(avformat|avcodec|avdevice|avfilter|avutil|swscale|swresample)( |\$)#$prefix/lib/lib\1.a\2#g;
+		s#-l(ssl|crypto|z|srt)( |\$)#$sysroot/lib/lib\1.a\2#g }" "$pc"
+done
 cp "$build/COPYING.LGPLv2.1" "$build/COPYING.LGPLv3" "$build/LICENSE.md" "$dir/" 2>/dev/null || true
 echo "${configure_args[*]}" >"$dir/configure.txt"
 rm -rf "$build" "$dir/x"
 echo "$(($(date +%s) - start))" >"$dir/build-seconds"
 touch "$dir/.done"
 log "built in $(cat "$dir/build-seconds") s: $dir"
+# Keep this build and the one before it (another branch may still want it);
+# older ones and their Go caches go.
+for old in $(ls -1dt "$cache"/ffmpeg-*/ 2>/dev/null | tail -n +3); do
+	rm -rf "$old" "$cache/gocache-$(printf '%s' "${old%/}/prefix" | sha256sum | cut -c1-12)"
+done
 echo "$prefix"

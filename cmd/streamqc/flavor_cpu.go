@@ -1,0 +1,6 @@
+//go:build !cuda
+
+package main
+
+// cudaBuild: this binary measures on the CPU.
+const cudaBuild = false
