@@ -98,6 +98,8 @@ func (c *Config) Validate() error {
 	check(c.DetailLoss.Window > 0 && c.DetailLoss.Window <= 3600, "detail_loss.window", "must be in (0, 3600] seconds")
 	check(c.DetailLoss.ClearAfter >= 0, "detail_loss.clear_after", "must not be negative")
 	check(c.DetailLoss.Drop > 1, "detail_loss.drop", "must be above 1")
+	check(c.DetailLoss.SlowDrop > 1, "detail_loss.slow_drop", "must be above 1")
+	check(c.DetailLoss.SlowFactor >= 1, "detail_loss.slow_factor", "must be at least 1")
 	check(c.DetailLoss.DropWindow > 0 && c.DetailLoss.DropWindow <= 60, "detail_loss.drop_window", "must be in (0, 60] seconds")
 	check(c.Silence.Threshold < 0, "silence.threshold_db", "must be below 0 dBFS")
 	check(c.Clipping.Level > 0 && c.Clipping.Level <= 1, "clipping.level", "must be in (0, 1]")

@@ -19,6 +19,11 @@ import "math"
 // seconds at once. A focus pull or a fade loses detail over many frames, and
 // the short level follows it; a starved encoder loses it from one frame to
 // the next.
+//
+// Starved P-frames lose detail gradually (the encoder keeps copying what it
+// had); the third cue sees that: detail at 1/SlowDrop of its recent level
+// (Window) while the grid ratio is at least SlowFactor times its own. A
+// focus pull loses as much detail, but leaves no grid.
 type DetailLossConfig struct {
 	Enabled bool `json:"enabled"`
 	// Factor is how many times its recent level the grid ratio must reach.
@@ -30,8 +35,11 @@ type DetailLossConfig struct {
 	Window float64 `json:"window"`
 	// Drop is the factor by which detail must fall below its level of the
 	// last DropWindow seconds (time constant).
-	Drop        float64 `json:"drop"`
-	DropWindow  float64 `json:"drop_window"`
+	Drop       float64 `json:"drop"`
+	DropWindow float64 `json:"drop_window"`
+	// SlowDrop and SlowFactor set the gradual cue (see above).
+	SlowDrop    float64 `json:"slow_drop"`
+	SlowFactor  float64 `json:"slow_factor"`
 	MinDuration float64 `json:"min_duration"`
 	// ClearAfter bridges frames below the threshold inside a starved run
 	// (0: none: a starved encoder stays starved from frame to frame, while
@@ -41,7 +49,7 @@ type DetailLossConfig struct {
 
 // DefaultDetailLossConfig returns the documented defaults.
 func DefaultDetailLossConfig() DetailLossConfig {
-	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, MinDuration: 0.5, ClearAfter: 0}
+	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, SlowDrop: 1.6, SlowFactor: 1.15, MinDuration: 0.5, ClearAfter: 0}
 }
 
 // detailFloor (8-bit levels per position) keeps the ratio of nearly flat
@@ -81,11 +89,11 @@ type DetailLossDetector struct {
 	cfg      DetailLossConfig
 	dec      Decision
 	// level is the recent level of log(ratio), valid once seen; dlevel the
-	// short level of log(detail + detailFloor).
-	level, dlevel float64
-	seen          float64 // seconds of video that went into level
-	peak          float64 // highest ratio / level in the current run
-	base          float64 // the level when the run began
+	// short level of log(detail + detailFloor), llevel its recent level.
+	level, dlevel, llevel float64
+	seen                  float64 // seconds of video that went into level
+	peak                  float64 // highest ratio / level in the current run
+	base                  float64 // the level when the run began
 }
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
@@ -112,12 +120,13 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 	r := f.GridRatio()
 	lr, ld := math.Log(r), math.Log(f.Detail()+detailFloor)
 	if d.seen == 0 || cut {
-		d.level, d.dlevel = lr, ld
+		d.level, d.dlevel, d.llevel = lr, ld, ld
 	}
 	rel := math.Exp(lr - d.level)
 	grid := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
 	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop
-	starved := grid || drop
+	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
+	starved := grid || drop || slow
 	bad := starved && !blocky
 	// The short level follows detail, and the long one once it is starved.
 	dtau := d.cfg.DropWindow
@@ -133,12 +142,13 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 		tau *= 10
 	}
 	d.level += (lr - d.level) * min(1, dur/max(tau, dur))
+	d.llevel += (ld - d.llevel) * min(1, dur/max(tau, dur))
 	d.seen += dur
 	if bad {
 		if on, _ := d.dec.Pending(); !on {
 			d.peak, d.base = 0, math.Exp(d.level)
 		}
-		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld))
+		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld), math.Exp(d.llevel-ld))
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)

@@ -154,6 +154,36 @@ func TestDetailLossDrop(t *testing.T) {
 	}
 }
 
+func TestDetailLossSlow(t *testing.T) {
+	// Detail falls from 3 to 0.9 between frames 50 and 100 (2.0 to 4.0 s).
+	fall := func(i int) float64 { return 3 - 2.1*min(1, max(0, float64(i-50)/50)) }
+	tests := []struct {
+		name  string
+		ratio func(frame int) float64
+		want  bool
+	}{
+		{"starved P-frames: detail fades while the grid ratio climbs", func(i int) float64 { return 1 + 0.6*min(1, max(0, float64(i-50)/50)) }, true},
+		{"focus pull: detail fades, no grid", func(int) float64 { return 1 }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+			for i := 0; i < 100; i++ {
+				f := detailFeature(tc.ratio(i), fall(i))
+				d.Video(float64(i)/25, 1.0/25, 0.5, &f, false)
+			}
+			d.Flush(4)
+			if got := len(log.events) > 0; got != tc.want {
+				t.Errorf("alarm %v, want %v: %v", got, tc.want, log.events)
+			}
+			if tc.want && len(log.events) == 2 && (log.events[0].Start < 2 || log.events[1].End != 4) {
+				t.Errorf("alarm %v, want one inside 2.0-4.0 s ending at 4.0", log.events)
+			}
+		})
+	}
+}
+
 func TestDetailLossBadInput(t *testing.T) {
 	var log eventLog
 	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)

@@ -107,6 +107,9 @@ var corpusClips = map[string][]corpusClip{
 		{ClassStarved, "sintel", 1280, 720, "h264", "aac", 6, makeStarved},
 		{ClassStarved, "bbb", 1280, 720, "hevc10", "pcm", 6, makeStarved},
 		{ClassStarved, "ch1", 720, 576, "mpeg2", "mp2", 6, makeStarved},
+		{ClassStarved, "synA", 1280, 720, "h264", "pcm", 6, makeStarved},
+		{ClassStarved, "friday", 640, 480, "mpeg2", "pcm", 6, makeStarved},
+		{ClassStarved, "ch1", 1024, 576, "hevc", "pcm", 6, makeStarved},
 		{ClassFreezeGrain, "sintel", 1280, 720, "h264", "pcm", 6, makeFreezeGrain},
 		{ClassFreezeGrain, "friday", 640, 480, "hevc", "pcm", 6, makeFreezeGrain},
 		{ClassFreezeRecoded, "synA", 1920, 1080, "h264", "pcm", 6, makeFreezeRecoded},
@@ -117,6 +120,8 @@ var corpusClips = map[string][]corpusClip{
 		{ClassClean + "_grain_static", "synA", 1280, 720, "h264", "pcm", 6, makeCleanGrainStatic},
 		{ClassClean + "_grain_moving", "bbb", 1280, 720, "h264", "aac", 6, makeCleanGrainMoving},
 		{ClassClean + "_soft", "sintel", 1280, 720, "hevc", "aac", 6, makeCleanSoft},
+		{ClassClean + "_soft", "synA", 1280, 720, "h264", "pcm", 6, makeCleanSoft},
+		{ClassClean + "_soft", "bbb", 1280, 720, "mpeg2", "pcm", 6, makeCleanSoft},
 		{ClassClean + "_dark", "ch1", 1024, 576, "h264", "pcm", 6, makeCleanDark},
 	},
 	Held: {
