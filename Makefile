@@ -46,7 +46,7 @@ vet: deps
 # skipped".
 GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 test: deps fmt-check vet cuda-check test-package portable test-release
-	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 \
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 STREAMQC_REQUIRE_TSTOOLS=1 \
 	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -timeout 20m ./... ./testdata/clips
 
@@ -59,6 +59,7 @@ fuzz: deps
 	$(GO) test ./agent/fleet -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./agent/spool -run XXX -fuzz FuzzOpen -fuzztime 30s
 	$(GO) test ./firmware -run XXX -fuzz FuzzFirmwareVerify -fuzztime 30s
+	$(GO) test ./transport -run XXX -fuzz FuzzFeed -fuzztime 30s -fuzzminimizetime 100x  # minimizing its inputs is slow, not the parser
 
 # CPU time of streamqc analyze next to FFmpeg's own detection filters (the
 # peer) and FFmpeg decoding alone (the floor), on 60 s 720p30 and 1080p30
@@ -66,7 +67,8 @@ fuzz: deps
 # and the throughput of a bundle streamed over MQTT (firmware push).
 bench: build
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'VersusFFmpeg' -benchtime 1x -timeout 30m
-	$(GO) test ./detectors ./media ./agent/spool -run XXX -bench . -benchmem
+	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'TransportCost' -benchtime 1x -timeout 30m
+	$(GO) test ./detectors ./media ./agent/spool ./transport -run XXX -bench . -benchmem
 	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
 
 # Detection quality (issue 13): streamqc and FFmpeg's detection filters on the

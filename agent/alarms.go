@@ -19,6 +19,15 @@ type openAlarm struct {
 	Start  float64            `json:"start"`
 	Raised time.Time          `json:"raised"`
 	Values map[string]float64 `json:"values,omitempty"`
+	// Indicator: a tr101290 alarm's indicator, which its clear must name.
+	Indicator string `json:"indicator,omitempty"`
+}
+
+func indicator(e detectors.Event) string {
+	if e.Defect == detectors.TR101290 {
+		return e.Reason
+	}
+	return ""
 }
 
 const alarmsFile = "alarms.json"
@@ -29,12 +38,12 @@ const alarmsFile = "alarms.json"
 // writes can so only make the next start clear an alarm twice or clear one
 // whose raise was never sent: never leave one raised forever.
 func (a *Agent) trackAlarm(stream string, e detectors.Event) {
-	k := stream + "/" + e.Defect
+	k := stream + "/" + e.Key()
 	a.alarmsMu.Lock()
 	defer a.alarmsMu.Unlock()
 	a.mu.Lock()
 	if e.State == detectors.Raised {
-		a.open[k] = openAlarm{Stream: stream, Defect: e.Defect, Start: e.Start, Raised: time.Now()}
+		a.open[k] = openAlarm{Stream: stream, Defect: e.Defect, Start: e.Start, Raised: time.Now(), Indicator: indicator(e)}
 	} else {
 		delete(a.open, k)
 	}
@@ -78,10 +87,14 @@ func (a *Agent) clearStaleAlarms() {
 	}
 	for _, o := range list {
 		a.log.Info("clearing an alarm left raised by the previous run", "stream", o.Stream, "defect", o.Defect)
+		reason := fmt.Sprintf("agent restarted: the alarm raised at %s is no longer known", o.Raised.UTC().Format(time.RFC3339))
+		if o.Indicator != "" {
+			reason = o.Indicator // a tr101290 clear names its indicator, which tells its alarms apart
+		}
 		a.emit(o.Stream, detectors.Event{
 			Defect: o.Defect, State: detectors.Cleared, Start: o.Start,
 			End:    o.Start + max(0, time.Since(o.Raised).Seconds()),
-			Reason: fmt.Sprintf("agent restarted: the alarm raised at %s is no longer known", o.Raised.UTC().Format(time.RFC3339)),
+			Reason: reason,
 		})
 	}
 }

@@ -60,6 +60,8 @@ type StreamMetrics struct {
 	Reconnects  int64    `json:"reconnects"`
 	Alarms      []string `json:"alarms,omitempty"`
 	Error       string   `json:"error,omitempty"`
+	// TR101290: MPEG-TS inputs' transport errors per indicator.
+	TR101290 map[string]int64 `json:"tr101290,omitempty"`
 }
 
 func finite(v float64, digits float64) *float64 {
@@ -140,7 +142,7 @@ func (a *Agent) collect(cpu *cpuMeter, interval time.Duration) Metrics {
 			FPS: math.Round(s.FPS*100) / 100, DecodeLag: finite(s.DecodeLag, 1000), Decoder: s.Decoder,
 			Momentary: finite(s.Momentary, 100), ShortTerm: finite(s.ShortTerm, 100),
 			QueueDepth: pending[s.ID], Restarts: s.Restarts, Reconnects: s.Reconnects,
-			Alarms: s.Alarms, Error: s.Error,
+			Alarms: s.Alarms, Error: s.Error, TR101290: s.TR101290,
 		})
 	}
 	return m

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/transport"
 )
 
 // Options for one analysis.
@@ -49,6 +50,9 @@ type Summary struct {
 	Integrated     float64
 	LRA            float64
 	Alarms         map[string]*Tally
+	// TR101290 counts the transport errors per indicator ("1.4
+	// continuity_count_error": 3); nil when the input was not checked as MPEG-TS.
+	TR101290 map[string]int64
 }
 
 // Tally counts the alarms of one defect.
@@ -141,6 +145,12 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 	sum.Decoder, sum.AudioDecoder, sum.Format = info.VideoDecoder, info.AudioDecoder, info.Format
 	sum.Reconnects, sum.DecodeErrors, sum.CorruptPackets = info.Reconnects, st.DecodeErrors, st.CorruptPackets
 	sum.Integrated, sum.LRA = st.Integrated, st.LRA
+	if info.Transport {
+		sum.TR101290 = make(map[string]int64, len(st.TR101290))
+		for i, n := range st.TR101290 {
+			sum.TR101290[transport.Indicator(i).String()] = n
+		}
+	}
 	if err := out.summary(sum); err != nil {
 		return sum, fmt.Errorf("write summary: %w", err)
 	}

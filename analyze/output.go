@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/schema"
+	"github.com/streamqc/streamqc/transport"
 )
 
 // writer prints events and the summary in one of the output formats.
@@ -109,6 +110,8 @@ type JSONSummary struct {
 	Integrated     *float64             `json:"integrated_lufs,omitempty"`
 	LRA            *float64             `json:"lra_lu,omitempty"`
 	Alarms         map[string]JSONTally `json:"alarms"`
+	// TR101290: transport errors per indicator, MPEG-TS inputs only.
+	TR101290 map[string]int64 `json:"tr101290,omitempty"`
 }
 
 // JSONTally is one defect's line in the summary.
@@ -131,7 +134,7 @@ func (w *writer) summary(s Summary) error {
 		j := JSONSummary{Type: "summary", Stream: w.stream, Frames: s.Frames, AudioBlocks: s.AudioBlocks,
 			Duration: ms(s.Duration), Elapsed: ms(s.Elapsed), Decoder: s.Decoder, AudioDecoder: s.AudioDecoder,
 			Format: s.Format, Reconnects: s.Reconnects, DecodeErrors: s.DecodeErrors, CorruptPackets: s.CorruptPackets,
-			Integrated: finite(s.Integrated), LRA: finite(s.LRA), Alarms: map[string]JSONTally{}}
+			Integrated: finite(s.Integrated), LRA: finite(s.LRA), Alarms: map[string]JSONTally{}, TR101290: s.TR101290}
 		for k, t := range s.Alarms {
 			j.Alarms[k] = JSONTally{Count: t.Count, Total: ms(t.Total), Longest: ms(t.Longest)}
 		}
@@ -167,6 +170,12 @@ func (w *writer) summary(s Summary) error {
 			continue
 		}
 		fmt.Fprintf(&sb, "%-12s %6d %12s %12s\n", name, t.Count, clock(t.Total), clock(t.Longest))
+	}
+	if s.TR101290 != nil {
+		fmt.Fprintf(&sb, "\n%-40s %8s\n", "TR 101 290 (MPEG-TS)", "errors")
+		for i := range transport.NumIndicators {
+			fmt.Fprintf(&sb, "%-40s %8d\n", i.String(), s.TR101290[i.String()])
+		}
 	}
 	w.write([]byte(sb.String()))
 	return w.err

@@ -35,6 +35,9 @@ func TestTextLine(t *testing.T) {
 			[]string{"f/a/s", "RAISED", "black", "4.000s", "black_share=0.99"}},
 		{schema.AgentEvent{Fleet: "f", Agent: "a", DefectEvent: schema.DefectEvent{Stream: "s", Defect: "black", State: "cleared", Start: 4, End: &end, Duration: &dur, Reason: "r\x1b[2J"}},
 			[]string{"CLEARED", "lasted 3.000s", "  r?[2J"}},
+		{schema.AgentEvent{Fleet: "f", Agent: "a", DefectEvent: schema.DefectEvent{Stream: "s", Defect: "tr101290", State: "raised", Start: 12.5, Reason: "1.4 continuity_count_error",
+			Values: map[string]float64{"pid": 4097, "errors": 12, "errors_per_second": 4}}},
+			[]string{"tr101290", "1.4 continuity_count_error", "pid=4097", "errors=12", "errors_per_second=4"}},
 	}
 	for _, c := range cases {
 		line := textLine(c.e, false)

@@ -3,6 +3,8 @@ package detectors
 import (
 	"errors"
 	"fmt"
+
+	"github.com/streamqc/streamqc/transport"
 )
 
 // Config is every detector's settings for one stream.
@@ -16,6 +18,7 @@ type Config struct {
 	AVSync      AVSyncConfig      `json:"av_sync"`
 	SignalLoss  SignalLossConfig  `json:"signal_loss"`
 	DecodeError DecodeErrorConfig `json:"decode_error"`
+	TR101290    TR101290Config    `json:"tr101290"`
 	DetailLoss  DetailLossConfig  `json:"detail_loss"`
 	Sampling    Sampling          `json:"sampling"`
 }
@@ -67,6 +70,7 @@ func DefaultConfig() Config {
 		AVSync:      DefaultAVSyncConfig(),
 		SignalLoss:  DefaultSignalLossConfig(),
 		DecodeError: DefaultDecodeErrorConfig(),
+		TR101290:    DefaultTR101290Config(),
 		DetailLoss:  DefaultDetailLossConfig(),
 		Sampling:    Sampling{}, // automatic
 	}
@@ -114,6 +118,7 @@ func (c *Config) Validate() error {
 	check(c.AVSync.MaxSkew > 0, "av_sync.max_skew", "must be positive")
 	check(c.SignalLoss.Timeout > 0, "signal_loss.timeout", "must be positive")
 	check(c.DecodeError.ClearAfter >= 0, "decode_error.clear_after", "must not be negative")
+	c.TR101290.validate(check)
 	for name, d := range map[string]float64{
 		"black.min_duration": c.Black.MinDuration, "freeze.min_duration": c.Freeze.MinDuration,
 		"blockiness.min_duration": c.Blockiness.MinDuration, "silence.min_duration": c.Silence.MinDuration,
@@ -202,6 +207,7 @@ type Analyzer struct {
 	avsync         *AVSyncDetector
 	loss           *SignalLossDetector
 	decode         *DecodeErrorDetector
+	tr             *TR101290Detector
 	frames         int
 	blocks         int
 	corruptPackets int
@@ -246,6 +252,9 @@ func NewAnalyzer(cfg Config, backend VideoBackend, emit Emit) (*Analyzer, error)
 	}
 	if cfg.DecodeError.Enabled {
 		a.decode = NewDecodeErrorDetector(cfg.DecodeError, emit)
+	}
+	if cfg.TR101290.Enabled {
+		a.tr = NewTR101290Detector(cfg.TR101290, emit)
 	}
 	return a, nil
 }
@@ -348,6 +357,26 @@ func (a *Analyzer) DecodeError(t float64, reason string) {
 	}
 }
 
+// TransportLimits returns the TR 101 290 timings, and whether the checks run
+// (media.TransportSink).
+func (a *Analyzer) TransportLimits() (transport.Limits, bool) {
+	return a.cfg.TR101290.Limits(), a.tr != nil
+}
+
+// TransportError reports n transport errors of an indicator, the last at t.
+func (a *Analyzer) TransportError(ind transport.Indicator, pid uint16, t float64, n int64) {
+	if a.tr != nil {
+		a.tr.Error(ind, pid, t, n)
+	}
+}
+
+// TransportTime reports that the transport's clock reached t.
+func (a *Analyzer) TransportTime(t float64) {
+	if a.tr != nil {
+		a.tr.Time(t)
+	}
+}
+
 // Stall reports that a live input delivered nothing since media time t.
 func (a *Analyzer) Stall(t float64) {
 	if a.loss != nil {
@@ -396,6 +425,9 @@ func (a *Analyzer) Flush(t float64) {
 	if a.decode != nil {
 		a.decode.Flush(t)
 	}
+	if a.tr != nil {
+		a.tr.Flush(t)
+	}
 }
 
 // Stats are a stream's running totals.
@@ -408,6 +440,8 @@ type Stats struct {
 	CorruptPackets int
 	// Loudness is integrated loudness (LUFS) and LRA (LU); NaN without audio.
 	Integrated, LRA float64
+	// TR101290 counts the transport errors of each indicator (MPEG-TS inputs).
+	TR101290 transport.Counts
 }
 
 // Loudness returns the latest momentary and short-term loudness (LUFS), NaN
@@ -424,6 +458,9 @@ func (a *Analyzer) Stats() Stats {
 	s := Stats{Frames: a.frames, AudioBlocks: a.blocks, End: a.end, CorruptPackets: a.corruptPackets, Integrated: nan(), LRA: nan()}
 	if a.decode != nil {
 		s.DecodeErrors = a.decode.Total()
+	}
+	if a.tr != nil {
+		s.TR101290 = a.tr.Counts()
 	}
 	if a.loudness != nil && a.blocks > 0 {
 		s.Integrated, s.LRA = a.loudness.Meter().Integrated(), a.loudness.Meter().Range()

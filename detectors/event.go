@@ -13,11 +13,12 @@ const (
 	AVSync      = "av_sync"
 	SignalLoss  = "signal_loss"
 	DecodeError = "decode_error"
+	TR101290    = "tr101290"
 	DetailLoss  = "detail_loss"
 )
 
 // Names lists every defect a stream can raise, in a stable order.
-var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError, DetailLoss}
+var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError, TR101290, DetailLoss}
 
 // State is whether an event raises or clears an alarm.
 type State string
@@ -42,6 +43,15 @@ type Event struct {
 	Values map[string]float64
 	// Reason is a human-readable detail, for example why a track is missing.
 	Reason string
+}
+
+// Key identifies the alarm an event raises or clears: its defect, and for
+// tr101290, whose indicators are alarms of their own, the indicator too.
+func (e Event) Key() string {
+	if e.Defect == TR101290 && e.Reason != "" {
+		return e.Defect + "/" + e.Reason
+	}
+	return e.Defect
 }
 
 // Duration returns End - Start for a cleared event and 0 otherwise.

@@ -139,6 +139,7 @@ func (s *session) close() {
 		}
 		s.fc.Free()
 	}
+	s.closeTap()
 	if s.paceTimer != nil {
 		s.paceTimer.Stop()
 	}

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/asticode/go-astiav"
@@ -33,6 +34,15 @@ func TestLumaFormat(t *testing.T) {
 		depth, ok := lumaFormat(pf)
 		if ok != tc.ok || (ok && depth != tc.depth) {
 			t.Errorf("%s: depth %d ok %v, want %d %v", tc.name, depth, ok, tc.depth, tc.ok)
+		}
+	}
+}
+
+func TestDecodeReason(t *testing.T) {
+	for _, code := range []int{-1, -22, -1094995529, -123456789, -2147483648} {
+		r := decodeReason(code)
+		if !strings.HasPrefix(r, "decode: ") || strings.TrimSpace(strings.TrimPrefix(r, "decode: ")) == "" {
+			t.Errorf("decodeReason(%d) = %q", code, r)
 		}
 	}
 }

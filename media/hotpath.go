@@ -15,6 +15,8 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
@@ -67,6 +69,19 @@ func avError(code int) error {
 		return nil
 	}
 	return astiav.Error(code)
+}
+
+// decodeReason words a decoder's error code for a decode_error event; FFmpeg
+// has no text for some codes, and a reason is never empty.
+func decodeReason(code int) string {
+	msg := ""
+	if err := avError(code); err != nil {
+		msg = strings.TrimSpace(err.Error())
+	}
+	if msg == "" {
+		return fmt.Sprintf("decode: FFmpeg error %d", code)
+	}
+	return "decode: " + msg
 }
 
 func (h hot) readFrame() int { return int(C.sq_read_frame(h.fc, h.pkt)) }

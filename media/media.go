@@ -51,13 +51,18 @@ type Options struct {
 	// HWDevice names the device for HWAccel as FFmpeg does ("0", "1" for
 	// CUDA's GPUs; a DRM node for VAAPI); empty: the default one.
 	HWDevice string
+	// Loop starts a file over at its end as one continuous input: media time
+	// goes on, and the sink sees no end (alarms of a permanently damaged
+	// clip stay raised across the wrap).
+	Loop bool
 	// DeviceFrames keeps CUDA-decoded pictures in GPU memory: the sink gets
 	// VideoFrame.Device (on FFmpeg's CUDA device opened on the GPU's primary
 	// context, which the GPU backend shares) instead of a host copy.
 	DeviceFrames bool
 	// Video and Audio select a stream by index, or TrackFirst / TrackNone.
 	Video, Audio int
-	// Threads is the decoder thread count; 0 lets FFmpeg choose.
+	// Threads is the decoder thread count (0: one). More than one are slice
+	// threads: the same input gives the same frames, errors and events.
 	Threads int
 	// Realtime paces a file like a live source.
 	Realtime bool
@@ -91,7 +96,11 @@ type Info struct {
 	Frames       int
 	AudioBlocks  int
 	Reconnects   int
+	Loops        int     // times a looping file started over
 	End          float64 // media time reached
+	// Transport: the input was MPEG-TS of 188-byte packets and its bytes
+	// were checked against TR 101 290 (the sink is a TransportSink).
+	Transport bool
 }
 
 // ErrInput wraps every failure to open or read the input.
@@ -145,13 +154,23 @@ func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
 	wallStart := time.Now()
 	var offset float64 // media time at which the current session starts
 	backoff := 500 * time.Millisecond
+	hwWarned := false // said once per input, not at every reopen
 	for attempt := 0; ; attempt++ {
-		s := &session{o: o, sink: sink, info: &info, live: live, offset: offset, wallStart: wallStart}
+		s := &session{o: o, sink: sink, info: &info, live: live, offset: offset, wallStart: wallStart, hwWarned: &hwWarned}
 		err := s.run(ctx)
 		if ctx.Err() != nil || s.done {
 			return info, nil
 		}
 		if !live {
+			if err == nil && o.Loop && s.delivered {
+				// Starts over where it ended, in media time.
+				info.Loops++
+				offset = info.End
+				if o.Duration > 0 && offset >= o.Duration {
+					return info, nil
+				}
+				continue
+			}
 			return info, err
 		}
 		if attempt == 0 && !s.opened {
@@ -214,13 +233,16 @@ type session struct {
 
 	fc     *astiav.FormatContext
 	fcOpen bool // OpenInput succeeded (on failure FFmpeg has freed the context)
-	intr   astiav.IOInterrupter
+	// hwWarned is the input's: hardware decoding's absence is said once.
+	hwWarned *bool
+	intr     astiav.IOInterrupter
 	// intrMu serialises Interrupt: astiav's interrupter is a plain int that
 	// the open timeout and the watchdog may both set.
 	intrMu sync.Mutex
 	origin float64 // first timestamp of the input, seconds
 	pkt    *astiav.Packet
 	hot    hot
+	tap    *tap // MPEG-TS inputs: the bytes also go to the transport analyzer
 	video  *decoder
 	audio  *decoder
 
@@ -314,6 +336,34 @@ func (s *session) run(ctx context.Context) (err error) {
 }
 
 // open opens the input, probes it and opens the decoders.
+// silent names why an open or probe ran out of OpenTimeout: a receiver
+// (udp, rtp, srt listening) got no data; anything else got no answer.
+func (s *session) silent(stage string) error {
+	u := strings.ToLower(s.o.URL)
+	if strings.HasPrefix(u, "udp:") || strings.HasPrefix(u, "rtp:") || strings.Contains(u, "mode=listener") {
+		return fmt.Errorf("%w: %s %s: no data for %s", ErrInput, stage, redact(s.o.URL), s.o.OpenTimeout)
+	}
+	return fmt.Errorf("%w: %s %s: no answer within %s", ErrInput, stage, redact(s.o.URL), s.o.OpenTimeout)
+}
+
+// setTimeouts gives a live input's protocol FFmpeg's own timeouts. They
+// only back ours up: opening is bounded by OpenTimeout (openCtx, which
+// names the cause), reading by the stall watchdog (StallTimeout). Shorter,
+// they would cut an open short (udp gave up after 5.75 s whatever
+// --open-timeout said).
+func (s *session) setTimeouts(d *astiav.Dictionary) {
+	if !s.live {
+		return
+	}
+	us := fmt.Sprint((max(s.o.OpenTimeout, s.o.StallTimeout) + 2*time.Second).Microseconds())
+	_ = d.Set("rw_timeout", us, 0)
+	// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
+	// time to wait for a client and turns into a server: never for rtmp.
+	if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
+		_ = d.Set("timeout", us, 0)
+	}
+}
+
 func (s *session) open(ctx context.Context) error {
 	s.fc = astiav.AllocFormatContext()
 	if s.fc == nil {
@@ -327,15 +377,7 @@ func (s *session) open(ctx context.Context) error {
 	defer stop()
 	d := astiav.NewDictionary()
 	defer d.Free()
-	if s.live {
-		us := fmt.Sprint(s.o.StallTimeout.Microseconds())
-		_ = d.Set("rw_timeout", us, 0)
-		// udp, srt and rtsp spell it "timeout"; rtmp reads "timeout" as the
-		// time to wait for a client and turns into a server: never for rtmp.
-		if !strings.HasPrefix(strings.ToLower(s.o.URL), "rtmp") {
-			_ = d.Set("timeout", us, 0)
-		}
-	}
+	s.setTimeouts(d)
 	if s.o.Formats != "" {
 		if err := d.Set("format_whitelist", s.o.Formats, 0); err != nil {
 			return fmt.Errorf("%w: format whitelist: %w", ErrInput, err)
@@ -346,22 +388,29 @@ func (s *session) open(ctx context.Context) error {
 			return fmt.Errorf("%w: protocol whitelist: %w", ErrInput, err)
 		}
 	}
+	if err := s.openTap(); err != nil {
+		if openCtx.Err() != nil && ctx.Err() == nil {
+			return s.silent("open")
+		}
+		return err
+	}
 	if err := s.fc.OpenInput(s.o.URL, nil, d); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("%w: open %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+			return s.silent("open")
 		}
 		return fmt.Errorf("%w: open %s: %w", ErrInput, redact(s.o.URL), err)
 	}
 	s.fcOpen = true
 	if err := s.fc.FindStreamInfo(nil); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
-			return fmt.Errorf("%w: probe %s: no answer within %s", ErrInput, redact(s.o.URL), s.o.OpenTimeout)
+			return s.silent("probe")
 		}
 		return fmt.Errorf("%w: probe %s: %w", ErrInput, redact(s.o.URL), err)
 	}
 	if f := s.fc.InputFormat(); f != nil {
 		s.info.Format = f.Name()
 	}
+	s.tapOpened()
 	if st := s.fc.StartTime(); st != astiav.NoPtsValue {
 		s.origin = float64(st) / float64(astiav.TimeBase)
 	} else {
@@ -432,7 +481,13 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 		return nil, fmt.Errorf("%w: stream %d: codec parameters: %w", ErrInput, st.Index(), err)
 	}
 	d.cc.SetTimeBase(st.TimeBase())
-	d.cc.SetThreadCount(s.o.Threads)
+	// One thread unless told more: the agent places threads per box, and
+	// one thread decodes 1080p30 several times over real time.
+	d.cc.SetThreadCount(max(s.o.Threads, 1))
+	// Slice threads only: with frame threads, which thread reports a damaged
+	// picture first varies, and so did the decode errors and concealment
+	// (blockiness) of one capture from run to run. Detection must repeat.
+	d.cc.SetThreadType(astiav.ThreadTypeSlice)
 	hw := "software"
 	if track == detectors.VideoTrack {
 		hw = s.setupHW(d, codec)
@@ -536,7 +591,12 @@ func (s *session) setupHW(d *decoder, codec *astiav.Codec) string {
 		d.cc.SetThreadCount(1)
 		return t.String()
 	}
-	s.o.Logger.Warn("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	if !*s.hwWarned {
+		*s.hwWarned = true
+		s.o.Logger.Warn("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	} else {
+		s.o.Logger.Debug("hardware decoding unavailable, decoding in software", "hwaccel", s.o.HWAccel, "why", strings.Join(reasons, "; "))
+	}
 	return "software"
 }
 
@@ -606,7 +666,7 @@ func (s *session) packet(ctx context.Context) {
 	}
 	s.sink.Packet(d.track, t, s.pkt.Flags().Has(astiav.PacketFlagCorrupt))
 	if code := s.hot.sendPacket(d.ccC, false); code < 0 && code != codeEagain && d.clean {
-		s.sink.DecodeError(t, "decode: "+avError(code).Error())
+		s.sink.DecodeError(t, decodeReason(code))
 	}
 	s.receive(d, t)
 }
@@ -628,7 +688,7 @@ func (s *session) receive(d *decoder, pktT float64) {
 		f := d.frames[d.cur]
 		if code := receiveFrame(d.ccC, f); code < 0 {
 			if code != codeEagain && code != codeEOF && d.clean {
-				s.sink.DecodeError(pktT, "decode: "+avError(code).Error())
+				s.sink.DecodeError(pktT, decodeReason(code))
 			}
 			break
 		}

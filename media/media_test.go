@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -12,10 +13,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/transport"
 )
 
 // recorder is a Sink that keeps what it is given.
@@ -33,7 +36,15 @@ type recorder struct {
 	from, framesSeen int
 	ms               runtime.MemStats
 	width, height    int
+	tr               transport.Counts // TR 101 290 errors (the recorder is a TransportSink)
+	trTimes          int
 }
+
+func (r *recorder) TransportLimits() (transport.Limits, bool) { return transport.DefaultLimits(), true }
+func (r *recorder) TransportError(ind transport.Indicator, pid uint16, t float64, n int64) {
+	r.tr[ind] += n
+}
+func (r *recorder) TransportTime(float64) { r.trTimes++ }
 
 func (r *recorder) Tracks(t float64, v, a bool) { r.tracksCalled, r.hasVideo, r.hasAudio = true, v, a }
 func (r *recorder) Video(cur, ref *detectors.VideoFrame) bool {
@@ -413,6 +424,9 @@ func TestLiveUDPStallAndReconnect(t *testing.T) {
 	if info.End < 8 {
 		t.Errorf("media time reached %.1f s; after an outage it follows the wall clock (about 9 s)", info.End)
 	}
+	if !info.Transport || r.trTimes == 0 {
+		t.Errorf("MPEG-TS over UDP: transport analyzed %v, %d clock reports: want the tap to see the stream", info.Transport, r.trTimes)
+	}
 }
 
 // TestHWAccelFallsBack: asking for a hardware decoder that this machine
@@ -474,5 +488,91 @@ func TestLiveRTMP(t *testing.T) {
 	}
 	if r.video < 20 || r.audio == 0 || info.Format != "flv" {
 		t.Errorf("rtmp: %d frames, %d audio blocks, format %q", r.video, r.audio, info.Format)
+	}
+}
+
+// TestOpenTimeoutIsHonoured: a live input that never sends gives up after
+// OpenTimeout, not before (udp stopped at 5.75 s whatever it said), and says
+// why in the words of the input: no data for a receiver, no answer else.
+func TestOpenTimeoutIsHonoured(t *testing.T) {
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udpURL := "udp://" + udp.LocalAddr().String()
+	udp.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	tests := []struct {
+		url     string
+		timeout time.Duration
+		reason  string
+	}{
+		{udpURL, 7 * time.Second, "no data for 7s"},
+		{udpURL, 2 * time.Second, "no data for 2s"},
+		{"http://" + ln.Addr().String() + "/live.ts", 3 * time.Second, "no answer within 3s"},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%s %s", strings.SplitN(tc.url, ":", 2)[0], tc.timeout), func(t *testing.T) {
+			o := quiet()
+			o.URL, o.OpenTimeout = tc.url, tc.timeout // StallTimeout stays at its 5 s default
+			start := time.Now()
+			_, err := Run(context.Background(), o, &recorder{})
+			el := time.Since(start)
+			if err == nil || !strings.Contains(err.Error(), tc.reason) {
+				t.Fatalf("err = %v, want %q", err, tc.reason)
+			}
+			if el < tc.timeout || el > tc.timeout+2*time.Second {
+				t.Errorf("gave up after %s, want %s", el.Round(10*time.Millisecond), tc.timeout)
+			}
+		})
+	}
+}
+
+// countWarn counts the warnings logged with a message.
+type countWarn struct {
+	msg string
+	n   *atomic.Int32
+}
+
+func (c countWarn) Enabled(_ context.Context, l slog.Level) bool { return true }
+func (c countWarn) Handle(_ context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && r.Message == c.msg {
+		c.n.Add(1)
+	}
+	return nil
+}
+func (c countWarn) WithAttrs([]slog.Attr) slog.Handler { return c }
+func (c countWarn) WithGroup(string) slog.Handler      { return c }
+
+// TestHWAccelWarnsOncePerInput: a live input reopened again and again on a
+// box without the hardware says so once, not at every reopen.
+func TestHWAccelWarnsOncePerInput(t *testing.T) {
+	clip := avClip(t, "short.ts", "-f", "mpegts")
+	var n atomic.Int32
+	o := quiet()
+	live := true
+	o.URL, o.HWAccel, o.Live, o.MaxBackoff = clip, "vaapi", &live, 100*time.Millisecond
+	o.Logger = slog.New(countWarn{msg: "hardware decoding unavailable, decoding in software", n: &n})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	info, _ := Run(ctx, o, &recorder{})
+	if info.Reconnects < 2 {
+		t.Skipf("SKIP: the input was opened %d times only", info.Reconnects+1)
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("warned %d times over %d opens, want once", got, info.Reconnects+1)
 	}
 }

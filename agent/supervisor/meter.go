@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/detectors"
+	"github.com/streamqc/streamqc/transport"
 )
 
 // meter sits between the decoder and the analyzer of one stream session and
@@ -62,6 +63,23 @@ func (m *meter) Packet(track detectors.Track, t float64, corrupt bool) {
 }
 
 func (m *meter) DecodeError(t float64, reason string) { m.an.DecodeError(t, reason) }
+
+// TransportLimits, TransportError and TransportTime make the meter a
+// media.TransportSink: MPEG-TS inputs' TR 101 290 errors, counted for metrics.
+func (m *meter) TransportLimits() (transport.Limits, bool) { return m.an.TransportLimits() }
+
+func (m *meter) TransportError(ind transport.Indicator, pid uint16, t float64, n int64) {
+	m.st.ts.Store(true)
+	if ind < transport.NumIndicators {
+		m.st.tr[ind].Add(n)
+	}
+	m.an.TransportError(ind, pid, t, n)
+}
+
+func (m *meter) TransportTime(t float64) {
+	m.st.ts.Store(true)
+	m.an.TransportTime(t)
+}
 func (m *meter) Stall(t float64) {
 	m.st.stalled.Store(true)
 	m.an.Stall(t)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/transport"
 )
 
 // StreamConfig is everything one stream runs with.
@@ -216,6 +217,8 @@ type Status struct {
 	Reconnects  int64
 	Alarms      []string
 	Error       string
+	// TR101290 counts transport errors per indicator; nil unless the input is MPEG-TS.
+	TR101290 map[string]int64
 	// Stalled is set while a live input is lost and being reopened: no
 	// frames, but the pipeline is not wedged.
 	Stalled bool
@@ -260,6 +263,8 @@ type stream struct {
 	lagBits             atomic.Uint64
 	stalled             atomic.Bool
 	live                bool
+	ts                  atomic.Bool                           // the input is MPEG-TS, checked against TR 101 290
+	tr                  [transport.NumIndicators]atomic.Int64 // its errors per indicator
 
 	mu       sync.Mutex
 	state    State
@@ -313,9 +318,9 @@ func (st *stream) setState(s State, err error) {
 func (st *stream) emit(e detectors.Event) {
 	st.mu.Lock()
 	if e.State == detectors.Raised {
-		st.alarms[e.Defect] = true
+		st.alarms[e.Key()] = true
 	} else {
-		delete(st.alarms, e.Defect)
+		delete(st.alarms, e.Key())
 	}
 	st.mu.Unlock()
 	st.sup.o.Emit(st.cfg.ID, e)
@@ -348,6 +353,9 @@ func (st *stream) run() {
 			}
 		}
 		mo := st.cfg.Media
+		// A looping file is one continuous input (its alarms do not clear
+		// and raise again at every wrap): media starts it over itself.
+		mo.Loop = st.cfg.Loop
 		backend, release := st.backend(&mo)
 		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, st.emit)
 		if err != nil {
@@ -448,6 +456,12 @@ func (st *stream) status() Status {
 	}
 	for a := range st.alarms {
 		s.Alarms = append(s.Alarms, a)
+	}
+	if st.ts.Load() {
+		s.TR101290 = make(map[string]int64, len(st.tr))
+		for i := range st.tr {
+			s.TR101290[transport.Indicator(i).String()] = st.tr[i].Load()
+		}
 	}
 	slices.Sort(s.Alarms)
 	return s

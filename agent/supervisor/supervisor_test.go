@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -13,6 +14,8 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
+	"github.com/streamqc/streamqc/transport"
+	"strings"
 )
 
 type recorder struct {
@@ -51,7 +54,7 @@ func (r *recorder) balanced(t *testing.T) {
 	defer r.mu.Unlock()
 	open := map[string]int{}
 	for _, e := range r.events {
-		k := e.stream + "/" + e.e.Defect
+		k := e.stream + "/" + e.e.Key()
 		if e.e.State == detectors.Raised {
 			open[k]++
 		} else {
@@ -206,6 +209,72 @@ func TestStopClearsAlarms(t *testing.T) {
 	}
 	if time.Since(start) > 2*time.Second {
 		t.Errorf("stop took %s while waiting out a backoff", time.Since(start))
+	}
+	rec.balanced(t)
+}
+
+// TestTransportMetrics: an MPEG-TS stream's TR 101 290 errors are counted per
+// indicator in its status (metrics), and its tr101290 alarms are raised and
+// cleared one per indicator.
+func TestTransportMetrics(t *testing.T) {
+	file := clip(t, clips.BroadcastTS)
+	rec := &recorder{}
+	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: time.Hour})
+	s.Apply([]StreamConfig{cfg("ts", file, false)})
+	waitFor(t, "the end of the clip", 60*time.Second, func() bool {
+		st, ok := state(s, "ts")
+		return ok && st.State == Ended
+	})
+	st, _ := state(s, "ts")
+	if len(st.TR101290) != int(transport.NumIndicators) {
+		t.Fatalf("tr101290 counts %v: want every indicator", st.TR101290)
+	}
+	for k, n := range st.TR101290 {
+		if strings.HasPrefix(k, "1.") && n != 0 {
+			t.Errorf("%s = %d on a clean clip", k, n)
+		}
+	}
+	// FFmpeg's variable-rate muxer sends a PCR every 100 ms or so: DVB's 40 ms is exceeded.
+	if st.TR101290["2.3a pcr_repetition_error"] == 0 {
+		t.Errorf("no PCR repetition error counted: %v", st.TR101290)
+	}
+	if rec.count("ts", detectors.TR101290, detectors.Cleared) == 0 {
+		t.Error("no tr101290 alarm raised and cleared")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.balanced(t)
+}
+
+// TestLoopingFileIsOneStream: a permanently silent clip, looped, raises its
+// silence once and keeps it raised across every wrap (it cleared and raised
+// again at each loop).
+func TestLoopingFileIsOneStream(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("SKIP: no ffmpeg CLI")
+	}
+	file := filepath.Join(t.TempDir(), "silent.mkv")
+	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
+		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	rec := &recorder{}
+	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
+	s.Apply([]StreamConfig{cfg("a", file, true)})
+	waitFor(t, "three loops of 75 frames", 30*time.Second, func() bool {
+		st, _ := state(s, "a")
+		return st.Frames > 3*75
+	})
+	if r, c := rec.count("a", detectors.Silence, detectors.Raised), rec.count("a", detectors.Silence, detectors.Cleared); r != 1 || c != 0 {
+		t.Errorf("silence raised %d and cleared %d times over the loops, want raised once, never cleared", r, c)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	rec.balanced(t)
 }

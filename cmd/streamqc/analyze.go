@@ -30,7 +30,7 @@ srt://, rtmp://, rtsp://, http(s):// (HLS). Exit 0: analyzed (defects or not);
 	hwaccel := fs.String("hwaccel", "none", "hardware decoding: auto, none, cuda, vaapi or qsv")
 	videoIdx := fs.Int("video-stream", media.TrackFirst, "video stream index (-1 first, -2 none)")
 	audioIdx := fs.Int("audio-stream", media.TrackFirst, "audio stream index (-1 first, -2 none)")
-	threads := fs.Int("threads", 0, "decoder threads (0: FFmpeg chooses)")
+	threads := fs.Int("threads", 1, "decoder threads (slice threads: a damaged input gives the same events every run)")
 	realtime := fs.Bool("realtime", false, "pace a file like a live source")
 	duration := fs.Float64("duration", 0, "stop after this many seconds of media (0: to the end)")
 	openTimeout := fs.Duration("open-timeout", 10*time.Second, "give up opening an input that does not answer")

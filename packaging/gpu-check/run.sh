@@ -86,13 +86,15 @@ bench() {
 
 say ""
 say "## concurrent 1080p30 streams, every detector on ($secs s of the bench clip per process, one decoder thread)"
-bench "CPU decode, CPU detectors" "$cores" ./streamqc analyze --hwaccel none
-bench "NVDEC, host copies" $((2 * cores)) ./streamqc analyze --hwaccel cuda
+# The CPU binary would hand over to streamqc-cuda beside it: not here.
+cpu=(env STREAMQC_NO_CUDA=1 ./streamqc analyze)
+bench "CPU decode, CPU detectors" "$cores" "${cpu[@]}" --hwaccel none
+bench "NVDEC, host copies" $((2 * cores)) "${cpu[@]}" --hwaccel cuda
 bench "NVDEC, GPU kernels" $((2 * cores)) ./streamqc-cuda analyze --hwaccel cuda
 # Both at once: NVDEC for as many as it carries, the cores for the rest.
 (
 	bench "both: NVDEC + GPU kernels" $((2 * cores)) ./streamqc-cuda analyze --hwaccel cuda &
-	bench "both: CPU decode" "$cores" ./streamqc analyze --hwaccel none &
+	bench "both: CPU decode" "$cores" "${cpu[@]}" --hwaccel none &
 	wait
 )
 say ""
