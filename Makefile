@@ -10,7 +10,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/streamqc
 CLIPS   ?= $(CURDIR)/.cache/clips
 
-.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release cuda-check gpu-check
+.PHONY: all deps build demo demo-analyze bench-fleet test vet fmt-check bench fuzz clean portable portable-parity release release-test test-release cuda-check gpu-check quality
 
 all: build
 
@@ -36,7 +36,7 @@ fmt-check:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet: deps
-	$(GO) vet ./... ./testdata/clips ./testdata/gen
+	$(GO) vet ./... ./testdata/clips ./testdata/gen ./testdata/quality
 	$(GO) vet -tags portable ./internal/glibccompat ./cmd/streamqc
 	GOOS=windows $(GO) vet ./agent/service
 
@@ -70,6 +70,13 @@ bench: build
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_BIN=$(CURDIR)/$(BIN) $(GO) test ./analyze -run XXX -bench 'TransportCost' -benchtime 1x -timeout 30m
 	$(GO) test ./detectors ./media ./agent/spool ./transport -run XXX -bench . -benchmem
 	$(GO) test ./agent -run XXX -bench StreamedBundle -benchtime 3x
+
+# Detection quality (issue 13): streamqc and FFmpeg's detection filters on the
+# quality corpus (testdata/clips, tune and held-back splits, made from
+# ../shared/media or synthetic sources, cached): per class recall, onset
+# error, false alarms per hour of clean material. QUALITY_FLAGS=-v lists every alarm.
+quality: deps
+	STREAMQC_CLIPS=$(CLIPS) $(GO) run ./testdata/quality -media ../shared/media $(QUALITY_FLAGS)
 
 # The event plane at fleet scale: 1,000 streams' worth of events from a
 # synthetic feature source through the spool and one Mosquitto; sustained

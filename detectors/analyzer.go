@@ -19,6 +19,7 @@ type Config struct {
 	SignalLoss  SignalLossConfig  `json:"signal_loss"`
 	DecodeError DecodeErrorConfig `json:"decode_error"`
 	TR101290    TR101290Config    `json:"tr101290"`
+	DetailLoss  DetailLossConfig  `json:"detail_loss"`
 	Sampling    Sampling          `json:"sampling"`
 }
 
@@ -70,6 +71,7 @@ func DefaultConfig() Config {
 		SignalLoss:  DefaultSignalLossConfig(),
 		DecodeError: DefaultDecodeErrorConfig(),
 		TR101290:    DefaultTR101290Config(),
+		DetailLoss:  DefaultDetailLossConfig(),
 		Sampling:    Sampling{}, // automatic
 	}
 }
@@ -87,14 +89,30 @@ func (c *Config) Validate() error {
 	check(c.Black.MaxCentreBright >= 0 && c.Black.MaxCentreBright <= 1, "black.max_centre_bright", "must be in [0, 1]")
 	check(c.Freeze.Noise >= 0 && c.Freeze.Noise < 1, "freeze.noise", "must be in [0, 1)")
 	check(c.Freeze.KeyFrameNoise >= c.Freeze.Noise, "freeze.keyframe_noise", "must be at least freeze.noise")
+	check(c.Freeze.MaxMoved >= 0 && c.Freeze.MaxMoved < 1, "freeze.max_moved", "must be in [0, 1)")
+	check(c.Freeze.MinMotion > c.Freeze.MaxMoved && c.Freeze.MinMotion <= 1, "freeze.min_motion", "must be in (freeze.max_moved, 1]")
+	check(c.Freeze.GrainNoise >= 0 && c.Freeze.GrainNoise < 1, "freeze.grain_noise", "must be in [0, 1)")
+	check(c.Freeze.CellFloor >= 0 && c.Freeze.CellFloor < 1, "freeze.cell_floor", "must be in [0, 1)")
 	check(c.Blockiness.Threshold > 0 && c.Blockiness.Threshold <= 1, "blockiness.threshold", "must be in (0, 1]")
 	check(c.Blockiness.MinStep >= 1, "blockiness.min_step", "must be at least 1")
 	check(c.Blockiness.PictureThreshold > 0 && c.Blockiness.PictureThreshold <= 1, "blockiness.picture_threshold", "must be in (0, 1]")
 	check(c.Blockiness.PictureMinStep >= 1, "blockiness.picture_min_step", "must be at least 1")
+	check(c.DetailLoss.Factor > 1, "detail_loss.factor", "must be above 1")
+	check(c.DetailLoss.MinRatio >= 1, "detail_loss.min_ratio", "must be at least 1")
+	check(c.DetailLoss.Window > 0 && c.DetailLoss.Window <= 3600, "detail_loss.window", "must be in (0, 3600] seconds")
+	check(c.DetailLoss.ClearAfter >= 0, "detail_loss.clear_after", "must not be negative")
+	check(c.DetailLoss.Drop > 1, "detail_loss.drop", "must be above 1")
+	check(c.DetailLoss.SlowDrop > 1, "detail_loss.slow_drop", "must be above 1")
+	check(c.DetailLoss.SlowFactor >= 1, "detail_loss.slow_factor", "must be at least 1")
+	check(c.DetailLoss.DropWindow > 0 && c.DetailLoss.DropWindow <= 60, "detail_loss.drop_window", "must be in (0, 60] seconds")
 	check(c.Silence.Threshold < 0, "silence.threshold_db", "must be below 0 dBFS")
 	check(c.Clipping.Level > 0 && c.Clipping.Level <= 1, "clipping.level", "must be in (0, 1]")
 	check(c.Clipping.MinRun >= 2, "clipping.min_run", "must be at least 2")
+	check(c.Clipping.NearLevel > 0 && c.Clipping.NearLevel <= 1, "clipping.near_level", "must be in (0, 1]")
+	check(c.Clipping.NearShare > 0 && c.Clipping.NearShare <= 1, "clipping.near_share", "must be in (0, 1]")
+	check(c.Clipping.MinRipple >= 1, "clipping.min_ripple", "must be at least 1")
 	check(c.Clipping.MaxGap > 0, "clipping.max_gap", "must be positive")
+	check(c.Clipping.NearGap > 0, "clipping.near_gap", "must be positive")
 	check(c.Loudness.MinShortTerm < c.Loudness.MaxShortTerm, "loudness.min_short_term", "must be below loudness.max_short_term")
 	check(c.AVSync.MaxEarlyMs >= 0 && c.AVSync.MaxLateMs >= 0, "av_sync.max_early_ms", "limits must not be negative")
 	check(c.AVSync.MaxSkew > 0, "av_sync.max_skew", "must be positive")
@@ -105,7 +123,7 @@ func (c *Config) Validate() error {
 		"black.min_duration": c.Black.MinDuration, "freeze.min_duration": c.Freeze.MinDuration,
 		"blockiness.min_duration": c.Blockiness.MinDuration, "silence.min_duration": c.Silence.MinDuration,
 		"clipping.min_duration": c.Clipping.MinDuration, "loudness.min_duration": c.Loudness.MinDuration,
-		"av_sync.min_duration": c.AVSync.MinDuration,
+		"av_sync.min_duration": c.AVSync.MinDuration, "detail_loss.min_duration": c.DetailLoss.MinDuration,
 	} {
 		check(d >= 0 && d <= 86400, name, "must be in [0, 86400] seconds")
 	}
@@ -145,13 +163,13 @@ func (c CPUBackend) Measure(cur, ref *VideoFrame, out *VideoFeatures) {
 		ref = nil
 	}
 	row, blockRow, blockCol, sparse := c.Config.Sampling.steps(cur.Width, cur.Height)
-	if c.Config.Black.Enabled || c.Config.AVSync.Enabled {
+	if c.Config.Black.Enabled || c.Config.AVSync.Enabled || c.Config.DetailLoss.Enabled {
 		MeasureBlack(cur, c.Config.Black.PixelThreshold, row, &out.Black)
 	}
 	if c.Config.Freeze.Enabled {
-		MeasureFreeze(cur, ref, row, &out.Freeze)
+		MeasureFreeze(cur, ref, row, c.Config.Freeze.CellFloor, &out.Freeze)
 	}
-	if c.Config.Blockiness.Enabled {
+	if c.Config.Blockiness.Enabled || c.Config.DetailLoss.Enabled {
 		b := c.Config.Blockiness
 		MeasureBlockiness(cur, b.MinStep, b.PictureMinStep, blockRow, blockCol, sparse, &out.Block)
 	}
@@ -182,6 +200,7 @@ type Analyzer struct {
 	black          *BlackDetector
 	freeze         *FreezeDetector
 	block          *BlockinessDetector
+	detail         *DetailLossDetector
 	silence        *SilenceDetector
 	clipping       *ClippingDetector
 	loudness       *LoudnessDetector
@@ -212,6 +231,9 @@ func NewAnalyzer(cfg Config, backend VideoBackend, emit Emit) (*Analyzer, error)
 	}
 	if cfg.Blockiness.Enabled {
 		a.block = NewBlockinessDetector(cfg.Blockiness, emit)
+	}
+	if cfg.DetailLoss.Enabled {
+		a.detail = NewDetailLossDetector(cfg.DetailLoss, emit)
 	}
 	if cfg.Silence.Enabled {
 		a.silence = NewSilenceDetector(cfg.Silence, emit)
@@ -272,6 +294,9 @@ func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
 	}
 	if a.block != nil {
 		a.block.Video(t, dur, &a.feat.Block)
+	}
+	if a.detail != nil {
+		a.detail.Video(t, dur, a.feat.Black.MeanLuma, &a.feat.Block, a.block != nil && a.block.Pending())
 	}
 	if a.avsync != nil {
 		a.avsync.Video(t, dur, a.feat.Black.MeanLuma)
@@ -378,6 +403,9 @@ func (a *Analyzer) Flush(t float64) {
 	}
 	if a.block != nil {
 		a.block.Flush(t)
+	}
+	if a.detail != nil {
+		a.detail.Flush(t)
 	}
 	if a.silence != nil {
 		a.silence.Flush(t)

@@ -139,6 +139,8 @@ func TestAnalyzerDisabledDetectors(t *testing.T) {
 	black := uniformFrame8(64, 48, 16)
 	still := newFrame8(64, 48, 64, 0, func(x, y int) byte { return byte(60 + x + y) })
 	blocky := newFrame8(64, 48, 64, 0, blockyGradient)
+	// Steps on the grid too small for blockiness, at still's mean luma (not a cut).
+	starved := newFrame8(64, 48, 64, 0, func(x, y int) byte { return byte(95 + 8*triangle(float64(x/8+y/8))) })
 	tone := sine1k(tonePhase)
 	silent := func(int) float32 { return 0 }
 	clipped := func(n int) float32 { return min(max(4*tone(0.5, n), -1), 1) }
@@ -162,6 +164,7 @@ func TestAnalyzerDisabledDetectors(t *testing.T) {
 		}},
 		{SignalLoss, func(c *Config) { c.SignalLoss.Enabled = false }, func(f *analyzerFeed) { f.a.Tracks(0, false, true) }},
 		{DecodeError, func(c *Config) { c.DecodeError.Enabled = false }, func(f *analyzerFeed) { f.a.DecodeError(0.5, "bad slice") }},
+		{DetailLoss, func(c *Config) { c.DetailLoss.Enabled = false }, func(f *analyzerFeed) { f.play(1, still, nil); f.play(1, starved, nil) }},
 	}
 	count := func(events []Event, defect string) int {
 		n := 0

@@ -51,6 +51,10 @@ type BlockFeature struct {
 	BandScore int
 	// PictureScore is the whole picture's score with moderate steps, in millionths.
 	PictureScore int
+	// GridSum and ControlSum are the summed absolute luma steps (8-bit
+	// levels) across the grid positions and across the mid-block positions:
+	// their ratio is the detail-loss feature (detail.go).
+	GridSum, ControlSum uint64
 }
 
 // Score is the worst band's score: corruption damages regions (slices, rows
@@ -76,6 +80,8 @@ type blockCounts struct {
 	hPositions, hSteps, hControl int
 	// The same with the moderate step (picture score).
 	vStepsM, vControlM, hStepsM, hControlM int
+	// Summed step sizes on the grid and at mid-block positions.
+	gridSum, ctrlSum int
 }
 
 // add accumulates another band.
@@ -90,6 +96,8 @@ func (c *blockCounts) add(o *blockCounts) {
 	c.vControlM += o.vControlM
 	c.hStepsM += o.hStepsM
 	c.hControlM += o.hControlM
+	c.gridSum += o.gridSum
+	c.ctrlSum += o.ctrlSum
 }
 
 // moderateScore is score for the moderate step.
@@ -167,6 +175,7 @@ func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep in
 	out.Steps = all.vSteps + all.hSteps
 	out.Control = all.vControl + all.hControl
 	out.PictureScore = all.moderateScore()
+	out.GridSum, out.ControlSum = uint64(all.gridSum), uint64(all.ctrlSum)
 }
 
 // luma reads sample x of a row at 8-bit scale.
@@ -188,8 +197,11 @@ func (c *blockCounts) vertical(row []byte, w, shift, minStep, moderate int) {
 			a, b, d, e = luma(row, x-2, shift), luma(row, x-1, shift), luma(row, x, shift), luma(row, x+1, shift)
 			g, h, i, j = luma(row, x+2, shift), luma(row, x+3, shift), luma(row, x+4, shift), luma(row, x+5, shift)
 		}
-		s, m := steps(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep, moderate)
-		cs, cm := steps(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep, moderate)
+		gs, ms := absDiff(d, b), absDiff(i, h)
+		s, m := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
+		cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
+		c.gridSum += gs
+		c.ctrlSum += ms
 		c.vSteps += s
 		c.vStepsM += m
 		c.vControl += cs
@@ -239,8 +251,11 @@ func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, moderate, col
 // hcount counts one column across a horizontal edge: samples a..e around
 // the grid row, g..j around the mid-block row.
 func (c *blockCounts) hcount(a, b, d, e, g, h, i, j, minStep, moderate int) {
-	s, m := steps(absDiff(d, b), absDiff(b, a), absDiff(e, d), minStep, moderate)
-	cs, cm := steps(absDiff(i, h), absDiff(h, g), absDiff(j, i), minStep, moderate)
+	gs, ms := absDiff(d, b), absDiff(i, h)
+	s, m := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
+	cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
+	c.gridSum += gs
+	c.ctrlSum += ms
 	c.hSteps += s
 	c.hStepsM += m
 	c.hControl += cs
@@ -274,6 +289,12 @@ func (d *BlockinessDetector) Video(t, dur float64, f *BlockFeature) {
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
+}
+
+// Pending reports whether a blocky run is under way (raised or not).
+func (d *BlockinessDetector) Pending() bool {
+	on, _ := d.dec.Pending()
+	return on
 }
 
 // Flush ends the input at t.

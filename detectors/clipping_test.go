@@ -59,6 +59,31 @@ func TestClippingDetector(t *testing.T) {
 			[]span{{2, (5*audioRate - 2400 + 4) / float64(audioRate)}}, 1e-9, 1e-9, []int{1, 4800}},
 		{"negative flat tops every 50 ms", runsEvery(2*audioRate, 5*audioRate, 2400, 4, -1),
 			[]span{{2, (5*audioRate - 2400 + 4) / float64(audioRate)}}, 1e-9, 1e-9, nil},
+		// A lossy codec turns flat tops into ripple around full scale: runs of
+		// at most two samples at or beyond level, so only the pile-up test sees it.
+		{"clipped then lossy: ripple and overshoot 4.0 to 6.0", func(c, n int) float32 {
+			if n >= 4*audioRate && n < 6*audioRate {
+				return lossyRipple(hardClip(4*sine(0.5, n)), n)
+			}
+			return sine(0.5, n)
+		}, []span{{4, 6}}, 1e-3, 0.011, []int{1, 4800}},
+		{"loud sine at -0.5 dBFS is not clipped", func(c, n int) float32 { return sine(0.944, n) }, nil, 0, 0, []int{480}},
+		{"loud 60 Hz at -0.3 dBFS with a treble on top is not clipped", func(c, n int) float32 {
+			return float32(0.9*math.Sin(2*math.Pi*60*float64(n)/audioRate) + 0.066*math.Sin(2*math.Pi*5000*float64(n)/audioRate))
+		}, nil, 0, 0, nil},
+		{"sine peaking just under full scale", func(c, n int) float32 { return sine(0.99, n) }, nil, 0, 0, nil},
+		{"clipped speech through an integer decoder: saturated bursts 0.2 s apart", func(c, n int) float32 {
+			if n >= 4*audioRate && n < 6*audioRate && n%9600 < 4800 {
+				return min(max(lossyRipple(hardClip(4*sine(0.5, n)), n), -1), 1)
+			}
+			return sine(0.1, n)
+		}, []span{{4, 6 - 0.1}}, 1e-3, 0.011, nil},
+		{"overshoot without pile-up (a peak every 100 ms)", func(c, n int) float32 {
+			if n%4800 < 2 {
+				return 1.05
+			}
+			return sine(0.3, n)
+		}, nil, 0, 0, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +110,54 @@ func TestClippingDetector(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// lossyRipple adds what a codec leaves of a flat top: a 12 kHz ripple of
+// +-6% on samples near full scale, so that no three in a row stay at full scale.
+func lossyRipple(v float32, n int) float32 {
+	if v < 0.99 && v > -0.99 {
+		return v
+	}
+	r := float32(0.06 * math.Sin(math.Pi*float64(n)/2+math.Pi/4))
+	if v < 0 {
+		return v - r
+	}
+	return v + r
+}
+
+func TestClipWindow(t *testing.T) {
+	tests := []struct {
+		name string
+		w    ClipWindow
+		want bool
+	}{
+		{"pile-up reaching full scale", ClipWindow{Samples: 960, Near: 200, Full: 50}, true},
+		{"exactly the share", ClipWindow{Samples: 1000, Near: 50, Full: 1}, true},
+		{"pile-up rippling under full scale (AAC)", ClipWindow{Samples: 960, Near: 187, Ripple: 69}, true},
+		{"pile-up in one smooth hump (a bass note at -0.3 dBFS)", ClipWindow{Samples: 960, Near: 140, Ripple: 2}, false},
+		{"full scale without pile-up (a peak)", ClipWindow{Samples: 960, Near: 10, Full: 3}, false},
+		{"empty", ClipWindow{}, false},
+	}
+	for _, tc := range tests {
+		if got := tc.w.Clipped(0.05, 8); got != tc.want {
+			t.Errorf("%s: Clipped = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func BenchmarkClippingAudio(b *testing.B) {
+	tone := sine1k(0)
+	s := make([]float32, 1024)
+	for i := range s {
+		s[i] = min(max(4*tone(0.5, i), -1), 1)
+	}
+	blk := &AudioBlock{SampleRate: audioRate, Samples: [][]float32{s, s}}
+	d := NewClippingDetector(DefaultClippingConfig(), nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Audio(blk)
+		blk.PTS += float64(len(s)) / audioRate
 	}
 }
 

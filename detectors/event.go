@@ -14,10 +14,11 @@ const (
 	SignalLoss  = "signal_loss"
 	DecodeError = "decode_error"
 	TR101290    = "tr101290"
+	DetailLoss  = "detail_loss"
 )
 
 // Names lists every defect a stream can raise, in a stable order.
-var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError, TR101290}
+var Names = [...]string{Black, Freeze, Blockiness, Silence, Clipping, Loudness, AVSync, SignalLoss, DecodeError, TR101290, DetailLoss}
 
 // State is whether an event raises or clears an alarm.
 type State string

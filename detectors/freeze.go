@@ -8,6 +8,13 @@ import (
 // FreezeConfig sets the freeze detector. The default noise floor matches
 // FFmpeg's freezedetect (-60 dB of the luma range, 2 s): a static shot with
 // sensor noise changes by more than that between frames, a repeated one does not.
+//
+// A frozen picture under live grain (film grain, sensor noise added after the
+// freeze) or re-encoded with a drifting residual changes every sample a
+// little but no region's mean: the cell test below sees it. Since a static
+// shot with sensor noise looks exactly like that, this second test only
+// counts when the picture was moving just before (a freeze is motion that
+// stops; a tripod shot never moved).
 type FreezeConfig struct {
 	Enabled bool `json:"enabled"`
 	// Noise is the mean absolute luma difference to the previous frame, as a
@@ -16,13 +23,37 @@ type FreezeConfig struct {
 	// KeyFrameNoise is the larger difference tolerated on a key frame inside a
 	// freeze: an encoder fed a frozen picture re-codes it at every key frame.
 	KeyFrameNoise float64 `json:"keyframe_noise"`
-	MinDuration   float64 `json:"min_duration"`
+	// MaxMoved is the share of cells that may have moved (mean change beyond
+	// the noise and beyond CellFloor) in a picture frozen under noise.
+	MaxMoved float64 `json:"max_moved"`
+	// MinMotion is the share of cells that must have moved in a picture
+	// shortly (motionMemory) before such a noisy still run for it to be a freeze.
+	MinMotion float64 `json:"min_motion"`
+	// GrainNoise is the largest mean absolute difference (share of the
+	// range) that grain or drift may cause in a frozen picture: beyond it a
+	// picture changed, whatever its cells say.
+	GrainNoise float64 `json:"grain_noise"`
+	// CellFloor is the smallest change of a cell's mean luma, as a share of
+	// the nominal range, that counts as movement (re-encoding drift stays below).
+	CellFloor   float64 `json:"cell_floor"`
+	MinDuration float64 `json:"min_duration"`
 }
 
 // DefaultFreezeConfig returns the documented defaults.
 func DefaultFreezeConfig() FreezeConfig {
-	return FreezeConfig{Enabled: true, Noise: 0.001, KeyFrameNoise: 0.02, MinDuration: 2}
+	return FreezeConfig{Enabled: true, Noise: 0.001, KeyFrameNoise: 0.02, MaxMoved: 0.04, MinMotion: 0.1, GrainNoise: 0.08, CellFloor: 0.004, MinDuration: 2}
 }
+
+// Freeze cells: freezeCellW samples wide and freezeCellRows sampled rows tall
+// (so 4*rowStep picture rows), 128 samples at any row step. A GPU backend
+// reads every row of the same cells: more samples, the same test.
+const (
+	freezeCellW    = 32
+	freezeCellRows = 4
+	// freezeCellZ: a cell moved when its mean change is this many standard
+	// errors of the noise from zero (pure noise exceeds 4 once in 16,000 cells).
+	freezeCellZ = 4
+)
 
 // FreezeFeature is the per-frame difference to the freeze reference: the
 // first picture of the current still run.
@@ -34,6 +65,10 @@ type FreezeFeature struct {
 	// absolute difference, in 8-bit units.
 	Pixels int
 	SAD    uint64
+	// Cells is the number of cells compared and Moved the number whose mean
+	// changed by more than the noise explains and by at least the cell floor.
+	Cells int
+	Moved int
 }
 
 // MAD is the mean absolute difference as a share of the nominal luma range.
@@ -44,8 +79,33 @@ func (f FreezeFeature) MAD(rangeLevels int) float64 {
 	return float64(f.SAD) / float64(f.Pixels) / float64(rangeLevels)
 }
 
-// MeasureFreeze compares every rowStep-th row of cur with the reference prev.
-func MeasureFreeze(cur, prev *VideoFrame, rowStep int, out *FreezeFeature) {
+// MovedShare is the share of cells that moved.
+func (f FreezeFeature) MovedShare() float64 {
+	if f.Cells == 0 {
+		return 0
+	}
+	return float64(f.Moved) / float64(f.Cells)
+}
+
+// cellMoved is the cell test on n samples with signed difference sum d and
+// absolute sum sad (8-bit units): |mean| at least floor16/16 levels, and
+// z = |d| / (sqrt(n) * sigma) above freezeCellZ, with the noise sigma
+// estimated from the mean absolute difference (E|x| = 0.8 sigma).
+func cellMoved(n int, d int64, sad uint64, floor16 int64) bool {
+	if d < 0 {
+		d = -d
+	}
+	if 16*d < floor16*int64(n) || d == 0 {
+		return false
+	}
+	s := int64(sad)
+	return 16*int64(n)*d*d > 25*freezeCellZ*freezeCellZ*s*s
+}
+
+// MeasureFreeze compares every rowStep-th row of cur with the reference prev:
+// the whole sampled picture (SAD) and cell by cell (Moved). cellFloor is the
+// cell floor as a share of the luma range (FreezeConfig.CellFloor).
+func MeasureFreeze(cur, prev *VideoFrame, rowStep int, cellFloor float64, out *FreezeFeature) {
 	*out = FreezeFeature{}
 	if prev == nil || prev.Width != cur.Width || prev.Height != cur.Height || prev.BitDepth != cur.BitDepth || len(prev.Y) == 0 {
 		return
@@ -54,22 +114,98 @@ func MeasureFreeze(cur, prev *VideoFrame, rowStep int, out *FreezeFeature) {
 		rowStep = 1
 	}
 	out.Valid = true
+	lo, hi := cur.LumaRange()
+	floor16 := int64(math.Round(cellFloor * 16 * float64((hi-lo)>>uint(max(cur.BitDepth-8, 0)))))
+	cellH := freezeCellRows * rowStep
+	w32 := cur.Width - cur.Width%freezeCellW
 	var sad uint64
-	for y := 0; y < cur.Height; y += rowStep {
-		a := cur.Y[y*cur.Stride:]
-		b := prev.Y[y*prev.Stride:]
-		if cur.BitDepth > 8 {
-			var s int
-			for x := 0; x < cur.Width; x++ {
-				s += absDiff(sample16(a, x), sample16(b, x))
+	for y0 := 0; y0 < cur.Height; y0 += cellH {
+		y1 := min(y0+cellH, cur.Height)
+		rows := (y1 - y0 + rowStep - 1) / rowStep
+		for cx := 0; cx < w32; cx += freezeCellW {
+			var d int64
+			var s uint64
+			f16 := floor16
+			if cur.BitDepth > 8 {
+				d, s = cell16(cur, prev, cx, y0, y1, rowStep)
+				f16 <<= uint(cur.BitDepth - 8)
+			} else {
+				d, s = cell8(cur, prev, cx, y0, y1, rowStep)
+				sad += s
 			}
-			sad += uint64(s >> uint(cur.BitDepth-8))
-		} else {
-			sad += sadRow(a[:cur.Width], b[:cur.Width])
+			out.Cells++
+			if cellMoved(rows*freezeCellW, d, s, f16) {
+				out.Moved++
+			}
 		}
-		out.Pixels += cur.Width
+		// Columns right of the last whole cell count in the SAD only; high
+		// bit depth sums whole rows, shifted per row as it always was.
+		for y := y0; y < y1; y += rowStep {
+			a, b := cur.Y[y*cur.Stride:], prev.Y[y*prev.Stride:]
+			if cur.BitDepth > 8 {
+				var t int
+				for x := 0; x < cur.Width; x++ {
+					t += absDiff(sample16(a, x), sample16(b, x))
+				}
+				sad += uint64(t >> uint(cur.BitDepth-8))
+			} else {
+				sad += sadRow(a[w32:cur.Width], b[w32:cur.Width])
+			}
+			out.Pixels += cur.Width
+		}
 	}
 	out.SAD = sad
+}
+
+// cell8 returns the signed and absolute difference sums of one 8-bit cell,
+// eight samples per word (SWAR, as sadRow).
+func cell8(cur, prev *VideoFrame, cx, y0, y1, rowStep int) (int64, uint64) {
+	const (
+		m16 = 0x00ff00ff00ff00ff
+		h16 = 0x0100010001000100
+		l16 = 0x0001000100010001
+	)
+	var sa, sb, acc uint64 // 16-bit lanes: at most 16 rows x 4 words x 510 per lane
+	var sum, sumA, sumB uint64
+	k := 0
+	for y := y0; y < y1; y += rowStep {
+		a := cur.Y[y*cur.Stride+cx : y*cur.Stride+cx+freezeCellW]
+		b := prev.Y[y*prev.Stride+cx : y*prev.Stride+cx+freezeCellW]
+		for i := 0; i < freezeCellW; i += 8 {
+			x, z := binary.LittleEndian.Uint64(a[i:]), binary.LittleEndian.Uint64(b[i:])
+			xl, xh, zl, zh := x&m16, (x>>8)&m16, z&m16, (z>>8)&m16
+			sa += xl + xh
+			sb += zl + zh
+			t := (xl | h16) - zl
+			neg := ((t >> 8) & l16) ^ l16
+			acc += ((t ^ (neg * 0xff)) & m16) + neg
+			t = (xh | h16) - zh
+			neg = ((t >> 8) & l16) ^ l16
+			acc += ((t ^ (neg * 0xff)) & m16) + neg
+		}
+		if k++; k == 16 {
+			sum, sumA, sumB = sum+fold16(acc), sumA+fold16(sa), sumB+fold16(sb)
+			acc, sa, sb, k = 0, 0, 0, 0
+		}
+	}
+	sum, sumA, sumB = sum+fold16(acc), sumA+fold16(sa), sumB+fold16(sb)
+	return int64(sumA) - int64(sumB), sum
+}
+
+// cell16 is cell8 for high bit depth, in the samples' own units (the cell
+// test does not depend on the scale but for its floor).
+func cell16(cur, prev *VideoFrame, cx, y0, y1, rowStep int) (int64, uint64) {
+	var d int64
+	var s uint64
+	for y := y0; y < y1; y += rowStep {
+		a, b := cur.Y[y*cur.Stride:], prev.Y[y*prev.Stride:]
+		for x := cx; x < cx+freezeCellW; x++ {
+			v := sample16(a, x) - sample16(b, x)
+			d += int64(v)
+			s += uint64(absDiff(v, 0))
+		}
+	}
+	return d, s
 }
 
 // sadRow sums |a[i]-b[i]|, four samples per 16-bit-lane word operation
@@ -107,10 +243,20 @@ func sadRow(a, b []byte) uint64 {
 
 // FreezeDetector is the freeze decision.
 type FreezeDetector struct {
-	cfg    FreezeConfig
-	dec    Decision
-	maxMAD float64 // largest difference inside the current run
+	cfg      FreezeConfig
+	dec      Decision
+	maxMAD   float64 // largest difference inside the current run
+	maxMoved float64 // largest moved share inside the current run
+	// lastMotion is the time of the last frame in which at least MinMotion
+	// of the cells moved (valid when motion is set).
+	lastMotion float64
+	motion     bool
+	runNoisy   bool // the current run followed motion: noise may carry it
 }
+
+// motionMemory is how recent the motion before a noisy still run must be: an
+// encoder settling on a frozen picture moves a few cells for a frame or two.
+const motionMemory = 0.5
 
 // NewFreezeDetector returns a freeze decision emitting to emit.
 func NewFreezeDetector(cfg FreezeConfig, emit Emit) *FreezeDetector {
@@ -129,21 +275,31 @@ func NewFreezeDetector(cfg FreezeConfig, emit Emit) *FreezeDetector {
 // the reference, so the frames after it compare with what they repeat).
 func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels int, f *FreezeFeature) (keepRef bool) {
 	if !f.Valid {
+		d.motion = false
 		d.dec.Observe(t, false)
 		d.dec.Advance(t + dur)
 		return false
 	}
 	mad := f.MAD(rangeLevels)
+	moved := f.MovedShare()
 	inRun, _ := d.dec.Pending()
-	still := mad <= d.cfg.Noise
+	// Noisy still: no region moved, and either the run is under way or the
+	// picture was moving just before it.
+	// A run may go on under noise only if motion came just before it began.
+	recent := d.motion && t-d.lastMotion <= motionMemory+eps
+	noisy := f.Cells > 0 && moved <= d.cfg.MaxMoved && mad <= d.cfg.GrainNoise && (inRun && d.runNoisy || !inRun && recent)
+	still := mad <= d.cfg.Noise || noisy
 	recoded := !still && inRun && keyFrame && mad <= d.cfg.KeyFrameNoise
 	bad := still || recoded
 	if bad && !inRun {
-		d.maxMAD = 0
+		d.maxMAD, d.maxMoved, d.runNoisy = 0, 0, recent
 		d.dec.Observe(refT, true)
 	}
 	if bad {
-		d.maxMAD = max(d.maxMAD, mad)
+		d.maxMAD, d.maxMoved = max(d.maxMAD, mad), max(d.maxMoved, moved)
+	}
+	if moved >= d.cfg.MinMotion {
+		d.motion, d.lastMotion = true, t
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
@@ -156,6 +312,7 @@ func (d *FreezeDetector) Suppress(t, dur float64) {
 	if d == nil {
 		return
 	}
+	d.motion = false
 	d.dec.Observe(t, false)
 	d.dec.Advance(t + dur)
 }
@@ -164,5 +321,5 @@ func (d *FreezeDetector) Suppress(t, dur float64) {
 func (d *FreezeDetector) Flush(t float64) { d.dec.Flush(t) }
 
 func (d *FreezeDetector) annotate(e *Event) {
-	e.Values = map[string]float64{"max_difference": math.Round(d.maxMAD*1e6) / 1e6}
+	e.Values = map[string]float64{"max_difference": math.Round(d.maxMAD*1e6) / 1e6, "moved_share": math.Round(d.maxMoved*1e4) / 1e4}
 }

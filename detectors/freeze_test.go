@@ -47,7 +47,7 @@ type freezeCaller struct {
 }
 
 func (c *freezeCaller) video(cur *VideoFrame) bool {
-	MeasureFreeze(cur, c.ref, c.rowStep, &c.feat)
+	MeasureFreeze(cur, c.ref, c.rowStep, DefaultFreezeConfig().CellFloor, &c.feat)
 	lo, hi := cur.LumaRange()
 	levels := (hi - lo) >> uint(max(cur.BitDepth-8, 0))
 	refT := cur.PTS
@@ -103,7 +103,7 @@ func TestMeasureFreezeMAD(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := FreezeFeature{Valid: !tc.valid, Pixels: 1, SAD: 1}
-			MeasureFreeze(tc.cur, tc.prev, tc.rowStep, &f)
+			MeasureFreeze(tc.cur, tc.prev, tc.rowStep, 0.008, &f)
 			if f.Valid != tc.valid {
 				t.Fatalf("Valid = %v, want %v (%+v)", f.Valid, tc.valid, f)
 			}
@@ -129,7 +129,7 @@ func TestMeasureFreezeMatchesNaive(t *testing.T) {
 				pixels += w
 			}
 			var f FreezeFeature
-			MeasureFreeze(a, b, step, &f)
+			MeasureFreeze(a, b, step, 0.008, &f)
 			if f.SAD != want || f.Pixels != pixels {
 				t.Errorf("w=%d step=%d: got SAD %d over %d, want %d over %d", w, step, f.SAD, f.Pixels, want, pixels)
 			}
@@ -316,6 +316,80 @@ func TestFreezeDetectorSlowFade(t *testing.T) {
 			if got := len(log.raised()) > 0; got != tc.wantAlarm {
 				t.Errorf("alarm = %v, want %v (events %v, longest still run %d frames)", got, tc.wantAlarm, log.events, maxStill)
 			}
+		})
+	}
+}
+
+func TestCellMoved(t *testing.T) {
+	tests := []struct {
+		name  string
+		n     int
+		d     int64
+		sad   uint64
+		floor int64
+		want  bool
+	}{
+		{"identical", 128, 0, 0, 14, false},
+		{"noise: mean change within its standard error", 128, 128, 128 * 9, 14, false},
+		{"uniform change of 3 levels", 128, 3 * 128, 3 * 128, 14, true},
+		{"uniform change of 0.5 level is drift (under the floor)", 128, 64, 64, 14, false},
+		{"negative change", 128, -5 * 128, 6 * 128, 14, true},
+		{"3-level change under noise of mean 9 (z 3.4)", 128, 3 * 128, 9 * 128, 14, false},
+		{"5-level change under noise of mean 9 (z 5.0)", 128, 5 * 128, 9 * 128, 14, true},
+		{"no floor: any clean change", 128, 1, 1, 0, true},
+	}
+	for _, tc := range tests {
+		if got := cellMoved(tc.n, tc.d, tc.sad, tc.floor); got != tc.want {
+			t.Errorf("%s: cellMoved = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// grainScene returns frame i of a scene of broad features panning 3 pixels a
+// frame, except frames first..last, which show frame first-1's picture; every
+// frame gets fresh uniform noise of +-grain levels, added after the freeze.
+func grainScene(seed uint64, first, last, grain int, still bool) func(i int) *VideoFrame {
+	r := rand.New(rand.NewPCG(seed, 1))
+	return func(i int) *VideoFrame {
+		p := i
+		if still {
+			p = 0
+		} else if i >= first && i <= last {
+			p = first - 1
+		}
+		return newFrame8(160, 96, 160, 0, func(x, y int) byte {
+			u := float64(x+3*p) / 23
+			v := 120 + 60*math.Sin(u)*math.Cos(float64(y)/17) + 30*math.Sin(float64(x+y+5*p)/41)
+			if grain > 0 {
+				v += float64(r.IntN(2*grain+1) - grain)
+			}
+			return byte(min(max(v, 16), 235))
+		})
+	}
+}
+
+func TestFreezeUnderGrain(t *testing.T) {
+	tests := []struct {
+		name  string
+		scene func(i int) *VideoFrame
+		want  []span
+	}{
+		{"freeze under grain 2.0 to 5.0 s", grainScene(1, 50, 124, 12, false), []span{{1.96, 5}}},
+		{"freeze under light grain", grainScene(2, 50, 124, 3, false), []span{{1.96, 5}}},
+		{"exact freeze (no grain) still found", grainScene(3, 50, 124, 0, false), []span{{1.96, 5}}},
+		{"grain on a static shot from the start: never moved, not a freeze", grainScene(4, 0, 0, 12, true), nil},
+		{"grain on moving content: no freeze", grainScene(5, 1000, 1000, 12, false), nil},
+		{"freeze shorter than min_duration", grainScene(6, 50, 90, 12, false), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 2}
+			for i := 0; i < 175; i++ {
+				c.video(timed(tc.scene(i), i, i%50 == 0))
+			}
+			c.det.Flush(7)
+			checkSpans(t, log.events, tc.want, 1e-9)
 		})
 	}
 }

@@ -32,7 +32,7 @@ func BenchmarkMeasureFreeze720p(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(f.Width * f.Height))
 	for b.Loop() {
-		MeasureFreeze(f, p, 8, &out)
+		MeasureFreeze(f, p, 8, 0.008, &out)
 	}
 }
 

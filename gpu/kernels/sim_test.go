@@ -25,7 +25,9 @@ func check(t *testing.T, cur, ref *detectors.VideoFrame) {
 		}
 	}
 	var fw, fg detectors.FreezeFeature
-	detectors.MeasureFreeze(cur, ref, 1, &fw)
+	detectors.MeasureFreeze(cur, ref, 1, detectors.DefaultFreezeConfig().CellFloor, &fw)
+	// The freeze cells and the grid sums (issue 13) are not in the kernels yet.
+	fw.Cells, fw.Moved = 0, 0
 	HostFreeze(cur, ref, &fg)
 	if fg != fw {
 		t.Errorf("freeze: kernels %+v, CPU %+v", fg, fw)
@@ -33,6 +35,7 @@ func check(t *testing.T, cur, ref *detectors.VideoFrame) {
 	for _, steps := range [][2]int{{32, 12}, {8, 4}} {
 		var bw, bg detectors.BlockFeature
 		detectors.MeasureBlockiness(cur, steps[0], steps[1], 1, 1, false, &bw)
+		bw.GridSum, bw.ControlSum = 0, 0
 		HostBlockiness(cur, steps[0], steps[1], &bg)
 		if bg != bw {
 			t.Errorf("blockiness (steps %v): kernels %+v, CPU %+v", steps, bg, bw)

@@ -43,7 +43,7 @@ const (
 
 // DefectNames lists every defect a truth may name.
 var DefectNames = []string{DefectBlack, DefectFreeze, DefectBlockiness, DefectSilence,
-	DefectClipping, DefectLoudness, DefectAVSync, DefectSignalLoss, DefectDecode}
+	DefectClipping, DefectLoudness, DefectAVSync, DefectSignalLoss, DefectDecode, DefectDetailLoss}
 
 // Clip names.
 const (
@@ -137,20 +137,30 @@ type recipe struct {
 	container string // ffmpeg muxer
 	seconds   int
 	build     func(ctx context.Context, g *generator, out string) (Truth, error)
+	// version overrides Version (the quality corpus has its own).
+	version string
+}
+
+// ver is the generator version r's clips are cached under.
+func (r recipe) ver() string {
+	if r.version != "" {
+		return r.version
+	}
+	return Version
 }
 
 var recipes = []recipe{
-	{Black, ".mkv", "matroska", 12, buildBlack},
-	{Freeze, ".mkv", "matroska", 12, buildFreeze},
-	{Blocky, ".mkv", "matroska", 12, buildBlocky},
-	{Silence, ".mkv", "matroska", 12, buildSilence},
-	{Clipping, ".mkv", "matroska", 12, buildClipping},
-	{Loudness, ".mkv", "matroska", 13, buildLoudness},
-	{AVSync, ".mkv", "matroska", 13, buildAVSync},
-	{CleanDark, ".mkv", "matroska", 12, buildCleanDark},
-	{CleanStaticNoisy, ".mkv", "matroska", 12, buildCleanStaticNoisy},
-	{CleanQuiet, ".mkv", "matroska", 12, buildCleanQuiet},
-	{BroadcastTS, ".ts", "mpegts", 12, buildBroadcastTS},
+	{Black, ".mkv", "matroska", 12, buildBlack, ""},
+	{Freeze, ".mkv", "matroska", 12, buildFreeze, ""},
+	{Blocky, ".mkv", "matroska", 12, buildBlocky, ""},
+	{Silence, ".mkv", "matroska", 12, buildSilence, ""},
+	{Clipping, ".mkv", "matroska", 12, buildClipping, ""},
+	{Loudness, ".mkv", "matroska", 13, buildLoudness, ""},
+	{AVSync, ".mkv", "matroska", 13, buildAVSync, ""},
+	{CleanDark, ".mkv", "matroska", 12, buildCleanDark, ""},
+	{CleanStaticNoisy, ".mkv", "matroska", 12, buildCleanStaticNoisy, ""},
+	{CleanQuiet, ".mkv", "matroska", 12, buildCleanQuiet, ""},
+	{BroadcastTS, ".ts", "mpegts", 12, buildBroadcastTS, ""},
 }
 
 // Names returns the names of all clips, in generation order.
@@ -265,7 +275,7 @@ func loadTruth(dir string, r recipe) (Truth, bool) {
 		return Truth{}, false
 	}
 	var t Truth
-	if json.Unmarshal(b, &t) != nil || t.Version != Version || t.Name != r.name {
+	if json.Unmarshal(b, &t) != nil || t.Version != r.ver() || t.Name != r.name {
 		return Truth{}, false
 	}
 	t.File = filepath.Join(dir, r.name+r.ext) // the directory may have moved
@@ -360,10 +370,27 @@ func (g *generator) buildLocked(ctx context.Context, r recipe, lock string) (Tru
 		return Truth{}, fmt.Errorf("clip %s: %w", r.name, err)
 	}
 	final := filepath.Join(g.dir, r.name+r.ext)
-	t.Name, t.File, t.Version = r.name, final, Version
-	t.Duration, t.FPS, t.SampleRate = float64(r.seconds), FPS, SampleRate
-	t.Container, t.Width, t.Height, t.Channels = r.container, Width, Height, Channels
-	t.VideoCodec = "h264"
+	t.Name, t.File, t.Version = r.name, final, r.ver()
+	// Corpus recipes fill in their own layout; the catalogue shares one.
+	if t.Duration == 0 {
+		t.Duration = float64(r.seconds)
+	}
+	if t.FPS == 0 {
+		t.FPS = FPS
+	}
+	if t.SampleRate == 0 {
+		t.SampleRate = SampleRate
+	}
+	if t.Width == 0 {
+		t.Width, t.Height = Width, Height
+	}
+	if t.Channels == 0 {
+		t.Channels = Channels
+	}
+	t.Container = r.container
+	if t.VideoCodec == "" {
+		t.VideoCodec = "h264"
+	}
 	if t.AudioCodec == "" {
 		t.AudioCodec = "pcm_s16le"
 	}

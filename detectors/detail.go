@@ -1,0 +1,164 @@
+package detectors
+
+import "math"
+
+// DetailLossConfig sets the starved-encode (detail loss) detector.
+//
+// An encoder starved of bits (at its maximum quantizer) throws away the
+// detail inside its blocks and keeps their edges: even under H.264's and
+// HEVC's deblocking filter the luma steps across the 8x8 grid grow relative
+// to the steps at mid-block positions. The feature is that ratio (from the
+// blockiness pass, BlockFeature.GridSum and ControlSum); the decision
+// compares it with the stream's own recent level, so that content that is
+// soft, flat or graphic by nature, or an encoder that always leaves some grid,
+// does not fire: only a jump does.
+//
+// HEVC's large blocks leave little on the 8x8 grid; there the second cue
+// sees starvation: the picture's detail (mean luma step, grid and mid-block
+// positions together) falling to 1/Drop of its level of the last DropWindow
+// seconds at once. A focus pull or a fade loses detail over many frames, and
+// the short level follows it; a starved encoder loses it from one frame to
+// the next.
+//
+// Starved P-frames lose detail gradually (the encoder keeps copying what it
+// had); the third cue sees that: detail at 1/SlowDrop of its recent level
+// (Window) while the grid ratio is at least SlowFactor times its own. A
+// focus pull loses as much detail, but leaves no grid.
+type DetailLossConfig struct {
+	Enabled bool `json:"enabled"`
+	// Factor is how many times its recent level the grid ratio must reach.
+	Factor float64 `json:"factor"`
+	// MinRatio is the grid ratio below which a picture is never starved
+	// (clean content of any kind stays near 1).
+	MinRatio float64 `json:"min_ratio"`
+	// Window is the time constant of the recent level, in seconds.
+	Window float64 `json:"window"`
+	// Drop is the factor by which detail must fall below its level of the
+	// last DropWindow seconds (time constant).
+	Drop       float64 `json:"drop"`
+	DropWindow float64 `json:"drop_window"`
+	// SlowDrop and SlowFactor set the gradual cue (see above).
+	SlowDrop    float64 `json:"slow_drop"`
+	SlowFactor  float64 `json:"slow_factor"`
+	MinDuration float64 `json:"min_duration"`
+	// ClearAfter bridges frames below the threshold inside a starved run
+	// (0: none: a starved encoder stays starved from frame to frame, while
+	// the ratio of dark or flat pictures spikes on single frames).
+	ClearAfter float64 `json:"clear_after"`
+}
+
+// DefaultDetailLossConfig returns the documented defaults.
+func DefaultDetailLossConfig() DetailLossConfig {
+	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, SlowDrop: 1.6, SlowFactor: 1.15, MinDuration: 0.5, ClearAfter: 0}
+}
+
+// detailFloor (8-bit levels per position) keeps the ratio of nearly flat
+// pictures (a black frame, a fade) near 1 instead of dividing noise by noise.
+const detailFloor = 0.5
+
+// GridRatio is the detail-loss feature of a frame: the mean step across the
+// grid over the mean step at mid-block positions, each plus detailFloor.
+// The CPU samples rows and columns (sampling.block_*_step); a GPU backend
+// sums every position: the same ratio.
+func (f BlockFeature) GridRatio() float64 {
+	if f.Positions == 0 {
+		return 1
+	}
+	n := float64(f.Positions)
+	return (float64(f.GridSum)/n + detailFloor) / (float64(f.ControlSum)/n + detailFloor)
+}
+
+// detailCut is the change of mean luma from one frame to the next (share of
+// the range) that marks new content (a cut, a fade): the recent level starts
+// again from it, since an encoder's grid shows differently on every scene.
+const detailCut = 0.008
+
+// Detail is the mean luma step (8-bit levels) over the grid and mid-block
+// positions: the picture's detail, for the drop cue.
+func (f BlockFeature) Detail() float64 {
+	if f.Positions == 0 {
+		return 0
+	}
+	return float64(f.GridSum+f.ControlSum) / float64(2*f.Positions)
+}
+
+// DetailLossDetector is the detail-loss decision.
+type DetailLossDetector struct {
+	luma     float64 // mean luma of the previous frame
+	haveLuma bool
+	cfg      DetailLossConfig
+	dec      Decision
+	// level is the recent level of log(ratio), valid once seen; dlevel the
+	// short level of log(detail + detailFloor), llevel its recent level.
+	level, dlevel, llevel float64
+	seen                  float64 // seconds of video that went into level
+	peak                  float64 // highest ratio / level in the current run
+	base                  float64 // the level when the run began
+}
+
+// NewDetailLossDetector returns a detail-loss decision emitting to emit.
+func NewDetailLossDetector(cfg DetailLossConfig, emit Emit) *DetailLossDetector {
+	d := &DetailLossDetector{cfg: cfg}
+	d.dec = Decision{Defect: DetailLoss, MinDuration: cfg.MinDuration, ClearAfter: cfg.ClearAfter, Emit: emit, Annotate: d.annotate}
+	return d
+}
+
+// detailWarmup is how much video the recent level needs before it judges.
+const detailWarmup = 0.5
+
+// Video consumes one frame's feature and its mean luma (BlackFeature.MeanLuma);
+// blocky says the blockiness alarm already covers the frame (one defect,
+// one alarm).
+func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, blocky bool) {
+	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
+	d.luma, d.haveLuma = meanLuma, true
+	if f.Positions == 0 || dur <= 0 {
+		d.dec.Observe(t, false)
+		d.dec.Advance(t + dur)
+		return
+	}
+	r := f.GridRatio()
+	lr, ld := math.Log(r), math.Log(f.Detail()+detailFloor)
+	if d.seen == 0 || cut {
+		d.level, d.dlevel, d.llevel = lr, ld, ld
+	}
+	rel := math.Exp(lr - d.level)
+	grid := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
+	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop
+	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
+	starved := grid || drop || slow
+	bad := starved && !blocky
+	// The short level follows detail, and the long one once it is starved.
+	dtau := d.cfg.DropWindow
+	if starved || blocky {
+		dtau = 10 * d.cfg.Window
+	}
+	d.dlevel += (ld - d.dlevel) * min(1, dur/max(dtau, dur))
+	// The level follows clean pictures over Window; during a starved run it
+	// moves ten times slower, so that a lasting change of encoder is
+	// accepted in the end while a starved stretch does not become the norm.
+	tau := d.cfg.Window
+	if starved || blocky {
+		tau *= 10
+	}
+	d.level += (lr - d.level) * min(1, dur/max(tau, dur))
+	d.llevel += (ld - d.llevel) * min(1, dur/max(tau, dur))
+	d.seen += dur
+	if bad {
+		if on, _ := d.dec.Pending(); !on {
+			d.peak, d.base = 0, math.Exp(d.level)
+		}
+		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld), math.Exp(d.llevel-ld))
+	}
+	d.dec.Observe(t, bad)
+	d.dec.Advance(t + dur)
+}
+
+// Flush ends the input at t.
+func (d *DetailLossDetector) Flush(t float64) { d.dec.Flush(t) }
+
+func (d *DetailLossDetector) annotate(e *Event) {
+	// ratio_vs_recent: the grid ratio over its recent level, or the detail
+	// drop factor, whichever was larger.
+	e.Values = map[string]float64{"ratio_vs_recent": round3(d.peak), "recent_ratio": round3(d.base)}
+}
