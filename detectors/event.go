@@ -51,11 +51,11 @@ type Event struct {
 // Causes of a clear: consumers tell "the defect ended" from "monitoring
 // stopped" by them.
 const (
-	CauseRecovered     = "recovered"      // the defect ended: good frames or samples again
-	CauseInputEnded    = "input ended"    // the input ended (a file, a sender that stopped for good)
-	CauseStreamStopped = "stream stopped" // the stream was removed from the config, or analyze interrupted
-	CauseConfigChanged = "config changed" // the stream restarted with new settings
-	CauseAgentStopping = "agent stopping" // the agent is stopping (SIGTERM, an update)
+	CauseRecovered     = "recovered"       // the defect ended: good frames or samples again
+	CauseInputEnded    = "input ended"     // the input ended (a file, a sender that stopped for good)
+	CauseStreamStopped = "stream stopped"  // the stream was removed from the config, or analyze interrupted
+	CauseConfigChanged = "config changed"  // the stream restarted with new settings
+	CauseAgentStopping = "agent stopping"  // the agent is stopping (SIGTERM, an update)
 	CauseAgentRestart  = "agent restarted" // left raised by a previous run that did not stop cleanly
 )
 
