@@ -39,14 +39,32 @@ func BlackFromCounts(f *VideoFrame, g BlackGeometry, black, bright int, sum uint
 	out.MeanLuma = (float64(sum)/float64(out.Pixels) - float64(lo)) / float64(hi-lo)
 }
 
-// FreezeFromSAD fills out from the sum of absolute differences of every
-// sample (each row's total shifted to 8-bit units, as MeasureFreeze does).
-func FreezeFromSAD(cur, prev *VideoFrame, sad uint64, out *FreezeFeature) {
+// Freeze cells, for backends: FreezeCellWidth samples wide, FreezeCellRows
+// rows tall (every row), FreezeCellZ the z test of a cell that moved.
+const (
+	FreezeCellWidth = freezeCellW
+	FreezeCellRows  = freezeCellRows
+	FreezeCellZ     = freezeCellZ
+)
+
+// FreezeCellFloor16 is the cell floor of f (FreezeConfig.CellFloor, a share of
+// the range) in sixteenths of a level of the samples' own scale, as the cell
+// test takes it.
+func FreezeCellFloor16(f *VideoFrame, cellFloor float64) int64 {
+	lo, hi := f.LumaRange()
+	shift := uint(max(f.BitDepth-8, 0))
+	return int64(math.Round(cellFloor*16*float64((hi-lo)>>shift))) << shift
+}
+
+// FreezeFromCounts fills out from the counts of every sample: the sum of
+// absolute differences (each row's total shifted to 8-bit units, as
+// MeasureFreeze does), the cells compared and those that moved.
+func FreezeFromCounts(cur, prev *VideoFrame, sad uint64, cells, moved int, out *FreezeFeature) {
 	*out = FreezeFeature{}
 	if prev == nil || prev.Width != cur.Width || prev.Height != cur.Height || prev.BitDepth != cur.BitDepth {
 		return
 	}
-	out.Valid, out.Pixels, out.SAD = true, cur.Width*cur.Height, sad
+	out.Valid, out.Pixels, out.SAD, out.Cells, out.Moved = true, cur.Width*cur.Height, sad, cells, moved
 }
 
 // BandCounts are one band's blockiness counts (a band is a macroblock row,
@@ -54,6 +72,7 @@ func FreezeFromSAD(cur, prev *VideoFrame, sad uint64, out *FreezeFeature) {
 type BandCounts struct {
 	VPositions, VSteps, VControl, HPositions, HSteps, HControl int64
 	VStepsM, VControlM, HStepsM, HControlM                     int64
+	GridSum, ControlSum                                        int64 // absolute steps on the grid and mid-block
 }
 
 // BlockBands is the number of bands of a picture height.
@@ -82,6 +101,7 @@ func BlockFromBands(f *VideoFrame, bands []BandCounts, out *BlockFeature) {
 			vPositions: int(b.VPositions), vSteps: int(b.VSteps), vControl: int(b.VControl),
 			hPositions: int(b.HPositions), hSteps: int(b.HSteps), hControl: int(b.HControl),
 			vStepsM: int(b.VStepsM), vControlM: int(b.VControlM), hStepsM: int(b.HStepsM), hControlM: int(b.HControlM),
+			gridSum: int(b.GridSum), ctrlSum: int(b.ControlSum),
 		}
 		all.add(&c)
 		if c.vPositions == 0 || c.hPositions == 0 {
@@ -96,4 +116,5 @@ func BlockFromBands(f *VideoFrame, bands []BandCounts, out *BlockFeature) {
 	out.Steps = all.vSteps + all.hSteps
 	out.Control = all.vControl + all.hControl
 	out.PictureScore = all.moderateScore()
+	out.GridSum, out.ControlSum = uint64(all.gridSum), uint64(all.ctrlSum)
 }

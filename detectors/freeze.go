@@ -114,8 +114,7 @@ func MeasureFreeze(cur, prev *VideoFrame, rowStep int, cellFloor float64, out *F
 		rowStep = 1
 	}
 	out.Valid = true
-	lo, hi := cur.LumaRange()
-	floor16 := int64(math.Round(cellFloor * 16 * float64((hi-lo)>>uint(max(cur.BitDepth-8, 0)))))
+	floor16 := FreezeCellFloor16(cur, cellFloor)
 	cellH := freezeCellRows * rowStep
 	w32 := cur.Width - cur.Width%freezeCellW
 	var sad uint64
@@ -128,7 +127,6 @@ func MeasureFreeze(cur, prev *VideoFrame, rowStep int, cellFloor float64, out *F
 			f16 := floor16
 			if cur.BitDepth > 8 {
 				d, s = cell16(cur, prev, cx, y0, y1, rowStep)
-				f16 <<= uint(cur.BitDepth - 8)
 			} else {
 				d, s = cell8(cur, prev, cx, y0, y1, rowStep)
 				sad += s

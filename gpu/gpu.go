@@ -43,7 +43,7 @@ type Device struct {
 	dev     cu.Device
 	ctx     cu.CUContext
 	mod     cu.Module
-	fn      [4]cu.Function // black, freeze, vertical, horizontal
+	fn      [5]cu.Function // black, freeze, vertical, horizontal, freeze cells
 	mu      sync.Mutex
 	closed  bool
 }
@@ -70,7 +70,7 @@ func Open(ordinal int) (*Device, error) {
 		dev.ReleasePrimaryCtx()
 		return nil, fmt.Errorf("gpu %d: loading the kernels: %w", ordinal, err)
 	}
-	for i, name := range []string{kernels.Black, kernels.Freeze, kernels.BlockVertical, kernels.BlockHorizontal} {
+	for i, name := range []string{kernels.Black, kernels.Freeze, kernels.BlockVertical, kernels.BlockHorizontal, kernels.FreezeCells} {
 		if d.fn[i], err = d.mod.Function(name); err != nil {
 			d.mod.Unload()
 			dev.ReleasePrimaryCtx()
@@ -243,6 +243,12 @@ func (b *Backend) measure(cur, ref *detectors.VideoFrame, out *detectors.VideoFe
 		if err := b.launch(b.d.fn[1], cur.Height, 8); err != nil {
 			return fmt.Errorf("freeze kernel: %w", err)
 		}
+		floor16 := detectors.FreezeCellFloor16(cur, cfg.Freeze.CellFloor)
+		b.p = [11]int64{plane, pitch, int64(ref.Device), int64(ref.Stride), w, int64(cur.Height), sixteen, floor16,
+			int64(b.dev) + 8*(offFreeze+1)}
+		if err := b.launch(b.d.fn[4], (cur.Height+kernels.CellRows-1)/kernels.CellRows, 9); err != nil {
+			return fmt.Errorf("freeze cells kernel: %w", err)
+		}
 	}
 	block := cfg.Blockiness.Enabled && cur.Width >= 16 && cur.Height >= 16
 	if block {
@@ -269,14 +275,14 @@ func (b *Backend) measure(cur, ref *detectors.VideoFrame, out *detectors.VideoFe
 		detectors.BlackFromCounts(cur, g, int(c[offBlack]), int(c[offBlack+2]), uint64(c[offBlack+1]), &out.Black)
 	}
 	if freeze {
-		detectors.FreezeFromSAD(cur, ref, uint64(c[offFreeze]), &out.Freeze)
+		detectors.FreezeFromCounts(cur, ref, uint64(c[offFreeze]), int(c[offFreeze+1]), int(c[offFreeze+2]), &out.Freeze)
 	}
 	if block {
 		bs := b.bands[:bands]
 		for i := range bs {
 			k := c[offBands+kernels.BandCounters*i:]
 			bs[i] = detectors.BandCounts{VPositions: k[0], VSteps: k[1], VControl: k[2], HPositions: k[3], HSteps: k[4],
-				HControl: k[5], VStepsM: k[6], VControlM: k[7], HStepsM: k[8], HControlM: k[9]}
+				HControl: k[5], VStepsM: k[6], VControlM: k[7], HStepsM: k[8], HControlM: k[9], GridSum: k[10], ControlSum: k[11]}
 		}
 		detectors.BlockFromBands(cur, bs, &out.Block)
 	}

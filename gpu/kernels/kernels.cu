@@ -81,16 +81,32 @@ extern "C" __global__ void sq_freeze(const sq_u8 *cur, long long cur_pitch, cons
 	}
 }
 
+// sq_freeze_cells: the cells of row group blockIdx.x (rows 4k..4k+3):
+// out[0] += cells compared, out[1] += cells that moved.
+extern "C" __global__ void sq_freeze_cells_kernel(const sq_u8 *cur, long long cur_pitch, const sq_u8 *ref, long long ref_pitch,
+                                                  int w, int h, int sixteen, long long floor16, sq_i64 *out) {
+	__shared__ sq_i64 shared[SQ_THREADS / 32];
+	sq_i64 cells = 0, moved = 0;
+	sq_freeze_cells(cur, cur_pitch, ref, ref_pitch, w, h, SQ_CELL_ROWS * sq_block(), sixteen, floor16, sq_tid(), sq_ntid(),
+	                &cells, &moved);
+	cells = sq_reduce(cells, shared);
+	moved = sq_reduce(moved, shared);
+	if (sq_tid() == 0) {
+		sq_add(&out[0], cells);
+		sq_add(&out[1], moved);
+	}
+}
+
 // sq_block_vertical: the vertical edges of row blockIdx.x into its band's
 // counters (bands + SQ_BAND_COUNTERS * band).
 extern "C" __global__ void sq_block_vertical(const sq_u8 *plane, long long pitch, int w, int sixteen, int shift,
                                              int strong, int moderate, sq_i64 *bands) {
 	__shared__ sq_i64 shared[SQ_THREADS / 32];
 	int y = sq_block();
-	sq_i64 c[5] = {0, 0, 0, 0, 0};
+	sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
 	sq_block_vertical_row(plane + y * pitch, w, sixteen, shift, strong, moderate, sq_tid(), sq_ntid(), c);
-	sq_i64 t[5];
-	for (int k = 0; k < 5; k++) {
+	sq_i64 t[7];
+	for (int k = 0; k < 7; k++) {
 		t[k] = sq_reduce(c[k], shared);
 	}
 	if (sq_tid() == 0) {
@@ -100,6 +116,8 @@ extern "C" __global__ void sq_block_vertical(const sq_u8 *plane, long long pitch
 		sq_add(&b[SQ_V_CONTROL], t[2]);
 		sq_add(&b[SQ_V_STEPS_M], t[3]);
 		sq_add(&b[SQ_V_CONTROL_M], t[4]);
+		sq_add(&b[SQ_GRID_SUM], t[5]);
+		sq_add(&b[SQ_CONTROL_SUM], t[6]);
 	}
 }
 
@@ -110,10 +128,10 @@ extern "C" __global__ void sq_block_horizontal_edges(const sq_u8 *plane, long lo
                                                      int strong, int moderate, sq_i64 *bands) {
 	__shared__ sq_i64 shared[SQ_THREADS / 32];
 	int band = sq_block();
-	sq_i64 c[5] = {0, 0, 0, 0, 0};
+	sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
 	sq_block_horizontal(plane, pitch, SQ_BAND * (band + 1), w, sixteen, shift, strong, moderate, sq_tid(), sq_ntid(), c);
-	sq_i64 t[5];
-	for (int k = 0; k < 5; k++) {
+	sq_i64 t[7];
+	for (int k = 0; k < 7; k++) {
 		t[k] = sq_reduce(c[k], shared);
 	}
 	if (sq_tid() == 0) {
@@ -123,5 +141,7 @@ extern "C" __global__ void sq_block_horizontal_edges(const sq_u8 *plane, long lo
 		sq_add(&b[SQ_H_CONTROL], t[2]);
 		sq_add(&b[SQ_H_STEPS_M], t[3]);
 		sq_add(&b[SQ_H_CONTROL_M], t[4]);
+		sq_add(&b[SQ_GRID_SUM], t[5]);
+		sq_add(&b[SQ_CONTROL_SUM], t[6]);
 	}
 }

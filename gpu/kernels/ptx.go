@@ -17,10 +17,12 @@ var PTX string
 const (
 	Black           = "sq_black"
 	Freeze          = "sq_freeze"
+	FreezeCells     = "sq_freeze_cells_kernel"
 	BlockVertical   = "sq_block_vertical"
 	BlockHorizontal = "sq_block_horizontal_edges"
 	ThreadsPerBlock = 256 // SQ_THREADS
-	BandCounters    = 10  // SQ_BAND_COUNTERS
+	CellRows        = 4   // SQ_CELL_ROWS: rows of a freeze cell, one block per group of them
+	BandCounters    = 12  // SQ_BAND_COUNTERS
 	BlackCounters   = 3
-	FreezeCounters  = 1
+	FreezeCounters  = 3 // SAD, cells, cells moved
 )

@@ -39,10 +39,19 @@ static sq_i64 freeze_plane(const sq_u8 *cur, long long cp, const sq_u8 *ref, lon
 	return sad;
 }
 
+static void freeze_cells_plane(const sq_u8 *cur, long long cp, const sq_u8 *ref, long long rp, int w, int h, int sixteen,
+                               sq_i64 floor16, sq_i64 *out) {
+	for (int y0 = 0; y0 < h; y0 += SQ_CELL_ROWS) {
+		for (int t = 0; t < THREADS; t++) {
+			sq_freeze_cells(cur, cp, ref, rp, w, h, y0, sixteen, floor16, t, THREADS, &out[0], &out[1]);
+		}
+	}
+}
+
 static void block_plane(const sq_u8 *plane, long long pitch, int w, int h, int sixteen, int shift,
                         int strong, int moderate, int edges, sq_i64 *bands) {
 	for (int y = 0; y < h; y++) {
-		sq_i64 c[5] = {0, 0, 0, 0, 0};
+		sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
 		for (int t = 0; t < THREADS; t++) {
 			sq_block_vertical_row(plane + y * pitch, w, sixteen, shift, strong, moderate, t, THREADS, c);
 		}
@@ -52,9 +61,11 @@ static void block_plane(const sq_u8 *plane, long long pitch, int w, int h, int s
 		b[SQ_V_CONTROL] += c[2];
 		b[SQ_V_STEPS_M] += c[3];
 		b[SQ_V_CONTROL_M] += c[4];
+		b[SQ_GRID_SUM] += c[5];
+		b[SQ_CONTROL_SUM] += c[6];
 	}
 	for (int band = 0; band < edges; band++) {
-		sq_i64 c[5] = {0, 0, 0, 0, 0};
+		sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
 		for (int t = 0; t < THREADS; t++) {
 			sq_block_horizontal(plane, pitch, SQ_BAND * (band + 1), w, sixteen, shift, strong, moderate, t, THREADS, c);
 		}
@@ -64,6 +75,8 @@ static void block_plane(const sq_u8 *plane, long long pitch, int w, int h, int s
 		b[SQ_H_CONTROL] += c[2];
 		b[SQ_H_STEPS_M] += c[3];
 		b[SQ_H_CONTROL_M] += c[4];
+		b[SQ_GRID_SUM] += c[5];
+		b[SQ_CONTROL_SUM] += c[6];
 	}
 }
 */
@@ -94,8 +107,9 @@ func HostBlack(f *detectors.VideoFrame, pixelThreshold float64, out *detectors.B
 	detectors.BlackFromCounts(f, g, int(c[0]), int(c[2]), uint64(c[1]), out)
 }
 
-// HostFreeze computes the freeze feature of every sample of cur against ref.
-func HostFreeze(cur, ref *detectors.VideoFrame, out *detectors.FreezeFeature) {
+// HostFreeze computes the freeze feature of every sample of cur against ref
+// (cellFloor: FreezeConfig.CellFloor).
+func HostFreeze(cur, ref *detectors.VideoFrame, cellFloor float64, out *detectors.FreezeFeature) {
 	if ref == nil || ref.Width != cur.Width || ref.Height != cur.Height || ref.BitDepth != cur.BitDepth {
 		*out = detectors.FreezeFeature{}
 		return
@@ -103,7 +117,10 @@ func HostFreeze(cur, ref *detectors.VideoFrame, out *detectors.FreezeFeature) {
 	six, shift := sixteen(cur)
 	sad := C.freeze_plane(plane(cur), C.longlong(cur.Stride), plane(ref), C.longlong(ref.Stride),
 		C.int(cur.Width), C.int(cur.Height), six, C.int(shift))
-	detectors.FreezeFromSAD(cur, ref, uint64(sad), out)
+	var cells [2]C.sq_i64
+	C.freeze_cells_plane(plane(cur), C.longlong(cur.Stride), plane(ref), C.longlong(ref.Stride),
+		C.int(cur.Width), C.int(cur.Height), six, C.sq_i64(detectors.FreezeCellFloor16(cur, cellFloor)), &cells[0])
+	detectors.FreezeFromCounts(cur, ref, uint64(sad), int(cells[0]), int(cells[1]), out)
 }
 
 // HostBlockiness computes the blockiness feature of every sample of f.
@@ -118,4 +135,10 @@ func HostBlockiness(f *detectors.VideoFrame, minStep, moderateStep int, out *det
 		C.int(minStep), C.int(moderateStep), C.int(detectors.BlockHorizontalEdges(f.Height)),
 		(*C.sq_i64)(unsafe.Pointer(&bands[0])))
 	detectors.BlockFromBands(f, bands, out)
+}
+
+// geometry is the C side's view of the shared constants, for the test that
+// holds them to detectors' and to this package's.
+func geometry() (cellW, cellRows, cellZ, bandCounters, band int) {
+	return int(C.SQ_CELL_W), int(C.SQ_CELL_ROWS), int(C.SQ_CELL_Z), int(C.SQ_BAND_COUNTERS), int(C.SQ_BAND)
 }

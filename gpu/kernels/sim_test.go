@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
@@ -25,17 +26,15 @@ func check(t *testing.T, cur, ref *detectors.VideoFrame) {
 		}
 	}
 	var fw, fg detectors.FreezeFeature
-	detectors.MeasureFreeze(cur, ref, 1, detectors.DefaultFreezeConfig().CellFloor, &fw)
-	// The freeze cells and the grid sums (issue 13) are not in the kernels yet.
-	fw.Cells, fw.Moved = 0, 0
-	HostFreeze(cur, ref, &fg)
+	floor := detectors.DefaultFreezeConfig().CellFloor
+	detectors.MeasureFreeze(cur, ref, 1, floor, &fw)
+	HostFreeze(cur, ref, floor, &fg)
 	if fg != fw {
 		t.Errorf("freeze: kernels %+v, CPU %+v", fg, fw)
 	}
 	for _, steps := range [][2]int{{32, 12}, {8, 4}} {
 		var bw, bg detectors.BlockFeature
 		detectors.MeasureBlockiness(cur, steps[0], steps[1], 1, 1, false, &bw)
-		bw.GridSum, bw.ControlSum = 0, 0
 		HostBlockiness(cur, steps[0], steps[1], &bg)
 		if bg != bw {
 			t.Errorf("blockiness (steps %v): kernels %+v, CPU %+v", steps, bg, bw)
@@ -101,5 +100,24 @@ func TestKernelsMatchCPUOnRealFrames(t *testing.T) {
 				check(t, g.frames[i], g.frames[i-1])
 			}
 		})
+	}
+}
+
+// TestGeometry: the constants the kernels and detectors share agree, and a
+// band's counters have the layout of detectors.BandCounts.
+func TestGeometry(t *testing.T) {
+	w, rows, z, counters, band := geometry()
+	if w != detectors.FreezeCellWidth || rows != detectors.FreezeCellRows || z != detectors.FreezeCellZ {
+		t.Errorf("freeze cells: kernels %dx%d z %d, detectors %dx%d z %d", w, rows, z,
+			detectors.FreezeCellWidth, detectors.FreezeCellRows, detectors.FreezeCellZ)
+	}
+	if rows != CellRows {
+		t.Errorf("freeze cell rows: kernels %d, Go %d", rows, CellRows)
+	}
+	if counters != BandCounters || int(unsafe.Sizeof(detectors.BandCounts{})) != 8*counters {
+		t.Errorf("band counters: kernels %d, Go %d, BandCounts %d bytes", counters, BandCounters, unsafe.Sizeof(detectors.BandCounts{}))
+	}
+	if detectors.BlockBands(band) != 1 || detectors.BlockBands(band+1) != 2 {
+		t.Errorf("band height %d is not detectors'", band)
 	}
 }

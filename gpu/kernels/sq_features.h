@@ -80,7 +80,7 @@ SQ_FN sq_i64 sq_freeze_row(const sq_u8 *a, const sq_u8 *b, int w, int sixteen, i
 /* One band's counters, in the order of detectors.BandCounts. */
 enum {
 	SQ_V_POSITIONS, SQ_V_STEPS, SQ_V_CONTROL, SQ_H_POSITIONS, SQ_H_STEPS, SQ_H_CONTROL,
-	SQ_V_STEPS_M, SQ_V_CONTROL_M, SQ_H_STEPS_M, SQ_H_CONTROL_M, SQ_BAND_COUNTERS
+	SQ_V_STEPS_M, SQ_V_CONTROL_M, SQ_H_STEPS_M, SQ_H_CONTROL_M, SQ_GRID_SUM, SQ_CONTROL_SUM, SQ_BAND_COUNTERS
 };
 
 /* The band height: a macroblock row (detectors' blockBand). */
@@ -97,17 +97,62 @@ SQ_FN void sq_step(int b, int n1, int n2, int strong, int moderate, int *s, int 
 
 /* sq_edge8 counts one position from eight samples across it: a..e around the
  * grid edge (between b and d), g..j around the mid-block edge (between h and
- * i); c[0..4] take positions, grid steps, control steps, and the same with
- * the moderate step. */
+ * i); c[0..6] take positions, grid steps, control steps, the same with the
+ * moderate step, and the absolute steps on the grid and mid-block. */
 SQ_FN void sq_edge8(int a, int b, int d, int e, int g, int h, int i, int j, int strong, int moderate, sq_i64 *c) {
 	int s, m, cs, cm;
-	sq_step(sq_abs(d - b), sq_abs(b - a), sq_abs(e - d), strong, moderate, &s, &m);
-	sq_step(sq_abs(i - h), sq_abs(h - g), sq_abs(j - i), strong, moderate, &cs, &cm);
+	int gs = sq_abs(d - b), ms = sq_abs(i - h);
+	sq_step(gs, sq_abs(b - a), sq_abs(e - d), strong, moderate, &s, &m);
+	sq_step(ms, sq_abs(h - g), sq_abs(j - i), strong, moderate, &cs, &cm);
 	c[0] += 1;
 	c[1] += s;
 	c[2] += cs;
 	c[3] += m;
 	c[4] += cm;
+	c[5] += gs;
+	c[6] += ms;
+}
+
+/* ---- freeze cells: detectors.MeasureFreeze's cell test ------------------- */
+
+/* SQ_CELL_W x SQ_CELL_ROWS samples (detectors.FreezeCellWidth, FreezeCellRows;
+ * every row on the device), and the z of the test (FreezeCellZ). */
+#define SQ_CELL_W 32
+#define SQ_CELL_ROWS 4
+#define SQ_CELL_Z 4
+
+/* sq_cell_moved: a cell of n samples whose differences sum to d (signed) and
+ * s (absolute) moved: |mean| at least floor16/16 levels, and |d| above
+ * SQ_CELL_Z noise deviations (sigma from the mean absolute difference). */
+SQ_FN int sq_cell_moved(sq_i64 n, sq_i64 d, sq_i64 s, sq_i64 floor16) {
+	if (d < 0) {
+		d = -d;
+	}
+	if (16 * d < floor16 * n || d == 0) {
+		return 0;
+	}
+	return 16 * n * d * d > 25 * SQ_CELL_Z * SQ_CELL_Z * s * s;
+}
+
+/* sq_freeze_cells: one thread's share of the cells of the row group starting
+ * at y0 (cells over whole SQ_CELL_W columns only): *cells compared, *moved. */
+SQ_FN void sq_freeze_cells(const sq_u8 *cur, long long cp, const sq_u8 *ref, long long rp, int w, int h, int y0,
+                           int sixteen, sq_i64 floor16, int tid, int nthreads, sq_i64 *cells, sq_i64 *moved) {
+	int y1 = y0 + SQ_CELL_ROWS < h ? y0 + SQ_CELL_ROWS : h;
+	int ncells = w / SQ_CELL_W;
+	for (int k = tid; k < ncells; k += nthreads) {
+		sq_i64 d = 0, s = 0;
+		for (int y = y0; y < y1; y++) {
+			const sq_u8 *a = cur + y * cp, *b = ref + y * rp;
+			for (int x = k * SQ_CELL_W; x < (k + 1) * SQ_CELL_W; x++) {
+				int v = sq_sample(a, x, sixteen) - sq_sample(b, x, sixteen);
+				d += v;
+				s += sq_abs(v);
+			}
+		}
+		*cells += 1;
+		*moved += sq_cell_moved((sq_i64)(y1 - y0) * SQ_CELL_W, d, s, floor16);
+	}
 }
 
 /* sq_block_vertical_row: one thread's share of the vertical edges of a row
