@@ -131,7 +131,7 @@ package: deps
 	@mv '$(DEB_DIR)/streamqc.service.tmp' '$(DEB_DIR)/streamqc.service'
 	$(call deb-docs,streamqc,$(PKG_BIN))
 	$(call nfpm-deb,streamqc,streamqc-cuda,A/V stream monitoring agent (CPU and NVDEC decoding through FFmpeg),$(PKG_BIN))
-	@echo "streamqc-cuda: not built: waits for the cuda build (build tag cuda, issue 4); its nfpm config is ready (packaging/deb/README.md)"
+	@echo "streamqc-cuda .deb: not built: the cuda binary exists (make portable TAGS=cuda); its package waits for a run on a GPU host (packaging/deb/README.md)"
 
 package-test: package
 	MAKE='$(MAKE)' DEB_TEST_QUIET='$(DEB_TEST_QUIET)' packaging/test/deb-install.sh '$(DEB_DIR)/streamqc_$(DEB_VERSION)_$(DEB_ARCH).deb' '$(VERSION)'
