@@ -149,8 +149,7 @@ func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep in
 	if f.BitDepth > 8 {
 		shift = f.BitDepth - 8
 	}
-	best := math.MinInt
-	var all blockCounts
+	fold := newBandFold()
 	for band := 0; band*blockBand < f.Height; band++ {
 		var c blockCounts
 		y0 := band * blockBand
@@ -162,15 +161,33 @@ func MeasureBlockiness(f *VideoFrame, minStep, moderateStep, rowStep, colStep in
 		if y := y0 + blockBand; y+6 < f.Height {
 			c.horizontal(f, y, shift, minStep, moderateStep, colStep, sparse)
 		}
-		all.add(&c)
-		if c.vPositions == 0 || c.hPositions == 0 {
-			continue
-		}
-		if sc := c.score(); sc > best {
-			best = sc
-			out.Band, out.BandScore = band, sc
-		}
+		fold.add(band, &c, out)
 	}
+	fold.finish(out)
+}
+
+// bandFold folds bands into a BlockFeature: the worst band's score, and the
+// whole picture's counts. MeasureBlockiness and BlockFromBands share it.
+type bandFold struct {
+	best int
+	all  blockCounts
+}
+
+func newBandFold() bandFold { return bandFold{best: math.MinInt} }
+
+func (f *bandFold) add(band int, c *blockCounts, out *BlockFeature) {
+	f.all.add(c)
+	if c.vPositions == 0 || c.hPositions == 0 {
+		return
+	}
+	if sc := c.score(); sc > f.best {
+		f.best = sc
+		out.Band, out.BandScore = band, sc
+	}
+}
+
+func (f *bandFold) finish(out *BlockFeature) {
+	all := &f.all
 	out.Positions = all.vPositions + all.hPositions
 	out.Steps = all.vSteps + all.hSteps
 	out.Control = all.vControl + all.hControl

@@ -94,8 +94,7 @@ func BlockFromBands(f *VideoFrame, bands []BandCounts, out *BlockFeature) {
 	if f.Width < 16 || f.Height < 16 {
 		return
 	}
-	best := math.MinInt
-	var all blockCounts
+	fold := newBandFold()
 	for band, b := range bands {
 		c := blockCounts{
 			vPositions: int(b.VPositions), vSteps: int(b.VSteps), vControl: int(b.VControl),
@@ -103,18 +102,7 @@ func BlockFromBands(f *VideoFrame, bands []BandCounts, out *BlockFeature) {
 			vStepsM: int(b.VStepsM), vControlM: int(b.VControlM), hStepsM: int(b.HStepsM), hControlM: int(b.HControlM),
 			gridSum: int(b.GridSum), ctrlSum: int(b.ControlSum),
 		}
-		all.add(&c)
-		if c.vPositions == 0 || c.hPositions == 0 {
-			continue
-		}
-		if sc := c.score(); sc > best {
-			best = sc
-			out.Band, out.BandScore = band, sc
-		}
+		fold.add(band, &c, out)
 	}
-	out.Positions = all.vPositions + all.hPositions
-	out.Steps = all.vSteps + all.hSteps
-	out.Control = all.vControl + all.hControl
-	out.PictureScore = all.moderateScore()
-	out.GridSum, out.ControlSum = uint64(all.gridSum), uint64(all.ctrlSum)
+	fold.finish(out)
 }

@@ -253,16 +253,7 @@ func TestTransportMetrics(t *testing.T) {
 // silence once and keeps it raised across every wrap (it cleared and raised
 // again at each loop).
 func TestLoopingFileIsOneStream(t *testing.T) {
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("SKIP: no ffmpeg CLI")
-	}
-	file := filepath.Join(t.TempDir(), "silent.mkv")
-	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
-		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
-		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	file := silentClip(t)
 	rec := &recorder{}
 	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
 	s.Apply([]StreamConfig{cfg("a", file, true)})
@@ -282,16 +273,7 @@ func TestLoopingFileIsOneStream(t *testing.T) {
 // TestClearCauses: a clear says why: the stream removed, restarted with new
 // settings, or the agent stopping; never "recovered" for those.
 func TestClearCauses(t *testing.T) {
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("SKIP: no ffmpeg CLI")
-	}
-	file := filepath.Join(t.TempDir(), "silent.mkv")
-	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
-		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
-		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
+	file := silentClip(t)
 	rec := &recorder{}
 	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
 	raised := func(id string) func() bool {
@@ -323,4 +305,20 @@ func TestClearCauses(t *testing.T) {
 	if len(seen) != 3 {
 		t.Errorf("clears seen for %v, want all three streams", seen)
 	}
+}
+
+// silentClip makes a 3 s clip whose audio is digital silence throughout.
+func silentClip(t *testing.T) string {
+	t.Helper()
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("SKIP: no ffmpeg CLI")
+	}
+	file := filepath.Join(t.TempDir(), "silent.mkv")
+	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
+		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
+		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	return file
 }
