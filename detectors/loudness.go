@@ -524,23 +524,28 @@ func (d *LoudnessDetector) step(t, _, shortTerm float64) {
 
 // annotate adds the measurements to an event; -Inf is left out because it has
 // no JSON encoding.
+// annotate names measurements apart from the settings they broke: every
+// value ends in its unit, the thresholds in _limit_lufs (the setting names,
+// max_short_term and min_short_term, read as measurements in events).
 func (d *LoudnessDetector) annotate(e *Event) {
-	e.Values = make(map[string]float64, 4)
+	e.Values = make(map[string]float64, 6)
 	if !math.IsInf(d.last, 0) {
-		e.Values["short_term"] = d.last
+		e.Values["short_term_lufs"] = d.last
 	}
 	if d.runLoud {
-		e.Values["max_short_term"] = d.runMax
+		e.Values["loudest_short_term_lufs"] = d.runMax
+		e.Values["high_limit_lufs"] = d.cfg.MaxShortTerm
 		e.Reason = "short-term loudness too high"
 	}
 	if d.runQuiet {
-		e.Values["min_short_term"] = d.runMin
+		e.Values["quietest_short_term_lufs"] = d.runMin
+		e.Values["low_limit_lufs"] = d.cfg.MinShortTerm
 		e.Reason = "short-term loudness too low"
 	}
 	if d.runLoud && d.runQuiet {
 		e.Reason = "short-term loudness too high and too low"
 	}
 	if i := d.meter.Integrated(); !math.IsInf(i, 0) {
-		e.Values["integrated"] = i
+		e.Values["integrated_lufs"] = i
 	}
 }

@@ -496,7 +496,7 @@ func TestLoudnessDetector(t *testing.T) {
 				{State: Raised, Start: 10 + cross},
 				{State: Cleared, Start: 10 + cross, End: 15 + 3 - cross},
 			},
-			valueKey: "max_short_term", value: -10,
+			valueKey: "loudest_short_term_lufs", value: -10,
 		},
 		{name: "digital silence is not too quiet", segs: []toneSegment{{math.Inf(-1), 10}}},
 		{name: "audio below -70 LUFS is not too quiet", segs: []toneSegment{{-80, 10}}},
@@ -505,7 +505,7 @@ func TestLoudnessDetector(t *testing.T) {
 			segs: []toneSegment{{-50, 10}},
 			// The short-term value exists from 3 s; the alarm lasts to the end.
 			want:     []Event{{State: Raised, Start: 3}, {State: Cleared, Start: 3, End: 10}},
-			valueKey: "min_short_term", value: -50,
+			valueKey: "quietest_short_term_lufs", value: -50,
 		},
 		{name: "normal programme", segs: []toneSegment{{-23, 10}}},
 		{name: "disabled", cfg: func(c *LoudnessConfig) { c.Enabled = false }, segs: []toneSegment{{-5, 10}}},
@@ -540,8 +540,15 @@ func TestLoudnessDetector(t *testing.T) {
 				if v, ok := g.Values[tc.valueKey]; !ok || (g.State == Cleared && math.Abs(v-tc.value) > 0.1) {
 					t.Errorf("event %d: %s = %v (present %v), want %.1f; values %v", i, tc.valueKey, v, ok, tc.value, g.Values)
 				}
-				if _, ok := g.Values["integrated"]; !ok {
+				if _, ok := g.Values["integrated_lufs"]; !ok {
 					t.Errorf("event %d: no integrated loudness in %v", i, g.Values)
+				}
+				limit, want := "high_limit_lufs", cfg.MaxShortTerm
+				if tc.valueKey == "quietest_short_term_lufs" {
+					limit, want = "low_limit_lufs", cfg.MinShortTerm
+				}
+				if v, ok := g.Values[limit]; !ok || v != want {
+					t.Errorf("event %d: %s = %v (present %v), want the setting %v", i, limit, v, ok, want)
 				}
 			}
 		})
