@@ -126,7 +126,7 @@ func IsLive(u string) bool {
 // A live input that fails or stalls is reported to the sink and reopened
 // with exponential backoff and jitter; a failure to open it the first time
 // is returned, as is any failure of a file.
-func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
+func Run(ctx context.Context, o Options, sink Sink) (info Info, err error) {
 	installLog()
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -150,8 +150,21 @@ func Run(ctx context.Context, o Options, sink Sink) (Info, error) {
 	if o.Live != nil {
 		live = *o.Live
 	}
-	var info Info
 	wallStart := time.Now()
+	if live {
+		// A live input's media time goes on with the wall clock while nothing
+		// arrives: one that ends in an outage (a sender gone for good) ends
+		// now, and the alarms still open last until now, not zero seconds.
+		defer func() {
+			if o.Duration <= 0 || info.End < o.Duration {
+				end := time.Since(wallStart).Seconds()
+				if o.Duration > 0 {
+					end = min(end, o.Duration)
+				}
+				info.End = max(info.End, end)
+			}
+		}()
+	}
 	var offset float64 // media time at which the current session starts
 	backoff := 500 * time.Millisecond
 	hwWarned := false // said once per input, not at every reopen
@@ -401,6 +414,12 @@ func (s *session) open(ctx context.Context) error {
 		return fmt.Errorf("%w: open %s: %w", ErrInput, redact(s.o.URL), err)
 	}
 	s.fcOpen = true
+	if s.live && s.offset > 0 {
+		// Reopened after an outage: the input answers again now, so the
+		// outage lasted until now, not until the reconnect was tried (an 8 s
+		// sender stop read as 6.8 s).
+		s.offset = max(s.offset, time.Since(s.wallStart).Seconds())
+	}
 	if err := s.fc.FindStreamInfo(nil); err != nil {
 		if openCtx.Err() != nil && ctx.Err() == nil {
 			return s.silent("probe")

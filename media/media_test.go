@@ -29,6 +29,7 @@ type recorder struct {
 	tracksCalled     bool
 	errors           []string
 	stalls, resumes  int
+	stallT, resumeT  float64
 	lastVideo        float64
 	packets          int
 	mallocsAt        uint64 // runtime mallocs when frame 'from' was seen
@@ -65,8 +66,18 @@ func (r *recorder) Video(cur, ref *detectors.VideoFrame) bool {
 func (r *recorder) Audio(b *detectors.AudioBlock)         { r.audio++ }
 func (r *recorder) Packet(detectors.Track, float64, bool) { r.packets++ }
 func (r *recorder) DecodeError(t float64, reason string)  { r.errors = append(r.errors, reason) }
-func (r *recorder) Stall(float64)                         { r.stalls++ }
-func (r *recorder) Resume(float64)                        { r.resumes++ }
+func (r *recorder) Stall(t float64) {
+	r.stalls++
+	if r.stalls == 1 {
+		r.stallT = t
+	}
+}
+func (r *recorder) Resume(t float64) {
+	r.resumes++
+	if r.resumes == 1 {
+		r.resumeT = t
+	}
+}
 
 // ffmpegClip makes a small clip with the ffmpeg CLI, or skips the test.
 func ffmpegClip(t testing.TB, name string, args ...string) string {
@@ -424,6 +435,11 @@ func TestLiveUDPStallAndReconnect(t *testing.T) {
 	if info.End < 8 {
 		t.Errorf("media time reached %.1f s; after an outage it follows the wall clock (about 9 s)", info.End)
 	}
+	// The outage lasted 3 s and the sender's start: reported with its length.
+	if gap := r.resumeT - r.stallT; gap < 2.8 || gap > 4.5 {
+		t.Errorf("outage from %.2f to %.2f s: %.2f s, want the 3 s (and a sender start) it lasted", r.stallT, r.resumeT, gap)
+	}
+	t.Logf("outage from %.2f to %.2f s; %d stalls, %d resumes", r.stallT, r.resumeT, r.stalls, r.resumes)
 	if !info.Transport || r.trTimes == 0 {
 		t.Errorf("MPEG-TS over UDP: transport analyzed %v, %d clock reports: want the tap to see the stream", info.Transport, r.trTimes)
 	}
@@ -574,5 +590,36 @@ func TestHWAccelWarnsOncePerInput(t *testing.T) {
 	}
 	if got := n.Load(); got != 1 {
 		t.Errorf("warned %d times over %d opens, want once", got, info.Reconnects+1)
+	}
+}
+
+// TestLiveInputEndsInAnOutage: a sender gone for good leaves the input in an
+// outage; when the analysis stops, its media time is the wall clock's, so the
+// alarms still open (signal_loss) last until then, not zero seconds.
+func TestLiveInputEndsInAnOutage(t *testing.T) {
+	clip := avClip(t, "gone.ts")
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", clip, "-t", "2",
+		"-c", "copy", "-f", "mpegts", "udp://"+addr+"?pkt_size=1316").Run()
+	o := quiet()
+	live := true
+	o.URL, o.Live, o.StallTimeout, o.OpenTimeout, o.MaxBackoff = "udp://"+addr, &live, time.Second, 2*time.Second, time.Second
+	r := &recorder{}
+	info, err := Run(ctx, o, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.stalls < 1 || r.video < 25 {
+		t.Fatalf("stalls %d, frames %d: want a burst, then the outage", r.stalls, r.video)
+	}
+	if info.End < 4.5 || info.End-r.stallT < 2 {
+		t.Errorf("media time ends at %.2f s, the outage began at %.2f s: want it to run to the stop (about 5 s)", info.End, r.stallT)
 	}
 }
