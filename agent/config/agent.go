@@ -551,7 +551,16 @@ func (a *Agent) DetectorDefaults() (json.RawMessage, error) {
 	}
 	cfg := detectors.DefaultConfig()
 	if err := MergeJSON(&cfg, b); err != nil {
-		return nil, fmt.Errorf("detectors: %w", err)
+		// An unknown field must not hide the other fields' problems: they
+		// are checked as if it were not there.
+		errs := []error{fmt.Errorf("detectors: %w", err)}
+		lenient := detectors.DefaultConfig()
+		if json.Unmarshal(b, &lenient) == nil {
+			if verr := lenient.Validate(); verr != nil {
+				errs = append(errs, fmt.Errorf("detectors: %w", verr))
+			}
+		}
+		return nil, errors.Join(errs...)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("detectors: %w", err)

@@ -127,6 +127,8 @@ func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
 		{"local streams", "broker: {url: 'tcp://b:1883'}\nstreams:\n  - {id: a, url: 'concat:/etc/passwd|/etc/group'}\n  - {id: b, url: '/etc/passwd'}\n  - {id: c, url: 'http://127.0.0.1/x.m3u8'}\n",
 			[]string{`streams[0].url: scheme "concat" is not allowed`, "streams[1].url: file input /etc/passwd is outside media_dir",
 				`streams[2].url: host "127.0.0.1" is this machine`}, false},
+		{"unknown detector field hides nothing", "broker: {url: 'tcp://b:1883'}\ndetectors:\n  black: {nosuch: 1}\n  freeze: {noise: 9}\n",
+			[]string{`unknown field "nosuch"`, "freeze.noise: must be in [0, 1)"}, true},
 		{"missing media_dir", "broker: {url: 'tcp://b:1883'}\nmedia_dir: " + filepath.Join(dir, "nope") + "\n", []string{"media_dir: stat "}, false},
 	}
 	for _, tc := range tests {
