@@ -75,7 +75,11 @@ func preflight(cfg config.Agent, all bool) []error {
 	for i := range cfg.Streams {
 		if _, err := fleet.Resolve(p, nil, &fleet.Desired{Streams: cfg.Streams[i : i+1]}); err != nil {
 			msg := strings.Replace(err.Error(), "streams[0]", fmt.Sprintf("streams[%d]", i), 1)
-			problems, bad = append(problems, &config.FieldError{Err: errors.New(msg)}), true
+			fe := &config.FieldError{Err: errors.New(msg)}
+			if path, rest, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(path, "streams[") && !strings.Contains(path, " ") {
+				fe.Path, fe.Err = path, errors.New(rest)
+			}
+			problems, bad = append(problems, fe), true
 		}
 	}
 	if !bad && len(cfg.Streams) > 0 {

@@ -553,19 +553,31 @@ func (a *Agent) DetectorDefaults() (json.RawMessage, error) {
 	if err := MergeJSON(&cfg, b); err != nil {
 		// An unknown field must not hide the other fields' problems: they
 		// are checked as if it were not there.
-		errs := []error{fmt.Errorf("detectors: %w", err)}
+		errs := []error{&FieldError{Path: "detectors", Err: err}}
 		lenient := detectors.DefaultConfig()
 		if json.Unmarshal(b, &lenient) == nil {
-			if verr := lenient.Validate(); verr != nil {
-				errs = append(errs, fmt.Errorf("detectors: %w", verr))
-			}
+			errs = append(errs, detectorProblems(lenient.Validate())...)
 		}
 		return nil, errors.Join(errs...)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("detectors: %w", err)
+		return nil, errors.Join(detectorProblems(err)...)
 	}
 	return b, nil
+}
+
+// detectorProblems gives each of detectors' "field: problem" messages its
+// field path in this file (detectors.field).
+func detectorProblems(err error) []error {
+	var out []error
+	for _, p := range Problems(err) {
+		if name, rest, ok := strings.Cut(p.Error(), ": "); ok && !strings.Contains(name, " ") {
+			out = append(out, &FieldError{Path: "detectors." + name, Err: errors.New(rest)})
+			continue
+		}
+		out = append(out, &FieldError{Path: "detectors", Err: p})
+	}
+	return out
 }
 
 // CheckID accepts topic-safe names: letters, digits, '.', '_' and '-', 1 to
@@ -590,4 +602,48 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// WithLines gives each problem about a field of doc that has no line yet the
+// line of that field in doc (the key, or for a list item the item), or of
+// its nearest parent there: a field the file does not set (a required one)
+// points at the section it belongs in. Problems of other kinds pass as they
+// are.
+func WithLines(doc []byte, problems []error) []error {
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil {
+		return problems
+	}
+	lines := map[string]int{}
+	for _, r := range walkNodes(&root, "", nil) {
+		if _, ok := lines[r.path]; !ok && r.path != "" {
+			lines[r.path] = r.line
+		}
+	}
+	out := make([]error, len(problems))
+	for i, p := range problems {
+		out[i] = p
+		fe, ok := p.(*FieldError)
+		if !ok || fe.Line > 0 || fe.Path == "" {
+			continue
+		}
+		for path := fe.Path; path != ""; path = parentPath(path) {
+			if l, ok := lines[path]; ok {
+				c := *fe
+				c.Line = l
+				out[i] = &c
+				break
+			}
+		}
+	}
+	return out
+}
+
+// parentPath drops a path's last element: "streams[2].url" -> "streams[2]"
+// -> "streams" -> "".
+func parentPath(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i >= 0 {
+		return p[:i]
+	}
+	return ""
 }

@@ -82,6 +82,7 @@ func configCmdEnv(_ context.Context, args []string, stdout, stderr io.Writer, lo
 			}
 		}
 	}
+	problems = config.WithLines(b, problems)
 	if len(problems) > 0 {
 		for _, p := range problems {
 			for _, line := range strings.Split(p.Error(), "\n") {

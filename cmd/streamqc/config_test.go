@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,16 +50,16 @@ func TestConfigCmd(t *testing.T) {
 		{name: "every problem", args: []string{"check", bad}, code: 1, wantErr: []string{
 			bad + ": nosuch: line 3: unknown key",
 			bad + `: metrics_interval: line 5: "soon" is not a duration (like 10s)`,
-			bad + ": broker.url: required",
-			bad + `: streams[0].id: "a b": only letters, digits, '.', '_' and '-' (not first)`,
-			bad + ": streams[0].url: required",
+			bad + ": broker.url: line 4: required",
+			bad + `: streams[0].id: line 6: "a b": only letters, digits, '.', '_' and '-' (not first)`,
+			bad + ": streams[0].url: line 6: required",
 		}},
 		{name: "trusted config keys", args: []string{"check", signedOK}, code: 0,
 			wantOut: []string{signedOK + ": ok", "fleet eu, agent box, broker tcp://127.0.0.1:1883, 0 streams"}},
 		{name: "identity and keys", args: []string{"check", identity}, code: 1, wantErr: []string{
-			identity + `: broker.username: "box2" is not the agent id "box": the broker's ACL grants an agent the topics of its username only (or set broker.identity: none)`,
-			identity + ": config.trusted_keys[0]: firmware: open " + filepath.Join(dir, "none.pub") + ": no such file or directory",
-			identity + ": config.trusted_keys[1]: firmware: " + good + `: not a PEM "PUBLIC KEY"`,
+			identity + `: broker.username: line 3: "box2" is not the agent id "box": the broker's ACL grants an agent the topics of its username only (or set broker.identity: none)`,
+			identity + ": config.trusted_keys[0]: line 4: firmware: open " + filepath.Join(dir, "none.pub") + ": no such file or directory",
+			identity + ": config.trusted_keys[1]: line 4: firmware: " + good + `: not a PEM "PUBLIC KEY"`,
 		}},
 		{name: "bad env", args: []string{"check", good}, env: map[string]string{"STREAMQC_SPOOL_MAX_BYTES": "lots"}, code: 1,
 			wantErr: []string{good + `: STREAMQC_SPOOL_MAX_BYTES: "lots" is not a whole number of bytes`}},
@@ -145,8 +146,15 @@ func TestConfigCheckRefusesWhatRunRefuses(t *testing.T) {
 			if code := configCmdEnv(context.Background(), []string{"check", p}, &out, &errb, func(string) (string, bool) { return "", false }); code != 1 {
 				t.Fatalf("config check: exit %d, want 1\n%s%s", code, out.String(), errb.String())
 			}
+			// Every problem names its line; the messages are checked without it.
+			for _, l := range strings.Split(strings.TrimSpace(errb.String()), "\n") {
+				if !regexp.MustCompile(`: line [0-9]+: `).MatchString(l) {
+					t.Errorf("a problem without its line: %s", l)
+				}
+			}
+			text := regexp.MustCompile(`: line [0-9]+: `).ReplaceAllString(errb.String(), ": ")
 			for _, w := range tc.want {
-				if !strings.Contains(errb.String(), w) {
+				if !strings.Contains(text, w) {
 					t.Errorf("config check lacks %q:\n%s", w, errb.String())
 				}
 			}
