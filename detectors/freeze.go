@@ -273,8 +273,9 @@ func NewFreezeDetector(cfg FreezeConfig, emit Emit) *FreezeDetector {
 // the reference, so the frames after it compare with what they repeat).
 func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels int, f *FreezeFeature) (keepRef bool) {
 	if !f.Valid {
-		d.motion = false
-		d.dec.Observe(t, false)
+		// Nothing to compare with (the first picture, a new size, a looping
+		// file starting over): no evidence either way, so a freeze under way
+		// goes on and the next comparable picture decides.
 		d.dec.Advance(t + dur)
 		return false
 	}

@@ -322,3 +322,34 @@ func silentClip(t *testing.T) string {
 	}
 	return file
 }
+
+// TestLoopingFrozenClip: a clip whose picture never changes, looped, raises
+// one freeze that stays raised across the wraps (the first picture after a
+// wrap has nothing to compare with; that is no evidence of motion).
+func TestLoopingFrozenClip(t *testing.T) {
+	ff, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("SKIP: no ffmpeg CLI")
+	}
+	file := filepath.Join(t.TempDir(), "still.mkv")
+	// Lossless: every picture of the file is the same, the wrap included.
+	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25,trim=end_frame=1,loop=loop=-1:size=1",
+		"-f", "lavfi", "-i", "sine=f=1000:r=48000", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0",
+		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	rec := &recorder{}
+	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
+	s.Apply([]StreamConfig{cfg("a", file, true)})
+	waitFor(t, "three loops of 75 frames", 30*time.Second, func() bool {
+		st, _ := state(s, "a")
+		return st.Frames > 3*75
+	})
+	if r, c := rec.count("a", detectors.Freeze, detectors.Raised), rec.count("a", detectors.Freeze, detectors.Cleared); r != 1 || c != 0 {
+		t.Errorf("freeze raised %d and cleared %d times over the loops, want raised once, never cleared", r, c)
+	}
+	if err := s.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec.balanced(t)
+}
