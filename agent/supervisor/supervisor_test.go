@@ -249,25 +249,37 @@ func TestTransportMetrics(t *testing.T) {
 	rec.balanced(t)
 }
 
-// TestLoopingFileIsOneStream: a permanently silent clip, looped, raises its
-// silence once and keeps it raised across every wrap (it cleared and raised
-// again at each loop).
+// TestLoopingFileIsOneStream: a clip with a permanent defect, looped, raises
+// it once and keeps it raised across every wrap (it cleared and raised again
+// at each loop): digital silence, and a picture that never changes (the
+// first picture after a wrap has nothing to compare with, which is no
+// evidence of motion).
 func TestLoopingFileIsOneStream(t *testing.T) {
-	file := silentClip(t)
-	rec := &recorder{}
-	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
-	s.Apply([]StreamConfig{cfg("a", file, true)})
-	waitFor(t, "three loops of 75 frames", 30*time.Second, func() bool {
-		st, _ := state(s, "a")
-		return st.Frames > 3*75
-	})
-	if r, c := rec.count("a", detectors.Silence, detectors.Raised), rec.count("a", detectors.Silence, detectors.Cleared); r != 1 || c != 0 {
-		t.Errorf("silence raised %d and cleared %d times over the loops, want raised once, never cleared", r, c)
+	for _, tc := range []struct {
+		defect string
+		clip   func(*testing.T) string
+	}{
+		{detectors.Silence, silentClip},
+		{detectors.Freeze, stillClip},
+	} {
+		t.Run(tc.defect, func(t *testing.T) {
+			file := tc.clip(t)
+			rec := &recorder{}
+			s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
+			s.Apply([]StreamConfig{cfg("a", file, true)})
+			waitFor(t, "three loops of 75 frames", 30*time.Second, func() bool {
+				st, _ := state(s, "a")
+				return st.Frames > 3*75
+			})
+			if r, c := rec.count("a", tc.defect, detectors.Raised), rec.count("a", tc.defect, detectors.Cleared); r != 1 || c != 0 {
+				t.Errorf("%s raised %d and cleared %d times over the loops, want raised once, never cleared", tc.defect, r, c)
+			}
+			if err := s.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			rec.balanced(t)
+		})
 	}
-	if err := s.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rec.balanced(t)
 }
 
 // TestClearCauses: a clear says why: the stream removed, restarted with new
@@ -309,47 +321,28 @@ func TestClearCauses(t *testing.T) {
 
 // silentClip makes a 3 s clip whose audio is digital silence throughout.
 func silentClip(t *testing.T) string {
+	return lavfiClip(t, "silent.mkv", "testsrc2=s=320x240:r=25", "anullsrc=r=48000:cl=stereo")
+}
+
+// stillClip makes a 3 s clip whose picture never changes, the encoding
+// included (lossless).
+func stillClip(t *testing.T) string {
+	return lavfiClip(t, "still.mkv", "testsrc2=s=320x240:r=25,trim=end_frame=1,loop=loop=-1:size=1", "sine=f=1000:r=48000", "-qp", "0")
+}
+
+// lavfiClip encodes 3 s of FFmpeg's generated video and audio (H.264, PCM).
+func lavfiClip(t *testing.T, name, video, audio string, x264 ...string) string {
 	t.Helper()
 	ff, err := exec.LookPath("ffmpeg")
 	if err != nil {
 		t.Skip("SKIP: no ffmpeg CLI")
 	}
-	file := filepath.Join(t.TempDir(), "silent.mkv")
-	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25",
-		"-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast",
-		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
+	file := filepath.Join(t.TempDir(), name)
+	args := []string{"-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio,
+		"-t", "3", "-c:v", "libx264", "-preset", "ultrafast"}
+	args = append(append(args, x264...), "-c:a", "pcm_s16le", file)
+	if out, err := exec.Command(ff, args...).CombinedOutput(); err != nil {
 		t.Fatalf("ffmpeg: %v\n%s", err, out)
 	}
 	return file
-}
-
-// TestLoopingFrozenClip: a clip whose picture never changes, looped, raises
-// one freeze that stays raised across the wraps (the first picture after a
-// wrap has nothing to compare with; that is no evidence of motion).
-func TestLoopingFrozenClip(t *testing.T) {
-	ff, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		t.Skip("SKIP: no ffmpeg CLI")
-	}
-	file := filepath.Join(t.TempDir(), "still.mkv")
-	// Lossless: every picture of the file is the same, the wrap included.
-	if out, err := exec.Command(ff, "-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25,trim=end_frame=1,loop=loop=-1:size=1",
-		"-f", "lavfi", "-i", "sine=f=1000:r=48000", "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-qp", "0",
-		"-c:a", "pcm_s16le", file).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v\n%s", err, out)
-	}
-	rec := &recorder{}
-	s := New(context.Background(), Options{Emit: rec.emit, MinBackoff: 20 * time.Millisecond})
-	s.Apply([]StreamConfig{cfg("a", file, true)})
-	waitFor(t, "three loops of 75 frames", 30*time.Second, func() bool {
-		st, _ := state(s, "a")
-		return st.Frames > 3*75
-	})
-	if r, c := rec.count("a", detectors.Freeze, detectors.Raised), rec.count("a", detectors.Freeze, detectors.Cleared); r != 1 || c != 0 {
-		t.Errorf("freeze raised %d and cleared %d times over the loops, want raised once, never cleared", r, c)
-	}
-	if err := s.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rec.balanced(t)
 }

@@ -70,7 +70,9 @@ func configCmdEnv(_ context.Context, args []string, stdout, stderr io.Writer, lo
 	problems := config.Problems(err)
 	var fe *config.FieldError
 	if notYAML := errors.As(err, &fe) && len(problems) == 1 && fe.Path == "" && fe.Line == 0; !notYAML {
-		// What run refuses, from run's own code (its file checks again among them).
+		// What run refuses, from run's own code. It checks the file's rules
+		// again, and resolving the local streams repeats some of them
+		// (stream ids): each problem is said once.
 		seen := map[string]bool{}
 		for _, p := range problems {
 			seen[p.Error()] = true
