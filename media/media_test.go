@@ -409,23 +409,7 @@ func TestLiveUDPStallAndReconnect(t *testing.T) {
 	live := true
 	o.URL, o.Live, o.StallTimeout, o.OpenTimeout, o.MaxBackoff = "udp://"+addr, &live, time.Second, 2*time.Second, time.Second
 	r := &recorder{}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	var info Info
-	var runErr error
-	go func() {
-		info, runErr = Run(runCtx, o, r)
-		close(done)
-	}()
-	if err := <-sent; err != nil {
-		t.Fatalf("sender: %v", err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	stop()
-	<-done
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	info := runWhileSending(t, ctx, o, r, sent)
 	if r.stalls < 1 || r.resumes < 1 || info.Reconnects < 1 {
 		t.Errorf("stalls %d, resumes %d, reconnects %d: want the outage reported and recovered", r.stalls, r.resumes, info.Reconnects)
 	}
@@ -622,4 +606,30 @@ func TestLiveInputEndsInAnOutage(t *testing.T) {
 	if info.End < 4.5 || info.End-r.stallT < 2 {
 		t.Errorf("media time ends at %.2f s, the outage began at %.2f s: want it to run to the stop (about 5 s)", info.End, r.stallT)
 	}
+}
+
+// runWhileSending runs the input until the sender is done (its error on
+// sent), and half a second more for what is in flight; then stops it.
+func runWhileSending(t *testing.T, ctx context.Context, o Options, r *recorder, sent <-chan error) Info {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var info Info
+	var runErr error
+	go func() {
+		info, runErr = Run(runCtx, o, r)
+		close(done)
+	}()
+	if err := <-sent; err != nil {
+		stop()
+		<-done
+		t.Fatalf("sender: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	<-done
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
+	return info
 }

@@ -289,23 +289,7 @@ func TestTapSRT(t *testing.T) {
 	o := quiet()
 	o.URL, o.StallTimeout, o.OpenTimeout, o.MaxBackoff = "srt://"+addr+"?mode=caller", time.Second, 5*time.Second, time.Second
 	r := &recorder{}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	var info Info
-	var runErr error
-	go func() {
-		info, runErr = Run(runCtx, o, r)
-		close(done)
-	}()
-	if err := <-sent; err != nil {
-		t.Fatalf("sender: %v", err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	stop()
-	<-done
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	info := runWhileSending(t, ctx, o, r, sent)
 	if !info.Transport || r.trTimes == 0 || r.video < 80 {
 		t.Errorf("over SRT: transport %v, %d clock reports, %d frames", info.Transport, r.trTimes, r.video)
 	}
