@@ -32,6 +32,9 @@ const (
 	Reported     = "reported"
 	Job          = "job"
 	JobStatus    = "job-status"
+	Thumbnail    = "thumbnail"
+	Stored       = "stored"
+	Missing      = "missing"
 )
 
 // Set is the compiled schemas.

@@ -20,7 +20,30 @@ type Topics struct {
 	// Jobs is the filter of the agent's update jobs (retained, written by
 	// operators): .../jobs/{job_id}; see Job for the topics of one job.
 	Jobs string
-	root string
+	// Stored is written by the fleet's consumer of record (retained, QoS 1):
+	// the highest event seq it has stored without a gap (Stored). Agents
+	// keep events in their spool until it covers them.
+	Stored string
+	// Missing is written by the agent (QoS 1, not retained): event seqs it
+	// will never send (Missing), so that the consumer of record moves past.
+	Missing string
+	// Thumbnails is the filter of the agent's thumbnails (retained):
+	// .../thumbnails/{stream}/{kind}; see Thumbnail.
+	Thumbnails string
+	root       string
+}
+
+// Kinds of thumbnails: the picture that raised an alarm, and the periodic
+// low-rate picture of every stream (off by default) that feeds a mosaic.
+const (
+	ThumbAlarm = "alarm"
+	ThumbLive  = "live"
+)
+
+// Thumbnail names the retained topic of a stream's latest thumbnail of a
+// kind (ThumbAlarm, ThumbLive).
+func (t Topics) Thumbnail(stream, kind string) string {
+	return t.root + "/thumbnails/" + stream + "/" + kind
 }
 
 // JobTopics are the topics of one update job.
@@ -57,12 +80,16 @@ func NewTopics(fleet, agent string) Topics {
 		Reported:     a + "/config/reported",
 		FleetDesired: Root + "/" + fleet + "/config/desired",
 		Jobs:         a + "/jobs/+",
+		Stored:       a + "/events/stored",
+		Missing:      a + "/events/missing",
+		Thumbnails:   a + "/thumbnails/+/+",
 		root:         a,
 	}
 }
 
 // Filter is a subscription filter over the agents of a fleet ("+" for all)
-// for one of the agent topics (status, events, metrics, config/reported...).
+// for one of the agent topics (status, events, events/stored, metrics,
+// thumbnails/+/+, config/reported...).
 func Filter(fleet, agent, leaf string) string {
 	if fleet == "" {
 		fleet = "+"

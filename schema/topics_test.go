@@ -25,12 +25,16 @@ func TestJobTopics(t *testing.T) {
 func TestTopicsAndFilter(t *testing.T) {
 	tp := NewTopics("eu", "box")
 	for got, want := range map[string]string{
-		tp.Status:                     "streamqc/v1/eu/box/status",
-		tp.Events:                     "streamqc/v1/eu/box/events",
-		tp.Desired:                    "streamqc/v1/eu/box/config/desired",
-		tp.FleetDesired:               "streamqc/v1/eu/config/desired",
-		Filter("", "", "events"):      "streamqc/v1/+/+/events",
-		Filter("eu", "box", "status"): "streamqc/v1/eu/box/status",
+		tp.Status:                      "streamqc/v1/eu/box/status",
+		tp.Events:                      "streamqc/v1/eu/box/events",
+		tp.Desired:                     "streamqc/v1/eu/box/config/desired",
+		tp.FleetDesired:                "streamqc/v1/eu/config/desired",
+		tp.Stored:                      "streamqc/v1/eu/box/events/stored",
+		tp.Missing:                     "streamqc/v1/eu/box/events/missing",
+		tp.Thumbnails:                  "streamqc/v1/eu/box/thumbnails/+/+",
+		tp.Thumbnail("ch1", ThumbLive): "streamqc/v1/eu/box/thumbnails/ch1/live",
+		Filter("", "", "events"):       "streamqc/v1/+/+/events",
+		Filter("eu", "box", "status"):  "streamqc/v1/eu/box/status",
 	} {
 		if got != want {
 			t.Errorf("topic %q, want %q", got, want)
