@@ -102,6 +102,27 @@ func (a *Agent) startPrometheus() (stop func(), err error) {
 	}, nil
 }
 
+// promProblems are what startPrometheus would refuse in the metrics_*
+// files, for `streamqc config check` (run reports them when it starts).
+func promProblems(cfg config.Agent) []error {
+	p := cfg.Prometheus
+	if p.MetricsListen == "" {
+		return nil
+	}
+	var problems []error
+	if p.MetricsTokenFile != "" {
+		if _, err := readToken(p.MetricsTokenFile); err != nil {
+			problems = append(problems, &config.FieldError{Path: "metrics_token_file", Err: err})
+		}
+	}
+	if p.MetricsTLSCert != "" && p.MetricsTLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(p.MetricsTLSCert, p.MetricsTLSKey); err != nil {
+			problems = append(problems, &config.FieldError{Path: "metrics_tls_cert", Err: err})
+		}
+	}
+	return problems
+}
+
 // readToken reads a bearer token file (surrounding white space trimmed).
 func readToken(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)

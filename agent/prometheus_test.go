@@ -486,3 +486,21 @@ func TestPromIntegration(t *testing.T) {
 		t.Error("the endpoint still listens after the agent stopped")
 	}
 }
+
+// TestPromPreflight: `streamqc config check` names the metrics files that
+// run would refuse.
+func TestPromPreflight(t *testing.T) {
+	c := config.DefaultAgent()
+	c.Fleet, c.ID, c.StateDir = "test", "box1", t.TempDir()
+	c.MetricsListen, c.MetricsTokenFile = "127.0.0.1:9464", "/nonexistent/token"
+	c.MetricsTLSCert, c.MetricsTLSKey = "/nonexistent/c.pem", "/nonexistent/k.pem"
+	var got []string
+	for _, p := range Preflight(c) {
+		got = append(got, p.Error())
+	}
+	want := []string{"metrics_token_file: open /nonexistent/token: no such file or directory",
+		"metrics_tls_cert: open /nonexistent/c.pem: no such file or directory"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("preflight:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
