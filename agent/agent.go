@@ -236,13 +236,14 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 		Placer:  placement.New(probe, placement.Config{Logger: a.log}),
 		Accel:   a.accel,
 	})
-	stopPrometheus, err := a.startPrometheus()
+	servePrometheus, stopPrometheus, err := a.startPrometheus()
 	if err != nil {
 		return err
 	}
 	defer stopPrometheus()
 	a.upd.start()
 	a.loadConfig()
+	servePrometheus()
 	if ready != nil {
 		close(ready)
 	}

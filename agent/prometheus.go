@@ -20,29 +20,30 @@ import (
 	"github.com/streamqc/streamqc/agent/config"
 )
 
-// startPrometheus serves GET /metrics (and GET /healthz) on metrics_listen,
-// or does nothing when it is empty. The listener is opened here, so that a
-// port in use stops the agent at start with the address in the error; stop
-// shuts the server down gracefully and returns once it is.
+// startPrometheus opens metrics_listen for GET /metrics (and GET /healthz),
+// or does nothing when it is empty: a port in use stops the agent at start
+// with the address in the error. serve answers from then on (once the
+// agent's state is set up); stop shuts the server down gracefully, or
+// closes the listener if serve never ran, and returns once it is done.
 //
 // Every value is read from the agent's state when Prometheus scrapes (a
 // Collector): nothing is counted on a per-frame path.
-func (a *Agent) startPrometheus() (stop func(), err error) {
+func (a *Agent) startPrometheus() (serve, stop func(), err error) {
 	p := a.cfg.Prometheus
 	if p.MetricsListen == "" {
-		return func() {}, nil
+		return func() {}, func() {}, nil
 	}
 	var token []byte
 	if p.MetricsTokenFile != "" {
 		if token, err = readToken(p.MetricsTokenFile); err != nil {
-			return nil, fmt.Errorf("metrics_token_file: %w", err)
+			return nil, nil, fmt.Errorf("metrics_token_file: %w", err)
 		}
 	}
 	var tlsCfg *tls.Config
 	if p.MetricsTLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(p.MetricsTLSCert, p.MetricsTLSKey)
 		if err != nil {
-			return nil, fmt.Errorf("metrics_tls_cert, metrics_tls_key: %w", err)
+			return nil, nil, fmt.Errorf("metrics_tls_cert, metrics_tls_key: %w", err)
 		}
 		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
@@ -53,12 +54,12 @@ func (a *Agent) startPrometheus() (stop func(), err error) {
 		collectors.NewGoCollector(),
 	} {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("metrics_listen: register collector: %w", err)
+			return nil, nil, fmt.Errorf("metrics_listen: register collector: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", p.MetricsListen)
 	if err != nil {
-		return nil, fmt.Errorf("metrics_listen %s: %w", p.MetricsListen, err)
+		return nil, nil, fmt.Errorf("metrics_listen %s: %w", p.MetricsListen, err)
 	}
 	scheme := "http"
 	if tlsCfg != nil {
@@ -73,15 +74,6 @@ func (a *Agent) startPrometheus() (stop func(), err error) {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("prometheus endpoint stopped", "err", err)
-		}
-	}()
-	a.log.Info("prometheus metrics served", "url", fmt.Sprintf("%s://%s/metrics", scheme, ln.Addr()),
-		"tls", tlsCfg != nil, "token", token != nil)
 	if !config.IsLoopback(p.MetricsListen) {
 		switch {
 		case token == nil:
@@ -92,14 +84,31 @@ func (a *Agent) startPrometheus() (stop func(), err error) {
 				"metrics_listen", p.MetricsListen)
 		}
 	}
-	return func() {
+	var done chan struct{} // closed when Serve returns; nil before serve
+	serve = func() {
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("prometheus endpoint stopped", "err", err)
+			}
+		}()
+		a.log.Info("prometheus metrics served", "url", fmt.Sprintf("%s://%s/metrics", scheme, ln.Addr()),
+			"tls", tlsCfg != nil, "token", token != nil)
+	}
+	stop = func() {
+		if done == nil {
+			_ = ln.Close()
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := srv.Shutdown(ctx); err != nil {
 			_ = srv.Close() // a scrape still running past the deadline
 		}
 		<-done
-	}, nil
+	}
+	return serve, stop, nil
 }
 
 // promProblems are what startPrometheus would refuse in the metrics_*

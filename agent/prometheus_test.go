@@ -344,10 +344,11 @@ func TestPromTLS(t *testing.T) {
 	c.MetricsListen, c.MetricsTLSCert, c.MetricsTLSKey, c.MetricsTokenFile = freeLoopback(t), cert, key, token
 	a := &Agent{cfg: c, log: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
 	a.loopAlive.Store(time.Now().UnixNano())
-	stop, err := a.startPrometheus()
+	serve, stop, err := a.startPrometheus()
 	if err != nil {
 		t.Fatal(err)
 	}
+	serve()
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second}
 	resp, err := client.Get("https://" + c.MetricsListen + "/healthz")
 	if err != nil {
@@ -376,6 +377,17 @@ func TestPromTLS(t *testing.T) {
 		conn.Close()
 		t.Error("still listening after stop")
 	}
+	// Stopped before it served (run failing between the two): the port is free.
+	_, stop, err = a.startPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	ln, err := net.Listen("tcp", c.MetricsListen)
+	if err != nil {
+		t.Fatalf("the port is still taken: %v", err)
+	}
+	ln.Close()
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key.
@@ -503,4 +515,30 @@ func TestPromPreflight(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("preflight:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// BenchmarkPromScrape: one scrape of an agent with 100 streams (MPEG-TS,
+// alarms open), encoded as Prometheus asks for it.
+func BenchmarkPromScrape(b *testing.B) {
+	s := promFixture()
+	base := s.Streams[0]
+	s.Streams = nil
+	for i := range 100 {
+		st := base
+		st.ID = fmt.Sprintf("stream-%03d", i)
+		s.Streams = append(s.Streams, st)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newPromCollector(func() promState { return s }))
+	h := promMux(reg, nil, func() int64 { return time.Now().UnixNano() })
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	var size int
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		size = w.Body.Len()
+	}
+	b.ReportMetric(float64(size), "bytes/scrape")
 }
