@@ -76,3 +76,20 @@ func TestPrometheusConfig(t *testing.T) {
 		t.Error("the Prometheus endpoint is on by default")
 	}
 }
+
+func TestPrometheusEnv(t *testing.T) {
+	a := DefaultAgent()
+	a.ID = "box"
+	if err := ParseAgentEnv([]byte("metrics_listen: 127.0.0.1:9464\n"), &a, env(map[string]string{EnvMetricsListen: ":9100"})); err != nil {
+		t.Fatal(err)
+	}
+	if a.MetricsListen != ":9100" {
+		t.Errorf("metrics_listen = %q, want the environment's", a.MetricsListen)
+	}
+	a = DefaultAgent()
+	a.ID = "box"
+	err := ParseAgentEnv([]byte("metrics_listen: 127.0.0.1:9464\n"), &a, env(map[string]string{EnvMetricsListen: "nope"}))
+	if err == nil || !strings.HasPrefix(err.Error(), `metrics_listen: "nope" is not host:port`) {
+		t.Errorf("err = %v", err)
+	}
+}
