@@ -89,6 +89,7 @@ type Agent struct {
 	stopping   atomic.Bool          // set when the graceful stop begins
 	loopAlive  atomic.Int64         // unix ns of the main loop's last turn
 	appendErr  uint64
+	events     eventCounts // spooled events by defect and state (Prometheus)
 }
 
 type desiredMsg struct {
@@ -235,8 +236,14 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 		Placer:  placement.New(probe, placement.Config{Logger: a.log}),
 		Accel:   a.accel,
 	})
+	servePrometheus, stopPrometheus, err := a.startPrometheus()
+	if err != nil {
+		return err
+	}
+	defer stopPrometheus()
 	a.upd.start()
 	a.loadConfig()
+	servePrometheus()
 	if ready != nil {
 		close(ready)
 	}
@@ -397,6 +404,9 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 	if e.State == detectors.Cleared && err == nil {
 		// A clear that is not in the spool must stay open for the next start.
 		a.trackAlarm(stream, e)
+	}
+	if err == nil {
+		a.events.add(e.Defect, e.State)
 	}
 	if err != nil {
 		// Not durable and not sent: say so loudly with the whole event, and count it.

@@ -55,6 +55,7 @@ func preflight(cfg config.Agent, all bool) []error {
 			field(fmt.Sprintf("firmware.trusted_keys[%d]", i), err)
 		}
 	}
+	problems = append(problems, promProblems(cfg)...)
 	if cfg.MediaDir != "" {
 		if st, err := os.Stat(cfg.MediaDir); err != nil {
 			field("media_dir", err)

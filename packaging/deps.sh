@@ -17,4 +17,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] || { echo "Go is missing: install Go 1.24+ (https://go.dev/dl)" >&2; exit 1; }; }
+command -v go >/dev/null || { [ -x /usr/local/go/bin/go ] || { echo "Go is missing: install Go 1.26+ (https://go.dev/dl)" >&2; exit 1; }; }

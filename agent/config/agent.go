@@ -43,6 +43,8 @@ type Agent struct {
 	MetricsInterval Duration `yaml:"metrics_interval"`
 	// StopTimeout bounds a graceful stop: clears published, spool flushed.
 	StopTimeout Duration `yaml:"stop_timeout"`
+	// Prometheus: metrics_listen and its TLS and token (prometheus.go).
+	Prometheus `yaml:",inline"`
 	// Streams run until the first desired config arrives.
 	Streams []Stream `yaml:"streams"`
 	// Detectors are this agent's detector defaults, under the fleet's and the
@@ -355,6 +357,7 @@ func (a *Agent) Validate() error {
 	if a.StopTimeout <= 0 {
 		addf("stop_timeout", "%s: must be positive", time.Duration(a.StopTimeout))
 	}
+	errs = append(errs, a.Prometheus.validate()...)
 	for i, s := range a.Schemes {
 		if !contains(DefaultSchemes, s) {
 			addf(fmt.Sprintf("schemes[%d]", i), "%q is not a supported input scheme (%s)", s, strings.Join(DefaultSchemes, ", "))

@@ -26,6 +26,7 @@ const (
 	EnvBrokerClientID     = "STREAMQC_BROKER_CLIENT_ID"     // broker.client_id
 	EnvMetricsInterval    = "STREAMQC_METRICS_INTERVAL"     // metrics_interval: "10s" or seconds
 	EnvSpoolMaxBytes      = "STREAMQC_SPOOL_MAX_BYTES"      // spool.max_bytes: a whole number of bytes
+	EnvMetricsListen      = "STREAMQC_METRICS_LISTEN"       // metrics_listen
 )
 
 // EnvVars lists every variable ApplyEnv reads, in the order it applies them.
@@ -34,7 +35,7 @@ func EnvVars() []string {
 		EnvFleet, EnvAgent, EnvStateDir, EnvMediaDir,
 		EnvBrokerURL, EnvBrokerUsername, EnvBrokerPasswordFile, EnvBrokerPassword,
 		EnvBrokerCAFile, EnvBrokerCertFile, EnvBrokerKeyFile, EnvBrokerClientID,
-		EnvMetricsInterval, EnvSpoolMaxBytes,
+		EnvMetricsInterval, EnvSpoolMaxBytes, EnvMetricsListen,
 	}
 }
 
@@ -63,6 +64,7 @@ func ApplyEnv(a *Agent, lookup func(string) (string, bool)) error {
 		{EnvBrokerCertFile, &a.Broker.CertFile},
 		{EnvBrokerKeyFile, &a.Broker.KeyFile},
 		{EnvBrokerClientID, &a.Broker.ClientID},
+		{EnvMetricsListen, &a.MetricsListen},
 	} {
 		if v, ok := lookup(s.name); ok {
 			*s.dst = v

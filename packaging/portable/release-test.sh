@@ -88,7 +88,7 @@ info=$(dpkg-deb -f "$deb" Package Version Depends Conflicts 2>&1)
 depends=$(dpkg-deb -f "$deb" Depends)
 [[ $depends != *libav* && $depends == *"libc6 (>= 2.34)"* ]] && ok "deb depends on glibc, not FFmpeg: $depends" || bad "deb depends: $depends"
 files=$(dpkg-deb -c "$deb" | awk '{print $6}')
-for f in ./usr/bin/streamqc ./lib/systemd/system/streamqc.service ./etc/streamqc/agent.yaml ./usr/share/doc/streamqc-portable/copyright; do
+for f in ./usr/bin/streamqc ./lib/systemd/system/streamqc.service ./etc/streamqc/agent.yaml ./usr/share/doc/streamqc-portable/copyright ./usr/share/streamqc/grafana/streamqc.json; do
 	grep -qx "$f" <<<"$files" && ok "deb ships $f" || bad "deb lacks $f"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q conffiles && dpkg-deb -I "$deb" conffiles | grep -qx /etc/streamqc/agent.yaml &&
@@ -100,7 +100,7 @@ q() { rpm -qp --nosignature "$@" "$rpmf" 2>/dev/null; }
 reqs=$(q --requires | sort -u | tr '\n' ' ')
 [[ $reqs != *libav* && $reqs == *"glibc >= 2.34"* && $reqs == *systemd* ]] && ok "rpm requires glibc and systemd, not FFmpeg" || bad "rpm requires: $reqs"
 rfiles=$(q -l)
-for f in /usr/bin/streamqc /usr/lib/systemd/system/streamqc.service /etc/streamqc/agent.yaml /usr/share/doc/streamqc/copyright /usr/share/man/man1/streamqc.1.gz; do
+for f in /usr/bin/streamqc /usr/lib/systemd/system/streamqc.service /etc/streamqc/agent.yaml /usr/share/doc/streamqc/copyright /usr/share/man/man1/streamqc.1.gz /usr/share/streamqc/grafana/streamqc.json; do
 	grep -qx "$f" <<<"$rfiles" && ok "rpm ships $f" || bad "rpm lacks $f"
 done
 q --configfiles | grep -qx /etc/streamqc/agent.yaml && ok "rpm: agent.yaml is %config" || bad "rpm: agent.yaml is not %config"

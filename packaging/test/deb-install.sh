@@ -302,6 +302,8 @@ check "/usr/share/doc/streamqc/changelog.gz: an entry for $deb1_version" \
 	in_root "zcat /usr/share/doc/streamqc/changelog.gz | head -1 | grep -qxF 'streamqc ($deb1_version) bookworm; urgency=medium'"
 check "/usr/share/man/man1/streamqc.1.gz" \
 	in_root "zcat /usr/share/man/man1/streamqc.1.gz | grep -q '^\.TH STREAMQC 1 '"
+check "/usr/share/streamqc/grafana/streamqc.json (the Grafana dashboard)" \
+	in_root "grep -q '\"uid\": \"streamqc-agents\"' /usr/share/streamqc/grafana/streamqc.json"
 # readelf runs here: binutils is not in the minimal root.
 check "/usr/bin/streamqc is PIE with full RELRO (readelf: type DYN, PIE, BIND_NOW, GNU_RELRO)" \
 	sh -c "readelf -h '$root/usr/bin/streamqc' | grep -qE 'Type:[[:space:]]+DYN' &&
