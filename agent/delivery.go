@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -60,7 +64,38 @@ func newDelivery(a *Agent) *delivery {
 		d.resendAfter = 10 * time.Second
 	}
 	d.stored = d.keepUntil == config.KeepStored
+	if d.keepUntil == config.KeepAuto {
+		// A consumer of record seen before a restart: stored mode at once,
+		// not only once its retained watermark arrives (the drain may get
+		// PUBACKs for the backlog before that).
+		if b, err := os.ReadFile(d.markerPath()); err == nil {
+			d.stored = true
+			d.log.Info("stored mode: a consumer of record was seen before", "consumer", string(bytes.TrimSpace(b)), "file", d.markerPath())
+		} else if !errors.Is(err, os.ErrNotExist) {
+			d.log.Warn("stored mode marker unreadable; broker mode until a watermark arrives", "err", err)
+		}
+	}
 	return d
+}
+
+// markerName, in state_dir, says that auto mode switched to stored mode
+// (it holds the consumer of record's name). Delete it, or set keep_until:
+// broker, when a fleet stops running a consumer of record.
+const markerName = "stored-mode"
+
+func (d *delivery) markerPath() string { return filepath.Join(d.a.cfg.StateDir, markerName) }
+
+// writeMarker persists the switch to stored mode (atomically, best effort).
+func (d *delivery) writeMarker(consumer string) error {
+	tmp := d.markerPath() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(consumer+"\n"), 0o640); err != nil {
+		return fmt.Errorf("stored mode marker: %w", err)
+	}
+	if err := os.Rename(tmp, d.markerPath()); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("stored mode marker: %w", err)
+	}
+	return nil
 }
 
 // subscribe subscribes to the agent's stored watermark (not in broker mode).
@@ -151,7 +186,9 @@ func (d *delivery) run(ctx context.Context) {
 				timer.Reset(d.resendAfter)
 			}
 		case <-timer.C:
-			d.resendTimer(ctx)
+			if d.resendTimer(ctx) {
+				timer.Reset(d.resendAfter)
+			}
 		}
 	}
 }
@@ -177,11 +214,17 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 	}
 	st := d.a.spool.Stats()
 	d.mu.Lock()
-	if !d.stored {
-		d.stored = true
+	switched := !d.stored
+	d.stored = true
+	d.mu.Unlock()
+	if switched {
 		d.log.Info("consumer of record seen: events now stay in the spool until it has stored them",
 			"consumer", doc.Consumer, "stored", doc.Seq)
+		if err := d.writeMarker(doc.Consumer); err != nil {
+			d.log.Warn("stored mode not remembered across a restart", "err", err)
+		}
 	}
+	d.mu.Lock()
 	through := doc.Seq
 	if doc.Seq >= st.NextSeq {
 		// The consumer remembers seqs this spool never handed out: its
@@ -212,15 +255,23 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 }
 
 // resendTimer runs when the resend timer fires: events sent when it was
-// armed and still not stored are sent again.
-func (d *delivery) resendTimer(ctx context.Context) {
+// armed and still not stored are sent again. If they were stored but later
+// ones are not yet, it reports that the timer is to be armed again for
+// those (the consumer is alive and may not publish again if it lost them).
+// After a resend it is not: the next watermark arms it, so that an absent
+// consumer does not have the backlog queued for it again and again.
+func (d *delivery) resendTimer(ctx context.Context) (rearm bool) {
 	d.mu.Lock()
-	armedFor, w := d.armedFor, d.watermark
+	armedFor, w, high := d.armedFor, d.watermark, d.highSent
 	d.armedFor = 0
+	if armedFor > 0 && w >= armedFor && w < high {
+		d.armedFor, rearm = high, true
+	}
 	d.mu.Unlock()
 	if armedFor > 0 && w < armedFor {
 		d.resendFrom(ctx, w, "resend_after")
 	}
+	return rearm
 }
 
 // resendFrom declares what the spool will never send above w, then asks the

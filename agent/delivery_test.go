@@ -349,9 +349,12 @@ func TestBrokerKillLosesNothing(t *testing.T) {
 			rec.start()
 
 			if tc.wantLost {
-				// Nothing comes: what the broker had acknowledged died with it.
+				// Nothing comes: what the broker had acknowledged died with
+				// it. A later event marks the end: the drain publishes in
+				// seq order, so a resend of the lost ones would come first.
 				waitUntil(t, "the agent reconnected", 20*time.Second, a.client.Connected)
-				time.Sleep(3 * time.Second) // no signal for "nothing more will come"
+				marker := a.emitPairs(t, 1)
+				waitUntil(t, "the marker events", 20*time.Second, func() bool { return rec.storedSeqs(marker) == int(marker-last)+2*before })
 				if n := rec.storedSeqs(last); n != 2*before {
 					t.Fatalf("broker mode: %d of %d events stored; expected the %d sent while the consumer was away to be lost",
 						n, last, 2*during)
@@ -465,12 +468,13 @@ func (s *seqCounter) snapshot() (map[uint64]int, []schema.MissingDoc, []string) 
 
 // TestDeliveryGapAndMissing: a gap report has the agent send again from the
 // watermark, after declaring (validated MissingDoc, published first) the
-// seqs its spool no longer holds; a watermark that stays behind what was
-// sent has it send again after resend_after; a watermark deletes.
+// seqs its spool no longer holds; a watermark deletes.
 func TestDeliveryGapAndMissing(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	sc, op := countSeqs(t, b)
-	a := runTestAgent(t, deliveryConfig(t, b, config.KeepStored))
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour) // only gaps resend here
+	a := runTestAgent(t, c)
 	top := a.topics
 	a.emitPairs(t, 4) // seqs 1..8
 	waitUntil(t, "8 events sent", 10*time.Second, func() bool { return sc.count(8) == 1 && a.spool.Stats().Sent == 8 })
@@ -508,23 +512,17 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 		t.Fatalf("spool %+v: want 5..8 pending, watermark 3", st)
 	}
 
-	// Behind without a gap: resent after resend_after (1 s here) from W+1.
+	// Behind without a gap: the watermark deletes what it covers, nothing
+	// is sent at once.
 	publishRetained(t, op, top.Stored, storedDoc(6, false))
-	if st := a.spool.Stats(); st.Pending == 0 {
-		t.Fatal("watermark applied before its arrival?")
-	}
-	waitUntil(t, "7..8 sent again after resend_after", 10*time.Second, func() bool { return sc.count(7) == 4 && sc.count(8) == 4 })
-	if n, _, _ := sc.snapshot(); n[6] != 3 {
-		t.Fatalf("6 (stored) sent again after resend_after: %d times", n[6])
-	}
-	if st := a.spool.Stats(); st.Pending != 2 || st.Stored != 6 {
-		t.Fatalf("spool %+v: want 7..8 pending, watermark 6", st)
-	}
-	// Caught up: the spool empties and nothing is sent again.
+	waitUntil(t, "1..6 deleted", 10*time.Second, func() bool { st := a.spool.Stats(); return st.Pending == 2 && st.Stored == 6 })
 	publishRetained(t, op, top.Stored, storedDoc(8, false))
 	waitUntil(t, "the spool emptied", 10*time.Second, func() bool { return a.spool.Stats().Pending == 0 })
+	if n, _, _ := sc.snapshot(); n[7] != 3 || n[8] != 3 {
+		t.Fatalf("7, 8 sent %d, %d times; want 3 (no resend without a gap here)", n[7], n[8])
+	}
 	f := a.dlv.figures()
-	if f.missing != 1 || f.stored != 8 || f.resends != 3 || f.keepUntil != config.KeepStored {
+	if f.missing != 1 || f.stored != 8 || f.resends != 2 || f.keepUntil != config.KeepStored {
 		t.Fatalf("delivery figures %+v", f)
 	}
 	m := a.collect(newCPUMeter(), time.Second)
@@ -534,6 +532,54 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 	}
 	if m.Spool.Stored != 8 || m.Spool.Missing != 1 || m.Spool.KeepUntil != "stored" || m.Spool.Sent != 0 {
 		t.Fatalf("spool metrics %+v", m.Spool)
+	}
+}
+
+// TestDeliveryResendAfter: a watermark that stays below what was sent when
+// it arrived has the agent send again from it after resend_after, not
+// before; one that caught up in time sends nothing again.
+func TestDeliveryResendAfter(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sc, op := countSeqs(t, b)
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(2 * time.Second)
+	a := runTestAgent(t, c)
+	top := a.topics
+	a.emitPairs(t, 4) // 1..8
+	waitUntil(t, "8 events sent", 10*time.Second, func() bool { return sc.count(8) == 1 && a.spool.Stats().Sent == 8 })
+
+	// Caught up before the timer: nothing again.
+	publishRetained(t, op, top.Stored, storedDoc(2, false)) // arms the timer (2 < 8)
+	publishRetained(t, op, top.Stored, storedDoc(8, false))
+	waitUntil(t, "the spool emptied", 10*time.Second, func() bool { return a.spool.Stats().Pending == 0 })
+
+	a.emitPairs(t, 2) // 9..12
+	waitUntil(t, "12 events sent", 10*time.Second, func() bool { return sc.count(12) == 1 && a.spool.Stats().Sent == 4 })
+	sentAt := time.Now()
+	// The timer armed by the first watermark fires meanwhile: 8 was stored
+	// in time, nothing is sent again (it arms itself again for 9..12).
+	time.Sleep(time.Duration(c.Spool.ResendAfter) + time.Second) // no signal for "the timer did nothing"
+	for seq := uint64(1); seq <= 12; seq++ {
+		if n := sc.count(seq); n != 1 {
+			t.Fatalf("event %d sent %d times although the watermark caught up in time", seq, n)
+		}
+	}
+
+	// Behind: 11..12 again after resend_after, from the watermark (the
+	// watermark does not arm it again if it is armed: at most 2 periods).
+	publishRetained(t, op, top.Stored, storedDoc(10, false))
+	waitUntil(t, "11..12 sent again", 10*time.Second, func() bool { return sc.count(11) == 2 && sc.count(12) == 2 })
+	if d := time.Since(sentAt); d < time.Duration(c.Spool.ResendAfter) {
+		t.Fatalf("sent again %s after they were sent, before resend_after %s", d, time.Duration(c.Spool.ResendAfter))
+	}
+	if n := sc.count(10); n != 1 {
+		t.Fatalf("stored event 10 sent again (%d times)", n)
+	}
+	if st := a.spool.Stats(); st.Pending != 2 || st.Stored != 10 {
+		t.Fatalf("spool %+v", st)
+	}
+	if f := a.dlv.figures(); f.resends != 1 || f.missing != 0 {
+		t.Fatalf("figures %+v", f)
 	}
 }
 
@@ -592,6 +638,28 @@ func TestDeliveryAutoAndBadWatermarks(t *testing.T) {
 	waitUntil(t, "5..6 deleted once stored", 10*time.Second, func() bool { return a.spool.Stats().Pending == 0 })
 	if n, m, _ := sc.snapshot(); len(m) != 0 || n[1] != 1 || n[5] != 1 {
 		t.Fatalf("arrivals %v, missing %+v", n, m)
+	}
+
+	// Remembered across a restart: stored mode from the start, before the
+	// retained watermark arrives.
+	a.stop()
+	c := a.cfg
+	a2, err := newAgent(Options{Config: c, Version: "test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.spool.Close()
+	if !a2.dlv.storedMode() {
+		t.Fatal("auto mode forgot the consumer of record across a restart")
+	}
+	c.StateDir = t.TempDir()
+	a3, err := newAgent(Options{Config: c, Version: "test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a3.spool.Close()
+	if a3.dlv.storedMode() {
+		t.Fatal("a fresh agent in auto mode starts in stored mode")
 	}
 }
 
