@@ -28,13 +28,15 @@ import (
 const aclFile = "../packaging/mosquitto/streamqc.acl"
 
 const (
-	operator  = "streamqc-operator"
-	dashboard = "streamqc-dashboard"
+	operator     = "streamqc-operator"
+	dashboard    = "streamqc-dashboard"
+	recorderUser = "streamqc-recorder"
 )
 
-// aclUsers are the accounts of the ACL tests: two agents, an operator, a dashboard.
+// aclUsers are the accounts of the ACL tests: two agents, an operator, a
+// dashboard, the consumer of record.
 func aclUsers() map[string]string {
-	return map[string]string{"box1": "pw-box1", "box2": "pw-box2", operator: "pw-op", dashboard: "pw-dash"}
+	return map[string]string{"box1": "pw-box1", "box2": "pw-box2", operator: "pw-op", dashboard: "pw-dash", recorderUser: "pw-rec"}
 }
 
 // peer is a raw client of one account that records what it receives.
@@ -139,10 +141,12 @@ func TestACLAgentsCannotActForOthers(t *testing.T) {
 	ops := connectAs(t, b, operator, "streamqc/v1/#")
 	dash := connectAs(t, b, dashboard, "streamqc/v1/#")
 	own, other := schema.NewTopics("test", "box1"), schema.NewTopics("test", "box2")
-	box2 := connectAs(t, b, "box2", other.Desired, other.FleetDesired, other.Jobs, other.Job("+").StreamData)
+	box2 := connectAs(t, b, "box2", other.Desired, other.FleetDesired, other.Jobs, other.Job("+").StreamData, other.Stored)
 	// box1 subscribes as the agent does, and to what is not its own.
-	box1 := connectAs(t, b, "box1", own.Desired, own.FleetDesired, own.Jobs, own.Job("+").StreamData,
-		other.Desired, other.Jobs, other.Job("+").StreamData, other.Status, schema.Filter("test", "", "events"), "streamqc/v1/#")
+	box1 := connectAs(t, b, "box1", own.Desired, own.FleetDesired, own.Jobs, own.Job("+").StreamData, own.Stored,
+		other.Desired, other.Jobs, other.Job("+").StreamData, other.Status, other.Stored, other.Missing, other.Thumbnails,
+		schema.Filter("test", "", "events"), schema.Filter("test", "", "events/missing"), "streamqc/v1/#")
+	rec := connectAs(t, b, recorderUser, "streamqc/v1/#")
 	otherFleet := schema.NewTopics("other", "box2")
 	// The state a forger would want to change: box2's retained status, its
 	// desired config and job, the fleet's desired config; box1's own too.
@@ -154,13 +158,19 @@ func TestACLAgentsCannotActForOthers(t *testing.T) {
 	ops.publish(own.Job("j1").Job, []byte(`{"job":"box1"}`), true)
 	ops.publish(own.Job("j1").StreamData, []byte("block for box1"), false)
 	ops.publish(other.Job("j1").StreamData, []byte("block for box2"), false)
-	for _, topic := range []string{other.Status, other.Desired, own.Desired, other.FleetDesired, other.Job("j1").Job} {
+	// The consumer of record's watermarks of both agents; box2's thumbnail.
+	rec.publish(own.Stored, []byte(`{"stored":"box1"}`), true)
+	rec.publish(other.Stored, []byte(`{"stored":"box2"}`), true)
+	box2.publish(other.Thumbnail("s1", schema.ThumbAlarm), []byte(`{"thumbnail":"box2"}`), true)
+	for _, topic := range []string{other.Status, other.Desired, own.Desired, other.FleetDesired, other.Job("j1").Job,
+		own.Stored, other.Stored, other.Thumbnail("s1", schema.ThumbAlarm)} {
 		if !ops.waitSeen(topic, retainedPayload(t, ops, topic), 5*time.Second) {
 			t.Fatalf("the operator's own write on %s did not arrive", topic)
 		}
 	}
 	before := retained(t, b)
-	for _, topic := range []string{other.Status, other.Desired, own.Desired, other.FleetDesired, other.Job("j1").Job, own.Job("j1").Job} {
+	for _, topic := range []string{other.Status, other.Desired, own.Desired, other.FleetDesired, other.Job("j1").Job, own.Job("j1").Job,
+		own.Stored, other.Stored, other.Thumbnail("s1", schema.ThumbAlarm)} {
 		if before[topic] == nil {
 			t.Fatalf("setup: nothing retained on %s", topic)
 		}
@@ -193,6 +203,21 @@ func TestACLAgentsCannotActForOthers(t *testing.T) {
 		{box1, "box1", otherFleet.Events, false, `{"forged":"other fleet"}`},
 		{box1, "box1", "streamqc/v1/test/box1x/events", false, `{"forged":"prefix"}`},
 		{box1, "box1", "elsewhere/box1", false, "outside the tree"},
+		// Delivery: only the consumer of record writes watermarks; an
+		// agent declares missing and publishes thumbnails for itself only.
+		{box1, "box1", other.Stored, true, `{"forged":"watermark of box2"}`},
+		{box1, "box1", other.Stored, true, ""},
+		{box1, "box1", own.Stored, true, `{"forged":"own watermark"}`},
+		{box1, "box1", other.Missing, false, `{"forged":"missing of box2"}`},
+		{box1, "box1", other.Thumbnail("s1", schema.ThumbAlarm), true, `{"forged":"thumbnail"}`},
+		{box1, "box1", "streamqc/v1/test/box1/thumbnails", true, `{"forged":"thumbnails leaf"}`},
+		{dash, dashboard, other.Stored, true, `{"forged":"watermark by the dashboard"}`},
+		{ops, operator, other.Stored, true, `{"forged":"watermark by an operator"}`},
+		{rec, recorderUser, other.Events, false, `{"forged":"event by the recorder"}`},
+		{rec, recorderUser, other.Missing, false, `{"forged":"missing by the recorder"}`},
+		{rec, recorderUser, other.Status, true, `{"forged":"status by the recorder"}`},
+		{rec, recorderUser, other.Desired, true, `{"version":97,"streams":[]}`},
+		{rec, recorderUser, other.Job("j1").Job, true, ""},
 		{dash, dashboard, other.Desired, true, `{"version":98,"streams":[]}`},
 		{dash, dashboard, other.Events, false, `{"forged":"by the dashboard"}`},
 		{dash, dashboard, other.Status, true, ""},
@@ -209,6 +234,10 @@ func TestACLAgentsCannotActForOthers(t *testing.T) {
 	box1.publish(own.Events, []byte(`{"marker":1}`), false)
 	if !ops.waitSeen(own.Events, []byte(`{"marker":1}`), 5*time.Second) {
 		t.Fatal("box1 could not publish its own events")
+	}
+	rec.publish(own.Stored, []byte(`{"marker":2}`), false)
+	if !ops.waitSeen(own.Stored, []byte(`{"marker":2}`), 5*time.Second) {
+		t.Fatal("the consumer of record could not publish box1's watermark")
 	}
 	time.Sleep(300 * time.Millisecond) // and a margin for other clients' publishes
 	for _, d := range denied {
@@ -228,9 +257,10 @@ func TestACLAgentsCannotActForOthers(t *testing.T) {
 	}
 
 	// box1's own topics, the will included, work.
-	allowed := []string{own.Status, own.Metrics, own.Reported, own.Job("j1").Status, own.Job("j1").StreamGet}
+	allowed := []string{own.Status, own.Metrics, own.Reported, own.Job("j1").Status, own.Job("j1").StreamGet,
+		own.Missing, own.Thumbnail("s1", schema.ThumbAlarm), own.Thumbnail("s1", schema.ThumbLive)}
 	for i, topic := range allowed {
-		box1.publish(topic, []byte(`{"own":`+strconv.Itoa(i)+`}`), topic != own.Job("j1").StreamGet)
+		box1.publish(topic, []byte(`{"own":`+strconv.Itoa(i)+`}`), topic != own.Job("j1").StreamGet && topic != own.Missing)
 	}
 	for i, topic := range allowed {
 		if !ops.waitSeen(topic, []byte(`{"own":`+strconv.Itoa(i)+`}`), 5*time.Second) {
@@ -241,12 +271,16 @@ func TestACLAgentsCannotActForOthers(t *testing.T) {
 	// What box1 reads: its desired config, the fleet's, its job and its
 	// blocks (retained ones arrived at its subscription; blocks were sent
 	// live); nothing of box2's, and no events of anyone.
-	for _, topic := range []string{own.Desired, other.FleetDesired, own.Job("j1").Job, own.Job("j1").StreamData} {
+	for _, topic := range []string{own.Desired, other.FleetDesired, own.Job("j1").Job, own.Job("j1").StreamData, own.Stored} {
 		if len(box1.seen(topic)) == 0 {
 			t.Errorf("box1 did not receive %s", topic)
 		}
 	}
-	for _, topic := range []string{other.Desired, other.Job("j1").Job, other.Job("j1").StreamData, other.Status, own.Events} {
+	if len(box2.seen(other.Stored)) == 0 {
+		t.Error("box2 did not receive its watermark")
+	}
+	for _, topic := range []string{other.Desired, other.Job("j1").Job, other.Job("j1").StreamData, other.Status, own.Events,
+		other.Stored, other.Missing, other.Thumbnail("s1", schema.ThumbAlarm), own.Missing} {
 		if n := len(box1.seen(topic)); n > 0 {
 			t.Errorf("box1 read %d messages of %s", n, topic)
 		}
@@ -483,7 +517,7 @@ func TestIoTPolicyMatchesACL(t *testing.T) {
 			t.Errorf("ACL pattern %q: agents get read or write, never both", l)
 		}
 	}
-	if len(writes) != 7 || len(reads) != 4 {
+	if len(writes) != 8 || len(reads) != 5 {
 		t.Fatalf("ACL agent rules: %d writes, %d reads", len(writes), len(reads))
 	}
 	type statement struct {
@@ -545,7 +579,7 @@ func TestIoTPolicyMatchesACL(t *testing.T) {
 	want := map[string][]string{"iot:Connect": {"client/" + thingVar}}
 	for _, w := range writes {
 		want["iot:Publish"] = append(want["iot:Publish"], "topic/"+star.Replace(w))
-		if !strings.HasSuffix(w, "/events") && !strings.HasSuffix(w, "/stream/get") {
+		if !strings.HasSuffix(w, "/events") && !strings.HasSuffix(w, "/events/missing") && !strings.HasSuffix(w, "/stream/get") {
 			want["iot:RetainPublish"] = append(want["iot:RetainPublish"], "topic/"+star.Replace(w))
 		}
 	}
@@ -568,6 +602,30 @@ func TestIoTPolicyMatchesACL(t *testing.T) {
 				t.Errorf("dashboard policy allows %s", a)
 			}
 		}
+	}
+	// The consumer of record reads everything and writes only watermarks.
+	wrote := false
+	for _, s := range load("streamqc-recorder-policy.json") {
+		if s.Effect != "Allow" {
+			t.Errorf("recorder policy: %s statement", s.Effect)
+		}
+		for _, a := range list(s.Action) {
+			switch a {
+			case "iot:Connect", "iot:Subscribe", "iot:Receive":
+			case "iot:Publish", "iot:RetainPublish":
+				for _, r := range list(s.Resource) {
+					wrote = true
+					if !strings.HasSuffix(r, ":topic/streamqc/v1/*/*/events/stored") {
+						t.Errorf("recorder policy: %s on %s", a, r)
+					}
+				}
+			default:
+				t.Errorf("recorder policy allows %s", a)
+			}
+		}
+	}
+	if !wrote {
+		t.Error("recorder policy: may not publish watermarks")
 	}
 }
 

@@ -3,7 +3,8 @@
 // go to an on-disk spool before they go to the broker, publishes status and
 // metrics, and takes its config from the fleet over MQTT.
 //
-//	streams (supervisor) -> events -> spool (fsync) -> MQTT (QoS 1, removed on PUBACK)
+//	streams (supervisor) -> events -> spool (fsync) -> MQTT (QoS 1) -> removed on PUBACK,
+//	  or once the consumer of record has stored them (keep_until; delivery.go)
 //	config/desired (MQTT) -> validate -> persist -> apply as a diff -> config/reported
 package agent
 
@@ -62,6 +63,7 @@ type Agent struct {
 	sup     *supervisor.Supervisor
 	accel   detectors.Accelerator
 	upd     *updater
+	dlv     *delivery
 	cfgKeys *firmware.Keyring // config.trusted_keys; empty: unsigned documents apply
 	started time.Time
 	host    string
@@ -180,6 +182,7 @@ func newAgent(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	a.upd = newUpdater(a)
+	a.dlv = newDelivery(a)
 	return a, nil
 }
 
@@ -255,12 +258,14 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	a.client.Subscribe(a.topics.Desired, 1, func(m mqtt.Message) { a.onDesired(ctx, false, m.Payload) })
 	a.client.Subscribe(a.topics.FleetDesired, 1, func(m mqtt.Message) { a.onDesired(ctx, true, m.Payload) })
 	a.upd.subscribe(a.client)
+	a.dlv.subscribe(ctx, a.client)
 	a.client.Start(netCtx)
 	var wg sync.WaitGroup
 	drainCtx, stopDrain := context.WithCancel(netCtx)
 	jobsCtx, stopJobs := context.WithCancel(netCtx)
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); a.upd.run(jobsCtx) }()
+	go func() { defer wg.Done(); a.dlv.run(netCtx) }()
 	go func() { defer wg.Done(); a.client.Drain(drainCtx, a.topics.Events, outbox{a}, 32) }()
 	go func() { defer wg.Done(); a.reporter(netCtx) }()
 	go func() { defer wg.Done(); a.publishMetrics(netCtx) }()
@@ -298,11 +303,13 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 		a.log.Warn("stop", "err", err)
 	}
 	stopStreams()
-	for a.spool.Stats().Pending > 0 && a.client.Connected() && time.Until(deadline) > 500*time.Millisecond {
+	// PUBACKs, not storage: unstored events are sent again after the restart.
+	unsent := func() int { st := a.spool.Stats(); return st.Pending - st.Sent }
+	for unsent() > 0 && a.client.Connected() && time.Until(deadline) > 500*time.Millisecond {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := a.spool.Stats().Pending; n > 0 {
-		a.log.Warn("events left in the spool for the next start", "events", n)
+	if st := a.spool.Stats(); st.Pending > 0 {
+		a.log.Warn("events left in the spool for the next start", "events", st.Pending, "unsent", st.Pending-st.Sent)
 	}
 	stopDrain()
 	if a.client.Connected() {
@@ -438,8 +445,9 @@ func (o outbox) Read(after uint64, max int, buf []spool.Record) []spool.Record {
 func (o outbox) Notify() <-chan struct{} { return o.a.spool.Notify() }
 
 func (o outbox) Ack(seq uint64) error {
-	if err := o.a.spool.Ack(seq); err != nil {
-		return err
+	deleted, err := o.a.dlv.sent(seq)
+	if err != nil || !deleted {
+		return err // in stored mode, collect forgets the counts below the oldest pending
 	}
 	o.a.mu.Lock()
 	if s, ok := o.a.seqStream[seq]; ok {

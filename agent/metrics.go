@@ -42,6 +42,12 @@ type SpoolMetrics struct {
 	Acked     uint64  `json:"acked"`
 	OldestAge float64 `json:"oldest_age"`
 	Errors    uint64  `json:"append_errors"`
+	// Delivery to the consumer of record (README "Delivery end to end").
+	KeepUntil string `json:"keep_until"` // stored or broker: what deletes an event now
+	Sent      int    `json:"sent"`       // events in the spool the broker acknowledged, not yet stored
+	Stored    uint64 `json:"stored"`     // the consumer of record's last stored watermark (0: none)
+	Missing   uint64 `json:"missing"`    // seqs declared missing since the start
+	Resends   uint64 `json:"resends"`    // resends from the watermark since the start
 }
 
 // StreamMetrics describe one stream.
@@ -121,13 +127,15 @@ func (a *Agent) collect(cpu *cpuMeter, interval time.Duration) Metrics {
 			Goroutines: runtime.NumGoroutine(), Uptime: math.Round(time.Since(a.started).Seconds()*10) / 10,
 		},
 		Spool: SpoolMetrics{Pending: st.Pending, Bytes: st.Bytes, MaxBytes: a.cfg.Spool.MaxBytes, Dropped: st.Dropped,
-			Appended: st.Appended, Acked: st.Acked},
+			Appended: st.Appended, Acked: st.Acked, Sent: st.Sent},
 		Connected: a.client.Connected(),
 		Streams:   []StreamMetrics{},
 	}
 	if st.Pending > 0 {
 		m.Spool.OldestAge = a.oldestAge()
 	}
+	f := a.dlv.figures()
+	m.Spool.KeepUntil, m.Spool.Stored, m.Spool.Missing, m.Spool.Resends = f.keepUntil, f.stored, f.missing, f.resends
 	a.mu.Lock()
 	a.forgetDroppedLocked(st.Pending, st.OldestSeq, st.NextSeq)
 	m.Spool.Errors = a.appendErr
@@ -148,7 +156,8 @@ func (a *Agent) collect(cpu *cpuMeter, interval time.Duration) Metrics {
 	return m
 }
 
-// oldestAge is how long the oldest unsent event has waited, from its time field.
+// oldestAge is how long the oldest event in the spool (unsent, or in stored
+// mode unstored) has waited, from its time field.
 func (a *Agent) oldestAge() float64 {
 	recs := a.spool.Read(0, 1, nil)
 	if len(recs) == 0 {

@@ -99,11 +99,26 @@ type Broker struct {
 	Identity string `yaml:"identity"`
 }
 
-// Spool bounds the on-disk event outbox.
+// Spool bounds the on-disk event outbox and says how long it keeps events.
 type Spool struct {
 	MaxBytes     int64 `yaml:"max_bytes"`
 	SegmentBytes int64 `yaml:"segment_bytes"`
+	// KeepUntil: "stored" keeps an event until the fleet's consumer of
+	// record has stored it (its stored watermark), "broker" until the
+	// broker's PUBACK, "auto" (default) as "stored" once a stored watermark
+	// for this agent arrived, else as "broker".
+	KeepUntil string `yaml:"keep_until"`
+	// ResendAfter: how long sent events may stay unstored before they are
+	// sent again from the watermark (stored mode).
+	ResendAfter Duration `yaml:"resend_after"`
 }
+
+// Values of Spool.KeepUntil.
+const (
+	KeepAuto   = "auto"
+	KeepStored = "stored"
+	KeepBroker = "broker"
+)
 
 // Stream is one input in the local file; the same fields as a stream of a
 // desired config.
@@ -161,7 +176,7 @@ func DefaultAgent() Agent {
 		StateDir:        "/var/lib/streamqc",
 		Schemes:         append([]string(nil), DefaultSchemes...),
 		Broker:          Broker{URL: "tcp://127.0.0.1:1883", KeepAlive: Duration(30 * time.Second), Identity: IdentityAuto},
-		Spool:           Spool{MaxBytes: 256 << 20, SegmentBytes: 4 << 20},
+		Spool:           Spool{MaxBytes: 256 << 20, SegmentBytes: 4 << 20, KeepUntil: KeepAuto, ResendAfter: Duration(10 * time.Second)},
 		MetricsInterval: Duration(10 * time.Second),
 		StopTimeout:     Duration(5 * time.Second),
 		Firmware: Firmware{
@@ -350,6 +365,12 @@ func (a *Agent) Validate() error {
 	}
 	if a.Spool.SegmentBytes < 64<<10 || a.Spool.SegmentBytes > a.Spool.MaxBytes/2 {
 		addf("spool.segment_bytes", "%d must be at least 64 KiB and at most half of spool.max_bytes", a.Spool.SegmentBytes)
+	}
+	if k := a.Spool.KeepUntil; k != KeepAuto && k != KeepStored && k != KeepBroker {
+		addf("spool.keep_until", "%q: auto, stored or broker", k)
+	}
+	if d := time.Duration(a.Spool.ResendAfter); d < time.Second || d > time.Hour {
+		addf("spool.resend_after", "%s: between 1s and 1h", d)
 	}
 	if a.MetricsInterval < Duration(time.Second) {
 		addf("metrics_interval", "%s: at least 1s", time.Duration(a.MetricsInterval))

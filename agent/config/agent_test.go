@@ -46,6 +46,18 @@ detectors:
 		time.Duration(a.StopTimeout) != 3*time.Second || len(a.Streams) != 1 || a.Spool.MaxBytes != 256<<20 {
 		t.Fatalf("parsed %+v", a)
 	}
+	if a.Spool.KeepUntil != KeepAuto || time.Duration(a.Spool.ResendAfter) != 10*time.Second {
+		t.Fatalf("spool delivery defaults %+v", a.Spool)
+	}
+	for doc, want := range map[string]Spool{
+		"spool: {keep_until: stored, resend_after: 30s}": {KeepUntil: KeepStored, ResendAfter: Duration(30 * time.Second)},
+		"spool: {keep_until: broker, resend_after: 1}":   {KeepUntil: KeepBroker, ResendAfter: Duration(time.Second)},
+	} {
+		b := DefaultAgent()
+		if err := ParseAgent([]byte(doc), &b); err != nil || b.Spool.KeepUntil != want.KeepUntil || b.Spool.ResendAfter != want.ResendAfter {
+			t.Errorf("%q: %+v, %v", doc, b.Spool, err)
+		}
+	}
 	bad := []struct{ doc, want string }{
 		{"fleet: [", "yaml"},
 		{"nosuch: 1", "nosuch"},
@@ -57,6 +69,11 @@ detectors:
 		{"metrics_interval: soon", "duration"},
 		{"metrics_interval: 10ms", "metrics_interval"},
 		{"spool: {max_bytes: 10}", "spool.max_bytes"},
+		{"spool: {keep_until: forever}", "spool.keep_until"},
+		{"spool: {keep_until: ''}", "spool.keep_until"},
+		{"spool: {resend_after: 100ms}", "spool.resend_after"},
+		{"spool: {resend_after: 2h}", "spool.resend_after"},
+		{"spool: {resend_after: never}", "duration"},
 		{"schemes: [gopher]", "schemes[0]"},
 		{"detectors: {black: {nosuch: 1}}", "detectors"},
 		{"detectors: {black: {min_duration: -1}}", "min_duration"},

@@ -44,9 +44,18 @@
 //     the first unacknowledged record upwards, never record n+1 before
 //     record n, so the broker receives each record for the first time in
 //     Seq order (and forwards it so to each subscriber);
-//   - acknowledgements in Seq order, never without a PUBACK, never for a
-//     publish whose connection was lost before its PUBACK was seen;
+//   - acknowledgements in Seq order (in publish order after a rewind),
+//     never without a PUBACK, never for a publish whose connection was
+//     lost before its PUBACK was seen;
 //   - nothing published while disconnected.
+//
+// An Outbox may keep a record after Ack (the agent's stored mode: a PUBACK
+// marks it sent, the consumer of record's watermark deletes it). Every new
+// connection then publishes again all the records the Outbox still holds,
+// and an Outbox that is a Rewinder asks Drain to publish again from a seq on
+// the live connection (after a gap report); the window of publishes
+// awaiting their PUBACK is unchanged by a rewind (its FIFO just holds the
+// republished records after the ones in flight).
 //
 // It does not promise exactly once: after a lost connection or a failed or
 // timed-out publish, everything not yet acknowledged is published again, so

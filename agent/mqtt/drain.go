@@ -18,12 +18,26 @@ type Outbox interface {
 	// unacknowledged one), reusing buf's storage if it likes. Drain does not
 	// keep the returned Data beyond the call (it copies it).
 	Read(after uint64, max int, buf []spool.Record) []spool.Record
-	// Ack marks seq as delivered to the broker. Drain acknowledges in
-	// increasing Seq order; after an error it reads again from the first
-	// unacknowledged record.
+	// Ack marks seq as delivered to the broker (it may keep the record,
+	// to be read again: see Rewinder). Drain acknowledges in the order it
+	// published, increasing Seq order unless a rewind published records
+	// again; after an error it reads again from the first unacknowledged
+	// record.
 	Ack(seq uint64) error
 	// Notify is signalled when records are added.
 	Notify() <-chan struct{}
+}
+
+// Rewinder is an Outbox that may ask Drain to publish again, on the live
+// connection, records it has published already (a consumer of record
+// reported a gap). Drain checks for it with a type assertion.
+type Rewinder interface {
+	// Rewind is signalled when TakeRewind has something.
+	Rewind() <-chan struct{}
+	// TakeRewind returns the lowest seq asked for since the last call
+	// (ok false if none) and forgets it. Drain then publishes again every
+	// record Read returns from that seq upwards.
+	TakeRewind() (from uint64, ok bool)
 }
 
 const (
@@ -85,6 +99,18 @@ func (c *Client) drainConn(ctx context.Context, cn *conn, topic string, box Outb
 	head, n := 0, 0
 	buf := make([]spool.Record, 0, window)
 	var after uint64 // 0: from the first unacknowledged record
+	var rewind <-chan struct{}
+	rw, _ := box.(Rewinder)
+	if rw != nil {
+		rewind = rw.Rewind()
+		rw.TakeRewind() // a new connection publishes everything from the first unacknowledged record anyway
+	}
+	// rewound moves after back to publish again from the seq asked for.
+	rewound := func() {
+		if from, ok := rw.TakeRewind(); ok && from <= after {
+			after = max(from, 1) - 1
+		}
+	}
 	poll := time.NewTicker(drainPoll)
 	defer poll.Stop()
 	timeout := time.NewTimer(publishTimeout)
@@ -103,7 +129,7 @@ func (c *Client) drainConn(ctx context.Context, cn *conn, topic string, box Outb
 			}
 			for _, r := range recs {
 				if r.Seq <= after {
-					continue // not ours to publish twice on one connection
+					continue // published on this connection (a rewind moves after back)
 				}
 				// Copy: box may reuse the storage, paho keeps the payload
 				// until the PUBACK.
@@ -129,6 +155,8 @@ func (c *Client) drainConn(ctx context.Context, cn *conn, topic string, box Outb
 			select {
 			case <-notify:
 			case <-tick:
+			case <-rewind:
+				rewound()
 			case <-cn.lost:
 				return ErrConnectionLost
 			case <-ctx.Done():
@@ -161,6 +189,8 @@ func (c *Client) drainConn(ctx context.Context, cn *conn, topic string, box Outb
 			n--
 		case <-notify:
 		case <-tick:
+		case <-rewind:
+			rewound()
 		case <-timeout.C:
 			return fmt.Errorf("record %d: no PUBACK within %s", first.seq, publishTimeout)
 		case <-cn.lost:

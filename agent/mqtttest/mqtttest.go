@@ -304,3 +304,19 @@ func (b *Broker) Log() string {
 	data, _ := os.ReadFile(b.logPath)
 	return string(data)
 }
+
+// Kill sends SIGKILL and waits for mosquitto to exit: with persistence on,
+// whatever it had not saved yet (everything since the last Stop, as tests
+// run it without autosave) is lost, acknowledged or not, as in a crash.
+// Start restarts it on the same port and persistence file. It does nothing
+// if the broker is stopped.
+func (b *Broker) Kill() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	<-b.done
+	b.cmd, b.done = nil, nil
+}

@@ -2,9 +2,12 @@
 // events.
 //
 // An event is appended to the spool before it is published (to MQTT) and
-// acknowledged once the broker has confirmed it (PUBACK). After a reconnect
-// or a process restart, including kill -9 or a power loss, every record that
-// was not acknowledged is replayed, in order.
+// acknowledged once it is safe elsewhere: in broker mode when the broker has
+// confirmed it (Ack on its PUBACK); in stored mode when the consumer of
+// record's stored watermark covers it (AckThrough), the PUBACK only marking
+// it sent (MarkSent, in memory). After a reconnect or a process restart,
+// including kill -9 or a power loss, every record that was not acknowledged
+// is replayed, in order: in stored mode, records sent but not stored too.
 //
 // # Guarantees
 //
@@ -22,7 +25,8 @@
 //     rewritten by atomic rename at most every ~100 ms and on Close, without
 //     fsync). After a crash, records acknowledged shortly before it, and
 //     records acknowledged out of order beyond the first pending one, are
-//     replayed again. If Append returns an error after the record was written
+//     replayed again. Sent marks (MarkSent) are not persisted: after a
+//     restart a record sent but not acknowledged is pending and unsent. If Append returns an error after the record was written
 //     (a failed fsync), the record may still be replayed. Consumers must
 //     deduplicate by event id.
 //
@@ -33,7 +37,9 @@
 // acknowledged or not, until the new record fits (the active segment is never
 // deleted, so the bound can be exceeded by at most one record). The
 // unacknowledged records lost that way are counted in Stats.Dropped and
-// logged with level Warn.
+// logged with level Warn. That holds for records sent but not stored too: the
+// bound is the same in both modes. Missing tells which seqs above a
+// watermark the spool will never return, and why (for a MissingDoc).
 //
 // Damage found by Open never stops it: a torn tail of the last segment (a
 // short record, or a bad record at its end, as left by a crash in the middle
@@ -47,7 +53,8 @@
 // The directory holds segment files named "%020d.seg" after the first
 // sequence number they were created for (so lexical order is sequence order),
 // and the file "acked" (the decimal highest contiguous acknowledged sequence
-// number and a newline). A segment is a sequence of records, each:
+// number and a newline; in stored mode, the stored watermark as far as the
+// spool held the records it covers). A segment is a sequence of records, each:
 //
 //	length  uint32, little endian: payload length (at most 1 MiB)
 //	crc     uint32, little endian: CRC-32C (Castagnoli) of seq and payload
@@ -123,6 +130,12 @@ type Stats struct {
 	Dropped   uint64 // unacknowledged records deleted by the drop-oldest policy since Open
 	OldestSeq uint64 // seq of the oldest pending record, 0 if none
 	NextSeq   uint64 // seq the next Append will get
+	// Sent counts the pending records marked sent (MarkSent): delivered to
+	// the broker, kept until a stored watermark (AckThrough) covers them.
+	Sent int
+	// Stored is the highest watermark given to AckThrough since Open (0:
+	// none).
+	Stored uint64
 }
 
 // entry indexes one record of a segment.
@@ -131,6 +144,7 @@ type entry struct {
 	off   int64  // offset of the record header in the segment file
 	n     uint32 // payload length
 	acked bool
+	sent  bool // published and acknowledged by the broker (MarkSent), not yet acked
 }
 
 type segment struct {
@@ -177,6 +191,9 @@ type Spool struct {
 	appended   uint64
 	acked      uint64
 	dropped    uint64
+	sent       int    // pending records marked sent
+	stored     uint64 // highest AckThrough watermark since Open
+	gone       uint64 // highest seq acknowledged or dropped since Open
 	wbuf       []byte
 	flushArmed bool
 	timer      *time.Timer
@@ -587,6 +604,9 @@ func (s *Spool) dropLocked(n int64) {
 						first = e.seq
 					}
 					last = e.seq
+					if e.sent {
+						s.sent--
+					}
 				}
 			}
 			s.dropped += uint64(lost)
@@ -594,6 +614,9 @@ func (s *Spool) dropLocked(n int64) {
 			s.log.Warn("spool: full, dropping the oldest segment with unacknowledged records",
 				"file", filepath.Base(g.path), "records", lost, "first_seq", first, "last_seq", last,
 				"max_bytes", s.maxBytes)
+		}
+		if n := len(g.ents); n > 0 && g.ents[n-1].seq > s.gone {
+			s.gone = g.ents[n-1].seq
 		}
 		s.removeSegLocked(g)
 		s.armFlushLocked()
@@ -818,18 +841,31 @@ func (s *Spool) Ack(seq uint64) error {
 	if j == len(g.ents) || g.ents[j].seq != seq || g.ents[j].acked {
 		return nil
 	}
-	g.ents[j].acked = true
-	g.pending--
-	s.pending--
-	s.acked++
-	for g.first < len(g.ents) && g.ents[g.first].acked {
-		g.first++
-	}
+	s.ackEntryLocked(g, j)
 	if g.pending == 0 && g != s.active {
 		s.removeSegLocked(g)
 	}
 	s.armFlushLocked()
 	return nil
+}
+
+// ackEntryLocked marks the pending entry g.ents[j] acknowledged.
+func (s *Spool) ackEntryLocked(g *segment, j int) {
+	e := &g.ents[j]
+	e.acked = true
+	if e.sent {
+		e.sent = false
+		s.sent--
+	}
+	g.pending--
+	s.pending--
+	s.acked++
+	if e.seq > s.gone {
+		s.gone = e.seq
+	}
+	for g.first < len(g.ents) && g.ents[g.first].acked {
+		g.first++
+	}
 }
 
 // cursorLocked is the highest seq such that no record <= it is pending.
@@ -913,6 +949,8 @@ func (s *Spool) Stats() Stats {
 		Acked:    s.acked,
 		Dropped:  s.dropped,
 		NextSeq:  s.next,
+		Sent:     s.sent,
+		Stored:   s.stored,
 	}
 	if s.pending > 0 {
 		st.OldestSeq = s.cursorLocked() + 1
