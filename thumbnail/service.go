@@ -113,7 +113,9 @@ func (s *Service) allow(now time.Time) bool {
 	return s.global.Allow(now)
 }
 
-// Run encodes and publishes queued thumbnails until ctx is done.
+// Run encodes and publishes queued thumbnails until ctx is done, then those
+// still queued (Publish sees ctx done: the agent's fail at once, counted;
+// analyze's files are written).
 func (s *Service) Run(ctx context.Context) {
 	var buf bytes.Buffer
 	for {
@@ -122,7 +124,7 @@ func (s *Service) Run(ctx context.Context) {
 			for {
 				select {
 				case sh := <-s.jobs:
-					sh.release()
+					s.encode(ctx, sh, &buf)
 				default:
 					return
 				}
