@@ -18,15 +18,23 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 )
 
-// Size is the thumbnail size of a w x h picture at most width wide: the
-// aspect kept (square pixels assumed), both even (4:2:0), never upscaled;
-// false when the picture is too small to make one.
+// MaxHeight is the tallest thumbnail (thumbnail.schema.json's limit): a
+// portrait picture is narrower than the width asked.
+const MaxHeight = 1080
+
+// Size is the thumbnail size of a w x h picture at most width wide and
+// MaxHeight high: the aspect kept (square pixels assumed), both even
+// (4:2:0), never upscaled; false when the picture is too small to make one.
 func Size(w, h, width int) (tw, th int, ok bool) {
 	if w < 2 || h < 2 || width < 2 {
 		return 0, 0, false
 	}
 	tw = min(width, w) &^ 1
 	th = (h*tw + w) / (2 * w) * 2 // nearest even
+	if th > MaxHeight {
+		th = MaxHeight
+		tw = max((w*th+h)/(2*h)*2, 2)
+	}
 	th = min(max(th, 2), h&^1)
 	return tw, th, true
 }
