@@ -139,6 +139,14 @@ func Box(p []byte, stride, step, bytes int, shift uint, sw, sh, dw, dh, ox, oy i
 	var sum uint64
 	for y := y0; y < y1; y++ {
 		row := p[y*stride+x0*step : y*stride+(x1-1)*step+bytes]
+		if step == 1 { // 8-bit planar: the common case, a tight loop
+			var s uint32
+			for _, v := range row {
+				s += uint32(v)
+			}
+			sum += uint64(s)
+			continue
+		}
 		if bytes == 2 {
 			for i := 0; i+1 < len(row); i += step {
 				sum += uint64(row[i]) | uint64(row[i+1])<<8
