@@ -274,8 +274,8 @@ func (a *testAgent) emitPairs(t *testing.T, n int) uint64 {
 	first := a.spool.Stats().NextSeq
 	for i := range n {
 		start := float64(first) + float64(i)
-		a.emit("s1", detectors.Event{Defect: "black", State: detectors.Raised, Start: start, Values: map[string]float64{"ratio": 1}})
-		a.emit("s1", detectors.Event{Defect: "black", State: detectors.Cleared, Start: start, End: start + 0.5, Cause: "recovered"})
+		a.emit("s1", detectors.Event{Defect: "black", State: detectors.Raised, Start: start, Values: map[string]float64{"ratio": 1}}, nil)
+		a.emit("s1", detectors.Event{Defect: "black", State: detectors.Cleared, Start: start, End: start + 0.5, Cause: "recovered"}, nil)
 	}
 	last := a.spool.Stats().NextSeq - 1
 	if last != first+uint64(2*n)-1 || a.appendErr != 0 {
