@@ -1,6 +1,6 @@
 module github.com/streamqc/streamqc
 
-go 1.24.0
+go 1.25
 
 require (
 	github.com/asticode/go-astiav v0.16.0
@@ -14,6 +14,9 @@ require (
 
 require (
 	github.com/asticode/go-astikit v0.42.0 // indirect
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/chromedp/chromedp v0.23.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 	github.com/google/uuid v1.1.1 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
