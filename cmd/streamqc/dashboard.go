@@ -122,4 +122,3 @@ func displayAddr(a net.Addr) string {
 	}
 	return a.String()
 }
-
