@@ -23,7 +23,9 @@ func runAgent(t *testing.T, c config.Agent) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan struct{}), make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() { done <- agent.Run(ctx, agent.Options{Config: c, Version: "test", Logger: logger, Ready: ready}) }()
+	go func() {
+		done <- agent.Run(ctx, agent.Options{Config: c, Version: "test", Logger: logger, Ready: ready})
+	}()
 	select {
 	case <-ready:
 	case err := <-done:
