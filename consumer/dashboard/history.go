@@ -160,5 +160,15 @@ func (q Query) match(e schema.AgentEvent) bool {
 }
 
 func alarmKey(e schema.AgentEvent) string {
-	return e.Fleet + "/" + e.Agent + "/" + e.Stream + "/" + e.Defect
+	return e.Fleet + "/" + e.Agent + "/" + e.Stream + "/" + eventKey(e)
+}
+
+// eventKey is the alarm an event raises or clears, as the agent counts
+// alarms (detectors.Event.Key): the defect, and for tr101290 the indicator
+// (its reason) too, since several may be open at once.
+func eventKey(e schema.AgentEvent) string {
+	if e.Defect == "tr101290" && e.Reason != "" {
+		return e.Defect + "/" + e.Reason
+	}
+	return e.Defect
 }

@@ -36,7 +36,11 @@ type AgentView struct {
 
 // AlarmView is one open alarm of a stream.
 type AlarmView struct {
+	// Key is the alarm as the agent counts it: the defect, and for
+	// tr101290 the indicator too ("tr101290/2.3a pcr_repetition_error").
+	Key       string  `json:"key"`
 	Defect    string  `json:"defect"`
+	Reason    string  `json:"reason,omitempty"`
 	Since     string  `json:"since,omitempty"` // the raised event's time
 	Start     float64 `json:"start"`
 	Event     string  `json:"event,omitempty"`
@@ -96,11 +100,11 @@ type alarmState struct {
 }
 
 type streamState struct {
-	view       StreamView // without Alarms, Thumb
-	alarms     map[string]*alarmState
-	lastEvent  map[string]time.Time // defect -> agent time of its last event
-	live       string               // latest live thumbnail id
-	alarmThumb schema.ThumbnailDoc  // latest retained alarm thumbnail (no data)
+	view       StreamView             // without Alarms, Thumb
+	alarms     map[string]*alarmState // by alarm key
+	lastEvent  map[string]time.Time   // alarm key -> agent time of its last event
+	live       string                 // latest live thumbnail id
+	alarmThumb schema.ThumbnailDoc    // latest retained alarm thumbnail (no data)
 }
 
 type agentState struct {
@@ -323,22 +327,23 @@ func (m *model) reconcileLocked(s *streamState, alarms []string, t time.Time) bo
 		return false
 	}
 	changed := false
-	for _, d := range alarms {
-		if _, ok := s.alarms[d]; ok || t.Sub(s.lastEvent[d]) < metricsTrust {
+	for _, k := range alarms {
+		if _, ok := s.alarms[k]; ok || t.Sub(s.lastEvent[k]) < metricsTrust {
 			continue
 		}
-		al := &alarmState{AlarmView: AlarmView{Defect: d}, at: t}
-		if s.alarmThumb.ID != "" && s.alarmThumb.Defect == d {
+		defect, reason, _ := strings.Cut(k, "/")
+		al := &alarmState{AlarmView: AlarmView{Key: k, Defect: defect, Reason: reason}, at: t}
+		if s.alarmThumb.ID != "" && s.alarmThumb.Defect == defect {
 			al.Thumbnail, al.Event = s.alarmThumb.ID, s.alarmThumb.Event
 		}
-		s.alarms[d] = al
+		s.alarms[k] = al
 		changed = true
 	}
-	for d, al := range s.alarms {
-		if slices.Contains(alarms, d) || t.Sub(al.at) < metricsTrust || t.Sub(s.lastEvent[d]) < metricsTrust {
+	for k, al := range s.alarms {
+		if slices.Contains(alarms, k) || t.Sub(al.at) < metricsTrust || t.Sub(s.lastEvent[k]) < metricsTrust {
 			continue
 		}
-		delete(s.alarms, d)
+		delete(s.alarms, k)
 		changed = true
 	}
 	return changed
@@ -386,21 +391,22 @@ func (m *model) addEvent(e schema.AgentEvent) bool {
 	}
 	s := m.streamLocked(e.Fleet, e.Agent, e.Stream)
 	t := parseTime(e.Time)
-	if t.Before(s.lastEvent[e.Defect]) {
+	k := eventKey(e)
+	if t.Before(s.lastEvent[k]) {
 		return true // an older event delivered late: it is in the timeline, not the state
 	}
-	s.lastEvent[e.Defect] = t
+	s.lastEvent[k] = t
 	switch e.State {
 	case "raised":
-		al := &alarmState{AlarmView: AlarmView{Defect: e.Defect, Since: e.Time, Start: e.Start, Event: e.ID}, at: t}
+		al := &alarmState{AlarmView: AlarmView{Key: k, Defect: e.Defect, Reason: e.Reason, Since: e.Time, Start: e.Start, Event: e.ID}, at: t}
 		if e.Thumbnail != "" && m.thumbs.has(e.Thumbnail) {
 			al.Thumbnail = e.Thumbnail
 		} else if s.alarmThumb.Event == e.ID && s.alarmThumb.ID != "" {
 			al.Thumbnail = s.alarmThumb.ID
 		}
-		s.alarms[e.Defect] = al
+		s.alarms[k] = al
 	case "cleared":
-		delete(s.alarms, e.Defect)
+		delete(s.alarms, k)
 	}
 	m.dirtyS[s.view.Key] = struct{}{}
 	m.countAlarmsLocked(m.agentLocked(e.Fleet, e.Agent))
@@ -464,7 +470,7 @@ func (m *model) viewLocked(s *streamState) StreamView {
 			newest = al
 		}
 	}
-	slices.SortFunc(v.Alarms, func(a, b AlarmView) int { return strings.Compare(a.Defect, b.Defect) })
+	slices.SortFunc(v.Alarms, func(a, b AlarmView) int { return strings.Compare(a.Key, b.Key) })
 	switch {
 	case newest != nil:
 		v.Thumb, v.ThumbKind = newest.Thumbnail, schema.ThumbAlarm

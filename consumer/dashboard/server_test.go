@@ -117,6 +117,24 @@ func TestModel(t *testing.T) {
 			evMsg(ev("a", "s1", "black", "cleared", "e2", at(3))),
 			evMsg(ev("a", "s1", "black", "raised", "e1", at(1))),
 		}, "|:"},
+		{"tr101290 alarms are one per indicator, as the metrics name them", []mqtt.Message{
+			evMsg(func() schema.AgentEvent {
+				e := ev("a", "s1", "tr101290", "raised", "e1", at(1))
+				e.Reason = "2.3a pcr_repetition_error"
+				return e
+			}()),
+			evMsg(func() schema.AgentEvent {
+				e := ev("a", "s1", "tr101290", "raised", "e2", at(2))
+				e.Reason = "1.1 sync_loss"
+				return e
+			}()),
+			metricsMsg("a", at(9), map[string]any{"id": "s1", "state": "running", "alarms": []string{"tr101290/1.1 sync_loss", "tr101290/2.3a pcr_repetition_error"}}),
+			evMsg(func() schema.AgentEvent {
+				e := ev("a", "s1", "tr101290", "cleared", "e3", at(10))
+				e.Reason = "2.3a pcr_repetition_error"
+				return e
+			}()),
+		}, "tr101290@|:"},
 		{"a stream gone from the metrics is removed", []mqtt.Message{
 			metricsMsg("a", at(1), map[string]any{"id": "s1", "state": "running"}),
 			metricsMsg("a", at(2), map[string]any{"id": "s2", "state": "running"}),

@@ -97,9 +97,13 @@
       (v.fps ? " · " + v.fps.toFixed(1) + " fps" : "") + (v.decoder ? " · " + v.decoder : "") +
       (v.error ? " · " + v.error : "");
     if (p.info.textContent !== info) p.info.textContent = info;
-    const b = v.alarms.map((a) => a.defect).join(" ");
-    if (b !== (old.alarms || []).map((a) => a.defect).join(" ") || !t.view) {
-      p.badges.replaceChildren(...v.alarms.map((a) => el("span", "badge", a.defect)));
+    const b = v.alarms.map((a) => a.key).join(" ");
+    if (b !== (old.alarms || []).map((a) => a.key).join(" ")) {
+      p.badges.replaceChildren(...v.alarms.map((a) => {
+        const badge = el("span", "badge", a.defect);
+        badge.title = a.defect + (a.reason ? ": " + a.reason : "") + (a.since ? " since " + fmtTime(a.since) : "");
+        return badge;
+      }));
     }
     if (v.thumb !== old.thumb) {
       if (v.thumb) {
@@ -207,7 +211,7 @@
       img.addEventListener("error", () => img.remove(), { once: true });
       pic.appendChild(img);
     }
-    r.append(when, el("td", "", e.agent + "/" + e.stream), el("td", "st", e.state), el("td", "", e.defect), el("td", "muted", detail), pic);
+    r.append(when, el("td", "", e.agent + "/" + e.stream), el("td", "st", e.state), el("td", "", e.defect), el("td", "detail muted", detail), pic);
     return r;
   }
   function addLive(e) {
