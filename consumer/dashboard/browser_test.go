@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/agent/mqtttest"
 	"github.com/streamqc/streamqc/consumer/dashboard"
+	"github.com/streamqc/streamqc/consumer/history"
 	"github.com/streamqc/streamqc/schema"
 )
 
@@ -71,25 +73,42 @@ func chromium(t *testing.T) context.Context {
 	return ctx
 }
 
-// serveDashboard runs a dashboard in-process on a free loopback port,
-// following broker; it returns the page's URL.
+// serveDashboard runs a dashboard in-process on a free loopback port, as
+// `streamqc dashboard` does: the consumer of record (a store in a temporary
+// directory, a durable session) following broker; it returns the page's URL.
 func serveDashboard(t *testing.T, brokerURL, fleet string) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := dashboard.New(dashboard.Options{Logger: logger})
-	c, err := mqtt.New(mqtt.Options{Broker: brokerURL, ClientID: fmt.Sprintf("dash-%d", time.Now().UnixNano()), Logger: logger})
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := history.Open(ctx, history.Options{Path: filepath.Join(t.TempDir(), "history.db"), Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Subscribe(c, fleet)
-	ctx, cancel := context.WithCancel(context.Background())
+	srv := dashboard.New(dashboard.Options{History: dashboard.StoreHistory(st, fleet), Logger: logger})
+	durable := false
+	var rec atomic.Pointer[history.Recorder]
+	c, err := mqtt.New(mqtt.Options{Broker: brokerURL, ClientID: "streamqc-dashboard-" + fleet, CleanSession: &durable, Logger: logger,
+		OnConnect: func(ctx context.Context, c *mqtt.Client) {
+			if r := rec.Load(); r != nil {
+				r.OnConnect(ctx, c)
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := srv.Record(ctx, st, c, fleet, "dashboard-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Store(r)
 	c.Start(ctx)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	runDone, serveDone := make(chan error, 1), make(chan error, 1)
+	runDone, recDone, serveDone := make(chan error, 1), make(chan error, 1), make(chan error, 1)
 	go func() { runDone <- srv.Run(ctx) }()
+	go func() { recDone <- r.Run(ctx) }()
 	go func() { serveDone <- dashboard.Serve(ctx, ln, srv.Handler(), "", "", logger) }()
 	t.Cleanup(func() {
 		cancel()
@@ -97,7 +116,11 @@ func serveDashboard(t *testing.T, brokerURL, fleet string) string {
 			t.Errorf("serve: %v", err)
 		}
 		<-runDone
+		<-recDone
 		c.Close(time.Second)
+		if err := st.Close(); err != nil {
+			t.Errorf("store: %v", err)
+		}
 	})
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()

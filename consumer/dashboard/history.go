@@ -98,7 +98,7 @@ func (h *MemHistory) Events(_ context.Context, q Query) (Page, error) {
 	if q.Before != "" {
 		b, err := strconv.ParseUint(q.Before, 10, 64)
 		if err != nil {
-			return Page{}, errBadCursor
+			return Page{}, ErrBadCursor
 		}
 		end = min(end, b)
 	}

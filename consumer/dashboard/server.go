@@ -34,7 +34,8 @@ import (
 //go:embed assets
 var assets embed.FS
 
-var errBadCursor = errors.New("bad cursor")
+// ErrBadCursor: a History's Events was given a cursor it did not make.
+var ErrBadCursor = errors.New("bad cursor")
 
 // Options of a Server.
 type Options struct {
@@ -127,6 +128,28 @@ func (s *Server) Subscribe(c *mqtt.Client, fleet string) {
 	for _, leaf := range []string{"status", "metrics", "events", "thumbnails/+/+"} {
 		c.Subscribe(schema.Filter(fleet, "", leaf), 1, s.HandleMessage)
 	}
+}
+
+// SubscribeState subscribes c to the fleet's status and metrics only: the
+// events and thumbnails come from the consumer of record (AddEvent once
+// stored, AddThumbnail), on the same session.
+func (s *Server) SubscribeState(c *mqtt.Client, fleet string) {
+	for _, leaf := range []string{"status", "metrics"} {
+		c.Subscribe(schema.Filter(fleet, "", leaf), 1, s.HandleMessage)
+	}
+}
+
+// AddThumbnail takes a thumbnail from elsewhere than the broker (the
+// consumer of record, which checked it).
+func (s *Server) AddThumbnail(d schema.ThumbnailDoc) {
+	if d.ID == "" || d.Stream == "" || len(d.Data) == 0 {
+		return
+	}
+	s.m.addThumbnail(d)
+	if s.mem != nil {
+		s.mem.AddThumbnail(d)
+	}
+	s.soon()
 }
 
 // HandleMessage takes one message of an agent topic.
@@ -361,7 +384,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		q.Limit = n
 	}
 	p, err := s.hist.Events(r.Context(), q)
-	if errors.Is(err, errBadCursor) {
+	if errors.Is(err, ErrBadCursor) {
 		http.Error(w, "bad cursor", http.StatusBadRequest)
 		return
 	}
