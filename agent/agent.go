@@ -34,6 +34,7 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/firmware"
 	"github.com/streamqc/streamqc/schema"
+	"github.com/streamqc/streamqc/thumbnail"
 )
 
 // Options of one agent process.
@@ -61,6 +62,7 @@ type Agent struct {
 	client  *mqtt.Client
 	sup     *supervisor.Supervisor
 	accel   detectors.Accelerator
+	thumbs  *thumbnail.Service // nil: thumbnails off
 	upd     *updater
 	cfgKeys *firmware.Keyring // config.trusted_keys; empty: unsigned documents apply
 	started time.Time
@@ -179,6 +181,7 @@ func newAgent(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
 	a.upd = newUpdater(a)
+	a.thumbs = a.newThumbnails()
 	return a, nil
 }
 
@@ -230,7 +233,7 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	probe, closeProbe := newBoxProbe(a.log)
 	defer closeProbe()
 	a.sup = supervisor.New(streamsCtx, supervisor.Options{
-		Logger: a.log, Emit: a.emit,
+		Logger: a.log, Emit: a.emit, Thumbnails: a.thumbs,
 		OnState: func(string, supervisor.State) { a.reportChanged() },
 		Placer:  placement.New(probe, placement.Config{Logger: a.log}),
 		Accel:   a.accel,
@@ -257,6 +260,10 @@ func (a *Agent) run(ctx context.Context, ready chan<- struct{}) error {
 	go func() { defer wg.Done(); a.client.Drain(drainCtx, a.topics.Events, outbox{a}, 32) }()
 	go func() { defer wg.Done(); a.reporter(netCtx) }()
 	go func() { defer wg.Done(); a.publishMetrics(netCtx) }()
+	if a.thumbs != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.thumbs.Run(netCtx) }()
+	}
 
 	a.notify(daemon.SdNotifyReady)
 	go a.watchdog(netCtx)
@@ -369,8 +376,10 @@ func (a *Agent) onConnect(ctx context.Context, c *mqtt.Client) {
 	a.upd.onConnect(ctx)
 }
 
-// emit makes one event durable in the spool; the drain goroutine publishes it.
-func (a *Agent) emit(stream string, e detectors.Event) {
+// emit makes one event durable in the spool; the drain goroutine publishes
+// it. A raised alarm's event names its thumbnail (shot), which learns the
+// event's id once the event is spooled.
+func (a *Agent) emit(stream string, e detectors.Event, shot *thumbnail.Shot) {
 	for k, v := range e.Values {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			delete(e.Values, k)
@@ -378,6 +387,9 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 	}
 	ev := schema.AgentEvent{DefectEvent: analyze.NewJSONEvent(stream, e), ID: newID(), Fleet: a.cfg.Fleet, Agent: a.cfg.ID,
 		Time: time.Now().UTC().Format(time.RFC3339Nano)}
+	if shot != nil {
+		ev.Thumbnail = shot.ID
+	}
 	if e.State == detectors.Raised {
 		a.trackAlarm(stream, e)
 	}
@@ -394,6 +406,9 @@ func (a *Agent) emit(stream string, e detectors.Event) {
 		}
 		return b, err
 	})
+	if shot != nil && err == nil {
+		shot.Event = ev.ID
+	}
 	if e.State == detectors.Cleared && err == nil {
 		// A clear that is not in the spool must stay open for the next start.
 		a.trackAlarm(stream, e)

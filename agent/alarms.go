@@ -95,6 +95,6 @@ func (a *Agent) clearStaleAlarms() {
 			Defect: o.Defect, State: detectors.Cleared, Start: o.Start,
 			End:    o.Start + max(0, time.Since(o.Raised).Seconds()),
 			Reason: reason, Cause: detectors.CauseAgentRestart,
-		})
+		}, nil)
 	}
 }

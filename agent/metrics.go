@@ -21,6 +21,8 @@ type Metrics struct {
 	Spool     SpoolMetrics    `json:"spool"`
 	Connected bool            `json:"broker_connected"`
 	Streams   []StreamMetrics `json:"streams"`
+	// Thumbnails: absent when thumbnails are off.
+	Thumbnails *ThumbnailMetrics `json:"thumbnails,omitempty"`
 }
 
 // ProcessMetrics describe the agent process.
@@ -122,8 +124,9 @@ func (a *Agent) collect(cpu *cpuMeter, interval time.Duration) Metrics {
 		},
 		Spool: SpoolMetrics{Pending: st.Pending, Bytes: st.Bytes, MaxBytes: a.cfg.Spool.MaxBytes, Dropped: st.Dropped,
 			Appended: st.Appended, Acked: st.Acked},
-		Connected: a.client.Connected(),
-		Streams:   []StreamMetrics{},
+		Connected:  a.client.Connected(),
+		Streams:    []StreamMetrics{},
+		Thumbnails: a.thumbnailMetrics(),
 	}
 	if st.Pending > 0 {
 		m.Spool.OldestAge = a.oldestAge()

@@ -112,7 +112,7 @@ func (s *syntheticSource) run(ctx context.Context, a *Agent, streams, workers in
 				id := fmt.Sprintf("ch%04d", i)
 				cfg := detectors.DefaultBlackConfig()
 				cfg.MinDuration = 0.2
-				d := detectors.NewBlackDetector(cfg, func(e detectors.Event) { a.emit(id, e); s.emitted.Add(1) })
+				d := detectors.NewBlackDetector(cfg, func(e detectors.Event) { a.emit(id, e, nil); s.emitted.Add(1) })
 				mine = append(mine, st{d, period.Seconds() * float64(i) / float64(streams)})
 			}
 			black := detectors.BlackFeature{Pixels: 1000, Black: 1000, Centre: 100, MeanLuma: 0.01}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/thumbnail"
 	"github.com/streamqc/streamqc/transport"
 )
 
@@ -32,6 +33,9 @@ type Options struct {
 	// Accel, when set (the cuda build), measures NVDEC frames on the GPU
 	// they were decoded on, in place.
 	Accel detectors.Accelerator
+	// Thumbnails, when set, is a directory where each raised alarm's
+	// picture is written as a JPEG (thumbnails.go).
+	Thumbnails string
 }
 
 // Summary is the last line of an analysis.
@@ -95,8 +99,17 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 		return Summary{}, err
 	}
 	sum := Summary{Alarms: map[string]*Tally{}}
+	var th *thumbs
+	if o.Thumbnails != "" {
+		if th, err = newThumbs(o.Thumbnails, o.StreamID, o.Logger); err != nil {
+			return Summary{}, err
+		}
+	}
 	cause := detectors.CauseRecovered // until the input ends
 	emit := func(e detectors.Event) {
+		if th != nil {
+			th.shoot(e)
+		}
 		if e.State == detectors.Cleared {
 			if e.Cause == "" {
 				e.Cause = cause
@@ -130,8 +143,17 @@ func Run(ctx context.Context, o Options, w io.Writer) (Summary, error) {
 	if o.Features != nil {
 		sink = newFeatureLog(an, o.Features)
 	}
+	if th != nil {
+		sink = &thumbSink{Analyzer: an, video: sink.Video, t: th}
+		if d, ok := backend.(thumbnail.DeviceScaler); ok {
+			th.cam.SetScaler(d)
+		}
+	}
 	start := time.Now()
 	info, err := media.Run(ctx, o.Media, sink)
+	if th != nil {
+		defer th.close()
+	}
 	if err != nil {
 		return Summary{}, err
 	}

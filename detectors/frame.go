@@ -33,6 +33,8 @@ type VideoFrame struct {
 	// CUdeviceptr: an NVDEC frame read in place, Stride its pitch) and Y is
 	// nil: only the GPU backend measures such a frame.
 	Device uintptr
+	// Chroma views the colour planes, for thumbnails (empty when unknown).
+	Chroma Chroma
 }
 
 // LumaRange returns the nominal black and white levels of the frame's luma in

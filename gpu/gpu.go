@@ -122,7 +122,8 @@ type Backend struct {
 	// 8 bytes through a pointer, and these escape once, not per frame.
 	p      [11]int64
 	params [11]unsafe.Pointer
-	err    error // the first device error; later frames go to the CPU... if they can
+	err    error       // the first device error; later frames go to the CPU... if they can
+	thumb  thumbScaler // thumbnails (thumb.go)
 }
 
 // NewBackend makes a pipeline's backend on d.
@@ -184,6 +185,7 @@ func (b *Backend) Close() {
 		return
 	}
 	b.free()
+	b.thumb.free()
 	b.stream.Destroy()
 }
 

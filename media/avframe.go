@@ -21,6 +21,11 @@ typedef struct {
 	// dev_ok: a CUDA frame whose luma plane 0 (data0, a CUdeviceptr) the
 	// GPU backend reads in place; depth is its software format's.
 	int dev_ok;
+	// chroma_ok: cb and cr (a host or, with dev_ok, a device address) start
+	// at the first Cb and Cr samples, cstride bytes a row, cstep bytes a
+	// sample, subsampled by 1<<csx, 1<<csy; samples as wide as the luma's.
+	uint8_t *cb, *cr;
+	int cstride, cstep, csx, csy, chroma_ok, cblen, crlen;
 } sq_frame;
 
 // sq_luma_format says whether plane 0 of fmt is luma alone, one sample per
@@ -43,6 +48,36 @@ static int sq_luma_format(int fmt, int *depth, int *step) {
 		(d->nb_components < 3 || (d->flags & AV_PIX_FMT_FLAG_PLANAR));
 }
 
+// sq_chroma_view fills o's chroma fields from f's planes laid out as fmt
+// (f's own format, or a CUDA frame's software format), when Cb and Cr have
+// the luma's depth (P010's high-bit samples count as 16-bit, as its luma).
+static void sq_chroma_view(const AVFrame *f, int fmt, sq_frame *o) {
+	o->chroma_ok = 0;
+	const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(fmt);
+	if (!d || d->nb_components < 3 || (d->flags & (AV_PIX_FMT_FLAG_RGB | AV_PIX_FMT_FLAG_BE | AV_PIX_FMT_FLAG_PAL | AV_PIX_FMT_FLAG_BITSTREAM)))
+		return;
+	const AVComponentDescriptor *cb = &d->comp[1], *cr = &d->comp[2];
+	int depth = cb->depth, shift = cb->shift;
+	if (shift > 0 && shift + depth == 16) {
+		depth = 16;
+		shift = 0;
+	}
+	int bytes = depth > 8 ? 2 : 1;
+	if (depth != o->depth || shift != 0 || cb->step != cr->step || cb->step < bytes || cb->plane == 0 || cr->plane == 0 ||
+	    f->linesize[cb->plane] != f->linesize[cr->plane] || !f->data[cb->plane] || !f->data[cr->plane] || f->linesize[cb->plane] <= 0)
+		return;
+	o->cb = f->data[cb->plane] + cb->offset;
+	o->cr = f->data[cr->plane] + cr->offset;
+	o->cstride = f->linesize[cb->plane];
+	o->cstep = cb->step;
+	o->csx = d->log2_chroma_w;
+	o->csy = d->log2_chroma_h;
+	int rows = (f->height + (1 << o->csy) - 1) >> o->csy;
+	o->cblen = o->cstride * rows - cb->offset; // to the end of the plane
+	o->crlen = o->cstride * rows - cr->offset;
+	o->chroma_ok = 1;
+}
+
 static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 	o->data0 = f->data[0];
 	o->linesize0 = f->linesize[0];
@@ -57,16 +92,18 @@ static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 	o->nb_samples = f->nb_samples;
 	o->channels = f->ch_layout.nb_channels;
 	o->sample_rate = f->sample_rate;
-	o->depth = o->step = o->hw = o->plane_ok = o->dev_ok = 0;
+	o->depth = o->step = o->hw = o->plane_ok = o->dev_ok = o->chroma_ok = 0;
 	if (f->width > 0) {
 		const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
 		if (d) {
 			o->hw = (d->flags & AV_PIX_FMT_FLAG_HWACCEL) != 0;
 			if (!o->hw) {
 				o->plane_ok = sq_luma_format(f->format, &o->depth, &o->step);
+				if (o->plane_ok) sq_chroma_view(f, f->format, o);
 			} else if (f->format == AV_PIX_FMT_CUDA && f->hw_frames_ctx) {
 				const AVHWFramesContext *fc = (const AVHWFramesContext *)f->hw_frames_ctx->data;
 				o->dev_ok = sq_luma_format(fc->sw_format, &o->depth, &o->step);
+				if (o->dev_ok) sq_chroma_view(f, fc->sw_format, o);
 			}
 		}
 	}
@@ -89,6 +126,8 @@ import (
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/streamqc/streamqc/detectors"
 )
 
 // frameInfo is what the pipeline reads of an AVFrame, in one cgo call. It
@@ -113,6 +152,23 @@ func lumaPlane(o *frameInfo) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(o.data0)), int(o.linesize0)*int(o.height))
+}
+
+// chromaView returns a frame's Cb and Cr as the detectors' view, over
+// FFmpeg's memory (no copy), or on the GPU with device; empty when the
+// format's chroma is not understood.
+func chromaView(o *frameInfo, device bool) detectors.Chroma {
+	if o.chroma_ok == 0 || o.cb == nil || o.cr == nil || o.height <= 0 {
+		return detectors.Chroma{}
+	}
+	c := detectors.Chroma{Stride: int(o.cstride), Step: int(o.cstep), ShiftX: int(o.csx), ShiftY: int(o.csy)}
+	if device {
+		c.CbDevice, c.CrDevice = uintptr(unsafe.Pointer(o.cb)), uintptr(unsafe.Pointer(o.cr))
+		return c
+	}
+	c.Cb = unsafe.Slice((*byte)(unsafe.Pointer(o.cb)), int(o.cblen))
+	c.Cr = unsafe.Slice((*byte)(unsafe.Pointer(o.cr)), int(o.crlen))
+	return c
 }
 
 // audioPlane returns plane i of an audio frame (n bytes) without copying.

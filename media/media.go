@@ -784,8 +784,10 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 	}
 	if device != 0 {
 		v.Device = device
+		v.Chroma = chromaView(d.info, true)
 	} else if d.info.plane_ok != 0 {
 		v.Y = lumaPlane(d.info)
+		v.Chroma = chromaView(d.info, false)
 	} else if d.output == 0 {
 		s.o.Logger.Warn("pixel format not supported by the video detectors", "format", astiav.PixelFormat(d.info.format).String())
 	}

@@ -52,6 +52,8 @@ type Agent struct {
 	Firmware Firmware `yaml:"firmware"`
 	// Config is how far desired documents from the broker are trusted.
 	Config FleetConfig `yaml:"config"`
+	// Thumbnails are the JPEGs of alarms' pictures and the live ones.
+	Thumbnails Thumbnails `yaml:"thumbnails"`
 }
 
 // Firmware is the local, never remote, part of over-the-air updates: which
@@ -166,6 +168,7 @@ func DefaultAgent() Agent {
 			MaxBundleBytes: 512 << 20, HealthDeadline: Duration(5 * time.Minute), Flavor: "cpu", Downgrades: "job",
 			StallTimeout: Duration(time.Hour),
 		},
+		Thumbnails: DefaultThumbnails(),
 	}
 }
 
@@ -380,6 +383,7 @@ func (a *Agent) Validate() error {
 	if a.Firmware.Downgrades != "job" && a.Firmware.Downgrades != "never" {
 		addf("firmware.downgrades", "%q is not job or never", a.Firmware.Downgrades)
 	}
+	errs = append(errs, a.Thumbnails.problems()...)
 	base, derrs := mergeDetectors(detectors.DefaultConfig(), a.Detectors, "detectors")
 	errs = append(errs, derrs...)
 	if len(derrs) > 0 {

@@ -18,6 +18,9 @@ type meter struct {
 	started bool
 	wall0   time.Time
 	media0  float64
+	// cur is the picture the analyzer is measuring, for the thumbnail of
+	// an alarm it raises; nil between pictures.
+	cur *detectors.VideoFrame
 }
 
 func (m *meter) first(t float64) {
@@ -43,7 +46,12 @@ func (m *meter) Tracks(t float64, hasVideo, hasAudio bool) { m.an.Tracks(t, hasV
 
 func (m *meter) Video(cur, ref *detectors.VideoFrame) bool {
 	m.first(cur.PTS)
+	m.cur = cur
 	keep := m.an.Video(cur, ref)
+	m.cur = nil
+	if m.st.cam != nil {
+		m.st.cam.Picture(cur)
+	}
 	m.st.frames.Add(1)
 	m.lag(cur.PTS)
 	return keep

@@ -20,6 +20,7 @@ import (
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
+	"github.com/streamqc/streamqc/thumbnail"
 	"github.com/streamqc/streamqc/transport"
 )
 
@@ -59,8 +60,11 @@ const (
 
 // Emit receives every event of every stream; it is called from the streams'
 // goroutines, concurrently, and should make the event durable before it
-// returns (the agent appends it to the spool).
-type Emit func(stream string, e detectors.Event)
+// returns (the agent appends it to the spool). shot, when not nil, is the
+// thumbnail of a raised alarm's picture (Options.Thumbnails): the event
+// names shot.ID, and Emit sets shot.Event to the spooled event's id (left
+// empty, the thumbnail is dropped).
+type Emit func(stream string, e detectors.Event, shot *thumbnail.Shot)
 
 // Options of a Supervisor.
 type Options struct {
@@ -78,6 +82,9 @@ type Options struct {
 	// Accel, when set (the cuda build), measures the frames of streams
 	// decoding on NVDEC on their GPU, in place.
 	Accel detectors.Accelerator
+	// Thumbnails, when set, takes the thumbnails of every stream (the
+	// pictures that raise alarms, live ones).
+	Thumbnails *thumbnail.Service
 }
 
 // Supervisor owns the running streams.
@@ -103,7 +110,7 @@ func New(ctx context.Context, o Options) *Supervisor {
 		o.MaxBackoff = 30 * time.Second
 	}
 	if o.Emit == nil {
-		o.Emit = func(string, detectors.Event) {}
+		o.Emit = func(string, detectors.Event, *thumbnail.Shot) {}
 	}
 	if o.PlaceEvery <= 0 {
 		o.PlaceEvery = 5 * time.Second
@@ -268,6 +275,7 @@ type stream struct {
 	live                bool
 	ts                  atomic.Bool                           // the input is MPEG-TS, checked against TR 101 290
 	tr                  [transport.NumIndicators]atomic.Int64 // its errors per indicator
+	cam                 *thumbnail.Camera                     // nil: no thumbnails
 
 	mu       sync.Mutex
 	state    State
@@ -295,6 +303,9 @@ func (s *Supervisor) newStream(c StreamConfig) *stream {
 	st.short.Store(math.Float64bits(math.NaN()))
 	st.lagBits.Store(math.Float64bits(math.NaN()))
 	st.cfg.Media.Logger = st.log
+	if s.o.Thumbnails != nil {
+		st.cam = s.o.Thumbnails.Camera(c.ID)
+	}
 	return st
 }
 
@@ -327,7 +338,9 @@ func (st *stream) setState(s State, err error) {
 	}
 }
 
-func (st *stream) emit(e detectors.Event) {
+// emit hands e to Options.Emit; f is the picture being analysed (nil:
+// none), whose thumbnail a raised alarm takes.
+func (st *stream) emit(e detectors.Event, f *detectors.VideoFrame) {
 	st.mu.Lock()
 	if e.State == detectors.Raised {
 		st.alarms[e.Key()] = true
@@ -335,7 +348,11 @@ func (st *stream) emit(e detectors.Event) {
 		delete(st.alarms, e.Key())
 	}
 	st.mu.Unlock()
-	st.sup.o.Emit(st.cfg.ID, e)
+	shot := st.shoot(e, f)
+	st.sup.o.Emit(st.cfg.ID, e, shot)
+	if shot != nil {
+		st.cam.Commit(shot)
+	}
 }
 
 // run opens the input again and again until the stream is stopped: a failed
@@ -360,7 +377,7 @@ func (st *stream) run() {
 				e := *loss
 				e.State, e.Cause = detectors.Cleared, detectors.CauseRecovered
 				e.End = e.Start + time.Since(lossWall).Seconds()
-				st.emit(e)
+				st.emit(e, nil)
 				loss = nil
 			}
 		}
@@ -369,13 +386,14 @@ func (st *stream) run() {
 			if e.State == detectors.Cleared && e.Cause == "" {
 				e.Cause = cause
 			}
-			st.emit(e)
+			st.emit(e, m.cur)
 		}
 		mo := st.cfg.Media
 		// A looping file is one continuous input (its alarms do not clear
 		// and raise again at every wrap): media starts it over itself.
 		mo.Loop = st.cfg.Loop
 		backend, release := st.backend(&mo)
+		st.scaler(backend)
 		an, err := detectors.NewAnalyzer(st.cfg.Detectors, backend, emit)
 		if err != nil {
 			release()
@@ -392,6 +410,7 @@ func (st *stream) run() {
 		if err == nil {
 			info, err = media.Run(st.ctx, mo, m)
 		}
+		st.endSession()
 		release()
 		st.reconnect.Add(int64(info.Reconnects))
 		cause = detectors.CauseInputEnded
@@ -404,7 +423,7 @@ func (st *stream) run() {
 				e := *loss
 				e.State, e.End = detectors.Cleared, e.Start+time.Since(lossWall).Seconds()
 				e.Reason, e.Cause = "stream stopped", cause
-				st.emit(e)
+				st.emit(e, nil)
 			}
 			return
 		}
@@ -432,7 +451,7 @@ func (st *stream) run() {
 		if loss == nil {
 			loss = &detectors.Event{Defect: detectors.SignalLoss, State: detectors.Raised, Start: info.End, Reason: err.Error()}
 			lossWall = time.Now()
-			st.emit(*loss)
+			st.emit(*loss, nil)
 		}
 		st.setState(Retrying, err)
 		wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))
@@ -442,7 +461,7 @@ func (st *stream) run() {
 			e := *loss
 			e.State, e.End = detectors.Cleared, e.Start+time.Since(lossWall).Seconds()
 			e.Reason, e.Cause = "stream stopped", st.stopCause()
-			st.emit(e)
+			st.emit(e, nil)
 			return
 		case <-time.After(wait):
 		}

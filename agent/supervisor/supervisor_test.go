@@ -14,6 +14,7 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/testdata/clips"
+	"github.com/streamqc/streamqc/thumbnail"
 	"github.com/streamqc/streamqc/transport"
 	"strings"
 )
@@ -26,7 +27,7 @@ type recorder struct {
 	}
 }
 
-func (r *recorder) emit(stream string, e detectors.Event) {
+func (r *recorder) emit(stream string, e detectors.Event, _ *thumbnail.Shot) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, struct {

@@ -41,6 +41,7 @@ srt://, rtmp://, rtsp://, http(s):// (HLS). Exit 0: analyzed (defects or not);
 	verbose := fs.Bool("v", false, "log decoder choices and progress to stderr")
 	cpuprofile := fs.String("cpuprofile", "", "write a Go CPU profile to this file")
 	features := fs.String("features", "", "write every frame's video features to this CSV file (for calibration)")
+	thumbDir := fs.String("thumbnails", "", "write each raised alarm's picture to this directory as a 320-pixel JPEG")
 	if code, done := fs.parse(args); done {
 		return code
 	}
@@ -70,6 +71,7 @@ srt://, rtmp://, rtsp://, http(s):// (HLS). Exit 0: analyzed (defects or not);
 		Media: media.Options{URL: input, HWAccel: *hwaccel, Video: *videoIdx, Audio: *audioIdx, Threads: *threads,
 			Realtime: *realtime, Duration: *duration, OpenTimeout: *openTimeout},
 		Config: dcfg, StreamID: *id, Format: *format, Color: isTerminal(stdout), Logger: logger, Accel: accelerator(),
+		Thumbnails: *thumbDir,
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

@@ -145,3 +145,14 @@ extern "C" __global__ void sq_block_horizontal_edges(const sq_u8 *plane, long lo
 		sq_add(&b[SQ_CONTROL_SUM], t[6]);
 	}
 }
+
+#include "sq_thumb.h"
+
+// sq_thumb: output row blockIdx.x of one plane of a thumbnail (luma, Cb or
+// Cr: the host launches one per plane), out_pitch bytes a row; see
+// sq_thumb.h. Only the thumbnail, a few tens of KB, goes back to the host.
+extern "C" __global__ void sq_thumb(const sq_u8 *plane, long long pitch, int step, int wide, int shift, int sw, int sh,
+                                    int dw, int dh, int full, int chroma, sq_u8 *out, long long out_pitch) {
+	int oy = sq_block();
+	sq_thumb_row(plane, pitch, step, wide, shift, sw, sh, dw, dh, full, chroma, oy, out + oy * out_pitch, sq_tid(), sq_ntid());
+}
