@@ -88,6 +88,7 @@ func TestBrowserAgent(t *testing.T) {
 	c.Broker.URL = b.URL
 	c.MetricsInterval = config.Duration(time.Second)
 	c.StopTimeout = config.Duration(5 * time.Second)
+	c.Thumbnails.LiveInterval = config.Duration(time.Second) // the mosaic's live pictures
 	c.Streams = []config.Stream{
 		// Short minimum durations: the alarms stay open over 2 s of every 12.
 		{ID: "a", URL: "black.mkv", Realtime: true, Loop: true, Detectors: map[string]any{"black": map[string]any{"min_duration": 0.5}}},
@@ -101,16 +102,23 @@ func TestBrowserAgent(t *testing.T) {
 		&& document.querySelectorAll('#mosaic .tile').length === 2`, 15*time.Second)
 	poll(t, ctx, "the black alarm on a's tile", tileA+`.classList.contains("alarm") && `+tileA+`.querySelector(".badge").textContent === "black"`, 25*time.Second)
 	t.Logf("black raised on the page %s after the agent started (truth: black from 4.0 s of the clip)", time.Since(started).Round(100*time.Millisecond))
-	// The alarm's picture (the agent publishes it on thumbnails/a/alarm),
-	// then the screenshot while the alarm is open.
-	_, thumbErr := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](tileA+`.querySelector("img").complete && `+tileA+`.querySelector("img").naturalWidth > 0 && window.sqc.tiles.get("test/box1/a").view.thumb_kind === "alarm"`,
-		chromedp.WithPollingTimeout(1500*time.Millisecond)))
+	// The alarms' pictures (the agent publishes them on thumbnails/{stream}/alarm):
+	// a's black one, then b's frozen one; the screenshot while both are open.
+	shows := func(stream string) string {
+		tile := `document.querySelector('.tile[data-key="test/box1/` + stream + `"]')`
+		return `(` + tile + `.classList.contains("alarm") && ` + tile + `.querySelector("img").complete && ` + tile +
+			`.querySelector("img").naturalWidth > 0 && window.sqc.tiles.get("test/box1/` + stream + `").view.thumb_kind === "alarm")`
+	}
+	_, thumbErr := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](shows("a"), chromedp.WithPollingTimeout(1500*time.Millisecond)))
+	if thumbErr == nil {
+		_, thumbErr = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](shows("a")+" && "+shows("b"), chromedp.WithPollingTimeout(2500*time.Millisecond)))
+	}
 	screenshot(t, ctx, "dashboard.png")
 	if thumbErr != nil {
-		t.Errorf("the alarm's thumbnail is not shown on a's tile within 1.5 s of the alarm (does the agent publish thumbnails? %v)", thumbErr)
+		t.Errorf("the alarms' thumbnails are not shown on the tiles of a (black) and b (freeze) while they are open (does the agent publish thumbnails? %v)", thumbErr)
 	} else {
 		w := eval[float64](t, ctx, tileA+`.querySelector("img").naturalWidth`)
-		t.Logf("a's tile shows the alarm's thumbnail (%.0f px wide)", w)
+		t.Logf("a's and b's tiles show their alarm's thumbnail (%.0f px wide)", w)
 	}
 	raised := eval[[]latency](t, ctx, `window.sqc.stats.latency`)
 	var ms []float64
