@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/mqtttest"
 )
 
 // TestDashboardSecurity: loopback may go bare; anything else needs TLS and
@@ -45,5 +54,118 @@ func TestDashboardSecurity(t *testing.T) {
 		case token != tc.token:
 			t.Errorf("%s: token %q, want %q", tc.listen, token, tc.token)
 		}
+	}
+}
+
+// lineWriter hands the lines written to it to a channel.
+type lineWriter struct{ lines chan string }
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	for _, l := range strings.Split(strings.TrimSpace(string(p)), "\n") {
+		select {
+		case w.lines <- l:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// TestDashboardCommand: `streamqc dashboard` serves its page, records
+// events as the consumer of record (a StoredDoc per agent, the events in
+// its database, kept across a restart), and stops cleanly.
+func TestDashboardCommand(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	db := filepath.Join(t.TempDir(), "state", "history.db")
+	start := func() (string, func() int) {
+		ctx, cancel := context.WithCancel(context.Background())
+		out := lineWriter{make(chan string, 16)}
+		var errb bytes.Buffer
+		code := make(chan int, 1)
+		go func() {
+			code <- dashboardCmd(ctx, []string{"--broker", b.URL, "--fleet", "f", "--listen", "127.0.0.1:0", "--db", db}, out, &errb)
+		}()
+		select {
+		case l := <-out.lines:
+			url, _, ok := strings.Cut(strings.TrimPrefix(l, "streamqc dashboard: "), " ")
+			if !ok || !strings.HasPrefix(url, "http://127.0.0.1:") {
+				t.Fatalf("first line %q, want the page's URL", l)
+			}
+			return url, func() int {
+				cancel()
+				select {
+				case c := <-code:
+					if c != 0 {
+						t.Errorf("exit %d: %s", c, errb.String())
+					}
+					return c
+				case <-time.After(10 * time.Second):
+					t.Fatal("the dashboard did not stop within 10 s")
+					return -1
+				}
+			}
+		case c := <-code:
+			t.Fatalf("exit %d: %s", c, errb.String())
+		case <-time.After(15 * time.Second):
+			t.Fatal("no URL within 15 s")
+		}
+		return "", nil
+	}
+	url, stop := start()
+	pub, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "agent-sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stored := make(chan string, 16)
+	pub.Subscribe("streamqc/v1/f/a/events/stored", 1, func(m mqtt.Message) { stored <- string(m.Payload) })
+	pub.Start(ctx)
+	defer pub.Close(time.Second)
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		ev := fmt.Sprintf(`{"type":"defect","id":"%032x","seq":%d,"fleet":"f","agent":"a","stream":"s","defect":"black","state":"raised","start":1,"time":"2026-12-04T07:00:0%dZ"}`, i, i, i)
+		if err := pub.Publish(ctx, mqtt.Message{Topic: "streamqc/v1/f/a/events", Payload: []byte(ev), QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.After(10 * time.Second)
+	for done := false; !done; {
+		select {
+		case s := <-stored:
+			done = strings.Contains(s, `"seq":3`)
+		case <-deadline:
+			t.Fatal("no StoredDoc with seq 3 within 10 s")
+		}
+	}
+	get := func(url string) string {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %s %s", url, res.Status, body)
+		}
+		return string(body)
+	}
+	if body := get(url); !strings.Contains(body, "streamqc dashboard") {
+		t.Errorf("page: %.200s", body)
+	}
+	if n := strings.Count(get(url+"api/events"), `"type":"defect"`); n != 3 {
+		t.Errorf("timeline: %d events, want 3", n)
+	}
+	stop()
+	// Restarted, it has them from its database (and the open alarm).
+	url, stop = start()
+	defer stop()
+	if n := strings.Count(get(url+"api/events?limit=2"), `"type":"defect"`); n != 2 {
+		t.Errorf("timeline after a restart: page of %d events, want 2", n)
+	}
+	if body := get(url + "api/snapshot"); !strings.Contains(body, `"defect":"black"`) {
+		t.Errorf("the open alarm is not in the snapshot after a restart: %.300s", body)
 	}
 }
