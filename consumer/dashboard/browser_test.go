@@ -77,6 +77,11 @@ func chromium(t *testing.T) context.Context {
 // `streamqc dashboard` does: the consumer of record (a store in a temporary
 // directory, a durable session) following broker; it returns the page's URL.
 func serveDashboard(t *testing.T, brokerURL, fleet string) string {
+	return serveDashboardToken(t, brokerURL, fleet, "")
+}
+
+// serveDashboardToken is serveDashboard asking pages for a token.
+func serveDashboardToken(t *testing.T, brokerURL, fleet, token string) string {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -84,7 +89,7 @@ func serveDashboard(t *testing.T, brokerURL, fleet string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := dashboard.New(dashboard.Options{History: dashboard.StoreHistory(st, fleet), Logger: logger})
+	srv := dashboard.New(dashboard.Options{History: dashboard.StoreHistory(st, fleet), Logger: logger, Token: token})
 	durable := false
 	var rec atomic.Pointer[history.Recorder]
 	c, err := mqtt.New(mqtt.Options{Broker: brokerURL, ClientID: "streamqc-dashboard-" + fleet, CleanSession: &durable, Logger: logger,
@@ -173,7 +178,8 @@ func poll(t *testing.T, ctx context.Context, what, expr string, timeout time.Dur
 	t.Helper()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
 		dump, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
-		t.Fatalf("%s: not within %s (%v); the page says:\n%s", what, timeout, err, dump)
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " " + document.documentElement.outerHTML.slice(0, 500)`))
+		t.Fatalf("%s: not within %s (%v); the page says:\n%s\n%s", what, timeout, err, dump, html)
 	}
 }
 
@@ -356,3 +362,29 @@ func httpGetJSON(url string) (dashboard.Snapshot, error) {
 }
 
 var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// TestBrowserToken: with a token the page works once the browser has it
+// (HTTP Basic: the page, its live stream and its API all carry it), and
+// nothing is served without it.
+func TestBrowserToken(t *testing.T) {
+	const token = "correct-horse-battery-staple"
+	b := mqtttest.Start(t, mqtttest.Options{})
+	ctx := chromium(t)
+	url := serveDashboardToken(t, b.URL, "tok", token)
+	res, err := httpClient.Get(url + "api/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("without the token: %s, want 401", res.Status)
+	}
+	// As after the browser's password prompt: the credentials given once
+	// for the origin (the URL's user info stands for the prompt), then the
+	// page at its plain address (a page whose address holds credentials
+	// cannot fetch).
+	if err := chromedp.Do(ctx, chromedp.Navigate(strings.Replace(url, "http://", "http://operator:"+token+"@", 1)+"healthz"), chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, ctx, "the live stream and the timeline with the token", `document.body.dataset.ready === "1" && document.getElementById("timeline").dataset.loaded !== undefined && document.getElementById("conn").textContent === "live"`, 10*time.Second)
+}
