@@ -169,3 +169,61 @@ func TestDashboardCommand(t *testing.T) {
 		t.Errorf("the open alarm is not in the snapshot after a restart: %.300s", body)
 	}
 }
+
+// TestDashboardNoRecord: without recording, the page follows the broker on
+// a clean session and its timeline holds what it saw.
+func TestDashboardNoRecord(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	out := lineWriter{make(chan string, 16)}
+	var errb bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- dashboardCmd(ctx, []string{"--broker", b.URL, "--fleet", "f", "--listen", "127.0.0.1:0", "--no-record"}, out, &errb)
+	}()
+	var url string
+	select {
+	case l := <-out.lines:
+		url, _, _ = strings.Cut(strings.TrimPrefix(l, "streamqc dashboard: "), " ")
+	case c := <-code:
+		t.Fatalf("exit %d: %s", c, errb.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("no URL within 15 s")
+	}
+	pub, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "agent-sim"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.Start(ctx)
+	defer pub.Close(time.Second)
+	if err := pub.WaitConnected(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ev := `{"type":"defect","id":"0123456789abcdef0123456789abcdef","seq":1,"fleet":"f","agent":"a","stream":"s","defect":"freeze","state":"raised","start":1,"time":"2026-12-04T07:00:00Z"}`
+	if err := pub.Publish(ctx, mqtt.Message{Topic: "streamqc/v1/f/a/events", Payload: []byte(ev), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		res, err := http.Get(url + "api/events?defect=freeze")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if strings.Contains(string(body), "0123456789abcdef0123456789abcdef") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event is not in the timeline: %s", body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if c := <-code; c != 0 {
+		t.Errorf("exit %d: %s", c, errb.String())
+	}
+	if c := dashboardCmd(context.Background(), []string{"--no-record", "--db", "x.db"}, io.Discard, io.Discard); c != 2 {
+		t.Errorf("--no-record --db: exit %d, want 2", c)
+	}
+}

@@ -66,12 +66,12 @@ type StreamView struct {
 	ThumbKind string `json:"thumb_kind,omitempty"`
 }
 
-// Snapshot is the whole fleet, sent to a page when it connects.
+// Snapshot is the whole fleet, sent to a page when it connects (the
+// timeline comes from /api/events).
 type Snapshot struct {
-	Agents  []AgentView         `json:"agents"`
-	Streams []StreamView        `json:"streams"`
-	Events  []schema.AgentEvent `json:"events"` // the last ones, newest first
-	Time    int64               `json:"time"`   // server clock, Unix ms
+	Agents  []AgentView  `json:"agents"`
+	Streams []StreamView `json:"streams"`
+	Time    int64        `json:"time"` // server clock, Unix ms
 }
 
 // Delta is what changed since the last one.
@@ -125,16 +125,14 @@ type model struct {
 	dirtyS  map[string]struct{}
 	removed map[string]struct{}
 	thumbs  *thumbCache
-	recent  []schema.AgentEvent // ring of the last events, oldest first
-	nRecent int
 	dedup   *consumer.Dedup
 }
 
-func newModel(recent, thumbs int) *model {
+func newModel(thumbs int) *model {
 	return &model{
 		agents: map[string]*agentState{}, streams: map[string]*streamState{},
 		dirtyA: map[string]struct{}{}, dirtyS: map[string]struct{}{}, removed: map[string]struct{}{},
-		thumbs: newThumbCache(thumbs), nRecent: recent, dedup: consumer.NewDedup(100000),
+		thumbs: newThumbCache(thumbs), dedup: consumer.NewDedup(100000),
 	}
 }
 
@@ -382,10 +380,6 @@ func (m *model) addEvent(e schema.AgentEvent) bool {
 	if !m.dedup.First(e.ID) {
 		return false
 	}
-	m.recent = append(m.recent, e)
-	if len(m.recent) > m.nRecent {
-		m.recent = slices.Delete(m.recent, 0, len(m.recent)-m.nRecent)
-	}
 	if e.Stream == "" || e.Defect == "" {
 		return true
 	}
@@ -480,12 +474,12 @@ func (m *model) viewLocked(s *streamState) StreamView {
 	return v
 }
 
-// snapshot is the whole fleet and the last events; it resets nothing.
+// snapshot is the whole fleet; it resets nothing.
 func (m *model) snapshot() Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sn := Snapshot{Agents: make([]AgentView, 0, len(m.agents)), Streams: make([]StreamView, 0, len(m.streams)),
-		Events: make([]schema.AgentEvent, 0, len(m.recent)), Time: time.Now().UnixMilli()}
+		Time: time.Now().UnixMilli()}
 	for _, a := range m.agents {
 		sn.Agents = append(sn.Agents, a.view)
 	}
@@ -494,9 +488,6 @@ func (m *model) snapshot() Snapshot {
 	}
 	slices.SortFunc(sn.Agents, func(a, b AgentView) int { return strings.Compare(a.Key, b.Key) })
 	slices.SortFunc(sn.Streams, func(a, b StreamView) int { return strings.Compare(a.Key, b.Key) })
-	for i := len(m.recent) - 1; i >= 0; i-- {
-		sn.Events = append(sn.Events, m.recent[i])
-	}
 	return sn
 }
 

@@ -55,8 +55,6 @@ type Options struct {
 	Token string
 	// MaxClients bounds the live pages (default 64).
 	MaxClients int
-	// RecentEvents: events kept for a page's first view (default 200).
-	RecentEvents int
 	// Thumbnails: thumbnails kept in memory besides every stream's current
 	// pictures (default 512).
 	Thumbnails int
@@ -100,13 +98,10 @@ func New(o Options) *Server {
 	if o.MaxClients <= 0 {
 		o.MaxClients = 64
 	}
-	if o.RecentEvents <= 0 {
-		o.RecentEvents = 200
-	}
 	if o.Thumbnails <= 0 {
 		o.Thumbnails = 512
 	}
-	s := &Server{o: o, log: o.Logger, m: newModel(o.RecentEvents, o.Thumbnails), hist: o.History,
+	s := &Server{o: o, log: o.Logger, m: newModel(o.Thumbnails), hist: o.History,
 		kick: make(chan struct{}, 1), clients: map[*client]struct{}{}}
 	if s.hist == nil {
 		s.mem = NewMemHistory(10000)
