@@ -240,7 +240,7 @@
       const entry = { id: e.id, agentMs, serverMs: e.recv ? now - e.recv : null };
       stats.latency.push(entry);
       if (stats.latency.length > 1000) stats.latency.shift();
-      $("latency").textContent = "event shown " + agentMs + " ms after the agent sent it";
+      $("latency").textContent = "last event on this page " + agentMs + " ms after its agent's time";
     });
   }
   async function loadTimeline(more) {
