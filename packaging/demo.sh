@@ -55,8 +55,10 @@ broker:
   url: tcp://127.0.0.1:$port
 metrics_interval: 5s
 streams:
-  - {id: news-hd,   url: broadcast_ts.ts, realtime: true, loop: true}   # black 3-5 s, silence 7-10 s of every 12 s
-  - {id: sports,    url: freeze.mkv,      realtime: true, loop: true}   # freeze 4-7 s
+  # black 3-5 s, silence 7-10 s of every 12 s; black and freeze raised after
+  # 0.5 s (not 2 s) so that the dashboard shows their pictures for a while
+  - {id: news-hd,   url: broadcast_ts.ts, realtime: true, loop: true, detectors: {black: {min_duration: 0.5}}}
+  - {id: sports,    url: freeze.mkv,      realtime: true, loop: true, detectors: {freeze: {min_duration: 0.5}}}   # freeze 4-7 s
   - {id: music,     url: clipping.mkv,    realtime: true, loop: true}   # clipping 4-6 s
 CONF
 # A live picture of every stream every 2 s for the dashboard's mosaic (off by
