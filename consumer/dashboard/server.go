@@ -423,7 +423,7 @@ func (s *Server) serveThumbnail(w http.ResponseWriter, r *http.Request) {
 // events and deltas.
 func (s *Server) serveLive(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	c := &client{ch: make(chan []byte, 256), gone: make(chan struct{})}
+	c := &client{ch: make(chan []byte, 1024), gone: make(chan struct{})}
 	s.mu.Lock()
 	if len(s.clients) >= s.o.MaxClients {
 		s.mu.Unlock()
