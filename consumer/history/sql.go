@@ -34,8 +34,9 @@ func migrations() []string {
 		raw         TEXT NOT NULL
 	);
 	CREATE INDEX events_time ON events (time_ns, id);
-	CREATE INDEX events_agent ON events (fleet, agent, stream, time_ns);
-	CREATE INDEX events_defect ON events (fleet, defect, time_ns);
+	CREATE INDEX events_agent ON events (fleet, agent, time_ns, id);
+	CREATE INDEX events_stream ON events (fleet, agent, stream, time_ns, id);
+	CREATE INDEX events_defect ON events (fleet, defect, time_ns, id);
 	CREATE INDEX events_seq ON events (fleet, agent, seq);
 	CREATE INDEX events_received ON events (received_ns);
 	CREATE TABLE marks (

@@ -67,8 +67,9 @@ type Options struct {
 	// DefaultBatch).
 	Batch  int
 	Logger *slog.Logger
-	// now is the clock (tests).
-	now func() time.Time
+	// now is the clock, pruneChunk the events one prune deletes (tests).
+	now        func() time.Time
+	pruneChunk int
 }
 
 // Record is a stored event: the agent's event and when we received it.
@@ -85,9 +86,13 @@ type Store struct {
 	log *slog.Logger
 
 	ops     chan op
-	closing chan struct{}
-	done    chan struct{}
-	closeMu sync.Once
+	closing chan struct{} // closed by Close: the writer commits what is queued and stops
+	done    chan struct{} // closed when the writer has stopped
+	// subMu: submit sends under the read lock, Close marks closed under the
+	// write lock, so nothing is queued once the writer drains for the last time.
+	subMu    sync.RWMutex
+	closed   bool
+	closeErr error
 
 	// Written by the writer goroutine only; read under mu.
 	mu    sync.Mutex
@@ -179,6 +184,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.pruneChunk <= 0 {
+		o.pruneChunk = pruneChunk
+	}
 	dsn, where, err := sqliteDSN(o)
 	if err != nil {
 		return nil, err
@@ -244,9 +252,17 @@ func sqliteDSN(o Options) (dsn, where string, err error) {
 // Close stops the writer (what is queued is committed first) and closes the
 // database.
 func (s *Store) Close() error {
-	s.closeMu.Do(func() { close(s.closing) })
+	s.subMu.Lock()
+	first := !s.closed
+	s.closed = true
+	s.subMu.Unlock()
+	if first {
+		close(s.closing)
+		<-s.done
+		s.closeErr = s.db.Close()
+	}
 	<-s.done
-	return s.db.Close()
+	return s.closeErr
 }
 
 // Add stores an event (raw is its payload as received; nil: re-encoded)
@@ -275,9 +291,19 @@ func (s *Store) AddThumbnail(ctx context.Context, d schema.ThumbnailDoc) error {
 // Prune deletes what is older than the retention now (the writer also does
 // it every PruneEvery) and says how many events went.
 func (s *Store) Prune(ctx context.Context) (int64, error) {
-	r, err := s.wait(ctx, op{kind: opPrune})
-	return r.pruned, err
+	var total int64
+	for {
+		r, err := s.wait(ctx, op{kind: opPrune})
+		total += r.pruned
+		if err != nil || r.pruned < int64(s.o.pruneChunk) {
+			return total, err
+		}
+	}
 }
+
+// pruneChunk bounds the events one prune deletes, so that a first prune of
+// a large database does not hold the writer for long.
+const pruneChunk = 5000
 
 func (s *Store) wait(ctx context.Context, o op) (result, error) {
 	ch := make(chan result, 1)
@@ -298,16 +324,14 @@ func (s *Store) submit(ctx context.Context, o op) error {
 	if o.received.IsZero() {
 		o.received = s.o.now()
 	}
-	select {
-	case <-s.closing:
+	s.subMu.RLock()
+	defer s.subMu.RUnlock()
+	if s.closed {
 		return ErrClosed
-	default:
 	}
 	select {
 	case s.ops <- o:
 		return nil
-	case <-s.closing:
-		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -318,44 +342,48 @@ func (s *Store) writer() {
 	defer close(s.done)
 	prune := time.NewTicker(s.o.PruneEvery)
 	defer prune.Stop()
+	pruneMore := false // the last periodic prune deleted a whole chunk: go on
+	pruneOp := func() op {
+		return op{kind: opPrune, done: func(r result) { pruneMore = r.err == nil && r.pruned >= int64(s.o.pruneChunk) }}
+	}
 	batch := make([]op, 0, s.o.Batch)
 	for {
 		batch = batch[:0]
-		select {
-		case o := <-s.ops:
-			batch = append(batch, o)
-		case <-prune.C:
-			batch = append(batch, op{kind: opPrune})
-		case <-s.closing:
-			// Commit what is queued, then stop.
-			for {
-				batch = batch[:0]
-				for len(batch) < s.o.Batch {
-					select {
-					case o := <-s.ops:
-						batch = append(batch, o)
-						continue
-					default:
-					}
-					break
-				}
-				if len(batch) == 0 {
-					return
-				}
-				s.commitBatch(batch)
-			}
-		}
-	fill:
-		for len(batch) < s.o.Batch {
+		if pruneMore {
+			pruneMore = false
+			batch = append(batch, pruneOp())
+		} else {
 			select {
 			case o := <-s.ops:
 				batch = append(batch, o)
-			default:
-				break fill
+			case <-prune.C:
+				batch = append(batch, pruneOp())
+			case <-s.closing:
+				// Nothing is queued any more (see subMu): commit the rest.
+				for {
+					batch = s.fill(batch[:0])
+					if len(batch) == 0 {
+						return
+					}
+					s.commitBatch(batch)
+				}
 			}
 		}
-		s.commitBatch(batch)
+		s.commitBatch(s.fill(batch))
 	}
+}
+
+// fill adds to batch what is queued, up to the batch size, without waiting.
+func (s *Store) fill(batch []op) []op {
+	for len(batch) < s.o.Batch {
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitBatch runs a batch in one transaction and reports each op's result.
@@ -431,10 +459,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 				c.events = append(c.events, r)
 			}
 		case opMissing:
-			am, err := s.agent(ctx, st, o.key)
-			if err != nil {
-				return c, touched, err
-			}
+			am := s.agent(o.key)
 			touched[o.key] = true
 			if am.wm.Missing(o.rng) {
 				s.log.Info("history: agent declared events missing", "fleet", o.key.fleet, "agent", o.key.agent,
@@ -468,7 +493,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 }
 
 // agent returns the delivery state of an agent, made on first sight.
-func (s *Store) agent(ctx context.Context, st *stmts, k agentKey) (*agentMark, error) {
+func (s *Store) agent(k agentKey) *agentMark {
 	s.mu.Lock()
 	am := s.marks[k]
 	if am == nil {
@@ -476,7 +501,7 @@ func (s *Store) agent(ctx context.Context, st *stmts, k agentKey) (*agentMark, e
 		s.marks[k] = am
 	}
 	s.mu.Unlock()
-	return am, nil
+	return am
 }
 
 // putEvent inserts an event unless its id is stored, and moves the agent's
@@ -525,10 +550,7 @@ func (s *Store) putEvent(ctx context.Context, st *stmts, o *op, touched map[agen
 				e.ID, e.Fleet, e.Agent, e.Seq, fleet, agent, seq)
 		}
 	}
-	am, err := s.agent(ctx, st, k)
-	if err != nil {
-		return false, err
-	}
+	am := s.agent(k)
 	touched[k] = true
 	am.wm.Stored(e.Seq)
 	am.updated = o.received
@@ -569,8 +591,8 @@ func (s *Store) prune(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, nil
 	}
 	cut := s.o.now().Add(-s.o.Retention).UnixNano()
-	res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE received_ns < ?
-		AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.event = events.id)`, cut)
+	res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_ns < ?
+		AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.event = events.id) LIMIT ?)`, cut, s.o.pruneChunk)
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}

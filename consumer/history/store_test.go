@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -315,6 +316,7 @@ func TestThumbnailsAndPrune(t *testing.T) {
 		o.ThumbnailsPerStream = 3
 		o.Retention = 24 * time.Hour
 		o.now = clock
+		o.pruneChunk = 2
 	})
 	ctx := context.Background()
 	e1 := ev("f", "a1", 1, "s1", "black", "raised")
@@ -348,6 +350,10 @@ func TestThumbnailsAndPrune(t *testing.T) {
 
 	// Two days later a new event; prune deletes what was received before
 	// the last 24 hours, except the latest event of an alarm.
+	for n := uint64(5); n <= 9; n++ { // 5 more old ones: prune deletes 2 at a time here
+		mustAdd(t, s, ev("f", "a1", n, "s1", "black", "raised"))
+	}
+	mustAdd(t, s, ev("f", "a1", 10, "s1", "black", "cleared"))
 	setNow(t0.Add(48 * time.Hour))
 	mustAdd(t, s, ev("f", "a1", 3, "s2", "freeze", "raised"))
 	mustAdd(t, s, ev("f", "a1", 4, "s3", "freeze", "raised"))
@@ -355,8 +361,8 @@ func TestThumbnailsAndPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("pruned %d events, want 1 (seq 1; seq 2 is s1 black's latest)", n)
+	if n != 7 {
+		t.Errorf("pruned %d events, want 7 (seqs 1, 2, 5-9; 10 is s1 black's latest)", n)
 	}
 	rs, _ := s.Events(ctx, Query{})
 	if len(rs) != 3 {
@@ -366,7 +372,7 @@ func TestThumbnailsAndPrune(t *testing.T) {
 		t.Errorf("the thumbnail of a pruned event: %v, want gone", err)
 	}
 	// Pruning keeps the watermark.
-	if m := markOf(t, s, "f", "a1"); m.Seq != 4 || m.Stored != 4 {
+	if m := markOf(t, s, "f", "a1"); m.Seq != 10 || m.Stored != 10 {
 		t.Errorf("mark %+v", m)
 	}
 }
@@ -403,5 +409,50 @@ func TestGroupCommit(t *testing.T) {
 	s.db.QueryRow("SELECT COUNT(*) FROM events").Scan(&n)
 	if n != agents*per {
 		t.Errorf("%d rows, want %d", n, agents*per)
+	}
+}
+
+// TestQueryPlans: the usual queries of the timeline walk an index in time
+// order: no sort of the matching rows, which would grow with the history.
+func TestQueryPlans(t *testing.T) {
+	s := openStore(t, t.TempDir(), nil)
+	before := Record{AgentEvent: schema.AgentEvent{ID: "x", Time: t0.Format(time.RFC3339)}}.Cursor()
+	tests := []struct {
+		name  string
+		q     Query
+		index string
+	}{
+		{"newest", Query{}, "events_time"},
+		{"page", Query{Before: before}, "events_time"},
+		{"agent", Query{Fleet: "f", Agent: "a", Before: before}, "events_agent"},
+		{"agent window", Query{Fleet: "f", Agent: "a", Since: t0, Until: t0.Add(time.Hour)}, "events_agent"},
+		{"stream", Query{Fleet: "f", Agent: "a", Stream: "s", Before: before}, "events_stream"},
+		{"defect", Query{Fleet: "f", Defect: "black", Before: before}, "events_defect"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q, args, err := eventsSQL(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := s.db.Query("EXPLAIN QUERY PLAN "+q, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var plan []string
+			for rows.Next() {
+				var id, parent, notused int
+				var d string
+				if err := rows.Scan(&id, &parent, &notused, &d); err != nil {
+					t.Fatal(err)
+				}
+				plan = append(plan, d)
+			}
+			p := strings.Join(plan, "; ")
+			if !strings.Contains(p, "INDEX "+tt.index) || strings.Contains(p, "TEMP B-TREE") {
+				t.Errorf("plan %q, want %s and no sort", p, tt.index)
+			}
+		})
 	}
 }

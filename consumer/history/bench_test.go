@@ -1,0 +1,139 @@
+package history
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/streamqc/streamqc/schema"
+)
+
+// BenchmarkStoreEvents: events stored per second, queued as the Recorder
+// queues them (it does not wait for each commit) and with 16 goroutines
+// that each wait for their event's commit; either way commits are shared.
+func BenchmarkStoreEvents(b *testing.B) {
+	const agents = 50
+	b.Run("recorder-path", func(b *testing.B) {
+		s := openStore(b, b.TempDir(), nil)
+		events := makeEvents(agents, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		var wg sync.WaitGroup
+		wg.Add(len(events))
+		var failed atomic.Int64
+		for _, e := range events {
+			if err := s.submit(context.Background(), op{kind: opEvent, rec: Record{AgentEvent: e}, done: func(r result) {
+				if r.err != nil || !r.stored {
+					failed.Add(1)
+				}
+				wg.Done()
+			}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wg.Wait()
+		b.StopTimer()
+		if failed.Load() > 0 {
+			b.Fatalf("%d events not stored", failed.Load())
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("16-waiting-writers", func(b *testing.B) {
+		s := openStore(b, b.TempDir(), nil)
+		events := makeEvents(agents, b.N)
+		b.ReportAllocs()
+		b.ResetTimer()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1) - 1; i < int64(len(events)); i = next.Add(1) - 1 {
+					if _, err := s.Add(context.Background(), events[i], nil); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// makeEvents makes n events spread over agents, each agent's seqs dense.
+func makeEvents(agents, n int) []schema.AgentEvent {
+	out := make([]schema.AgentEvent, n)
+	seq := make([]uint64, agents)
+	defects := []string{"black", "freeze", "silence", "loudness"}
+	for i := range out {
+		a := i % agents
+		seq[a]++
+		e := ev("bench", fmt.Sprint("agent", a), seq[a], fmt.Sprint("s", i%7), defects[i%len(defects)], []string{"raised", "cleared"}[(i/agents)%2])
+		e.Values = map[string]float64{"luma": 16, "ratio": 0.98}
+		out[i] = e
+	}
+	return out
+}
+
+// BenchmarkQueries: query latency over a database of 200,000 events of 50
+// agents.
+func BenchmarkQueries(b *testing.B) {
+	const n = 200000
+	s := openStore(b, b.TempDir(), nil)
+	events := makeEvents(50, n)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for _, e := range events {
+		if err := s.submit(context.Background(), op{kind: opEvent, rec: Record{AgentEvent: e}, done: func(result) { wg.Done() }}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	ctx := context.Background()
+	mid := t0.Add(n / 50 / 2 * time.Second)
+	for _, q := range []struct {
+		name string
+		q    Query
+	}{
+		{"newest-100", Query{}},
+		{"agent-100", Query{Fleet: "bench", Agent: "agent7"}},
+		{"agent-stream-100", Query{Fleet: "bench", Agent: "agent7", Stream: "s0"}},
+		{"defect-100", Query{Fleet: "bench", Defect: "freeze"}},
+		{"agent-defect-state-1000", Query{Fleet: "bench", Agent: "agent4", Defect: "black", State: "raised", Limit: 1000}},
+		{"agent-hour-window", Query{Fleet: "bench", Agent: "agent9", Since: mid, Until: mid.Add(time.Hour)}},
+		{"page-20-deep", Query{Limit: 100}},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				qq := q.q
+				pages := 1
+				if q.name == "page-20-deep" {
+					pages = 20
+				}
+				for range pages {
+					rs, err := s.Events(ctx, qq)
+					if err != nil || len(rs) == 0 {
+						b.Fatalf("%d records, %v", len(rs), err)
+					}
+					qq.Before = rs[len(rs)-1].Cursor()
+				}
+			}
+		})
+	}
+	b.Run("open-alarms", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			rs, err := s.OpenAlarms(ctx, "bench")
+			if err != nil || len(rs) == 0 {
+				b.Fatalf("%d records, %v", len(rs), err)
+			}
+		}
+	})
+}
