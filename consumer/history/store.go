@@ -202,6 +202,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("history: %s: %w", where, err)
 	}
+	// Statistics for the query planner, gathered where they are missing or
+	// stale (SQLite's advice for long-lived connections: at open, then
+	// from time to time; see prune).
+	if _, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: %s: optimize: %w", where, err)
+	}
 	s := &Store{
 		o:       o,
 		db:      db,
@@ -414,6 +421,14 @@ func (s *Store) commitBatch(batch []op) {
 		}
 	}
 	for i, o := range batch {
+		if o.kind == opPrune && err == nil {
+			// Keep the planner's statistics current (it picks between the
+			// agent's and the defect's index by them); cheap when nothing
+			// changed much.
+			if _, oerr := s.db.ExecContext(ctx, `PRAGMA optimize`); oerr != nil {
+				s.log.Warn("history: optimize", "err", oerr)
+			}
+		}
 		if o.done != nil {
 			o.done(results[i])
 		}
