@@ -137,6 +137,7 @@ func BenchmarkQueries(b *testing.B) {
 			if err != nil || len(rs) == 0 {
 				b.Fatalf("%d records, %v", len(rs), err)
 			}
+			b.ReportMetric(float64(len(rs)), "open")
 		}
 	})
 }
