@@ -399,11 +399,20 @@ func (s *Store) commitBatch(batch []op) {
 	results := make([]result, len(batch))
 	c, touched, err := s.runBatch(ctx, batch, results)
 	if err != nil {
-		s.log.Error("history: commit failed, batch not stored", "ops", len(batch), "err", err)
 		// The database rolled back: so does the agents' state.
 		if rerr := s.reloadMarks(ctx, touched); rerr != nil {
 			s.log.Error("history: reload delivery state", "err", rerr)
 		}
+		if len(batch) > 1 {
+			// One write must not fail the others queued with it: each
+			// again in a transaction of its own.
+			s.log.Warn("history: batch failed, its writes committed one by one", "ops", len(batch), "err", err)
+			for i := range batch {
+				s.commitBatch(batch[i : i+1])
+			}
+			return
+		}
+		s.log.Error("history: commit failed, not stored", "err", err)
 		for i := range results {
 			results[i] = result{err: fmt.Errorf("history: store: %w", err)}
 		}

@@ -456,3 +456,54 @@ func TestQueryPlans(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreFailedWrite: a write the database refuses fails alone; the
+// writes batched with it are stored, and the agent's watermark covers none
+// of what was refused, before or after a restart.
+func TestStoreFailedWrite(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, nil)
+	if _, err := s.db.Exec(`CREATE TRIGGER poison BEFORE INSERT ON events WHEN NEW.stream = 'poison'
+		BEGIN SELECT RAISE(ABORT, 'injected failure'); END`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	mustAdd(t, s, ev("f", "a1", 1, "s1", "black", "raised"))
+	// Queue 2 (poisoned) and 3..40 at once so that they share batches.
+	type out struct {
+		seq uint64
+		err error
+	}
+	results := make(chan out, 40)
+	for n := uint64(2); n <= 40; n++ {
+		stream := "s1"
+		if n == 2 {
+			stream = "poison"
+		}
+		e := ev("f", "a1", n, stream, "black", "raised")
+		if err := s.submit(ctx, op{kind: opEvent, rec: Record{AgentEvent: e}, done: func(r result) { results <- out{e.Seq, r.err} }}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 39 {
+		r := <-results
+		if (r.err != nil) != (r.seq == 2) {
+			t.Errorf("seq %d: err %v", r.seq, r.err)
+		}
+	}
+	if m := markOf(t, s, "f", "a1"); m.Seq != 1 || !m.Gap || m.Above != 38 || m.Stored != 39 {
+		t.Fatalf("mark %+v, want W 1 with 38 above, 39 stored", m)
+	}
+	s.Close()
+	s = openStore(t, dir, nil)
+	if m := markOf(t, s, "f", "a1"); m.Seq != 1 || m.Above != 38 {
+		t.Fatalf("after restart %+v", m)
+	}
+	if _, err := s.db.Exec(`DROP TRIGGER poison`); err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, s, ev("f", "a1", 2, "poison", "black", "raised")) // the agent sends it again
+	if m := markOf(t, s, "f", "a1"); m.Seq != 40 || m.Gap {
+		t.Fatalf("after the resend %+v", m)
+	}
+}
