@@ -2,12 +2,15 @@ package history
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/mqtttest"
 	"github.com/streamqc/streamqc/schema"
 )
 
@@ -140,4 +143,79 @@ func BenchmarkQueries(b *testing.B) {
 			b.ReportMetric(float64(len(rs)), "open")
 		}
 	})
+}
+
+// BenchmarkRecorderMQTT: events from 4 agents through a real Mosquitto to
+// the database, until every agent's watermark covers all of its events;
+// and how many StoredDocs that took (coalesced: at most ~5 a second per
+// agent).
+func BenchmarkRecorderMQTT(b *testing.B) {
+	const agents = 4
+	broker := mqtttest.Start(b, mqtttest.Options{})
+	st := openStore(b, b.TempDir(), nil)
+	durable := false
+	var rec *Recorder
+	c := newClient(b, mqtt.Options{Broker: broker.URL, ClientID: "recorder", CleanSession: &durable,
+		OnConnect: func(ctx context.Context, c *mqtt.Client) { rec.OnConnect(ctx, c) }})
+	var err error
+	if rec, err = NewRecorder(st, RecorderOptions{Fleet: "bench", Name: "bench", Client: c, Logger: quiet()}); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rec.Run(ctx)
+	start(b, c)
+	var docs atomic.Int64
+	w := newClient(b, mqtt.Options{Broker: broker.URL, ClientID: "watcher"})
+	w.Subscribe(schema.Filter("bench", "", "events/stored"), 1, func(mqtt.Message) { docs.Add(1) })
+	start(b, w)
+	pubs := make([]*mqtt.Client, agents)
+	for i := range pubs {
+		pubs[i] = newClient(b, mqtt.Options{Broker: broker.URL, ClientID: fmt.Sprint("agent", i)})
+		start(b, pubs[i])
+	}
+	per := max(b.N/agents, 1)
+	payloads := make([][][]byte, agents)
+	for a := range agents {
+		for n := 1; n <= per; n++ {
+			p, _ := json.Marshal(ev("bench", fmt.Sprint("agent", a), uint64(n), "s1", "black", "raised"))
+			payloads[a] = append(payloads[a], p)
+		}
+	}
+	docs.Store(0)
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for a := range agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			topic := schema.NewTopics("bench", fmt.Sprint("agent", a)).Events
+			for _, p := range payloads[a] {
+				if err := pubs[a].Publish(ctx, mqtt.Message{Topic: topic, Payload: p, QoS: 1}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for {
+		ms, _ := st.Marks(ctx)
+		done := len(ms) == agents
+		for _, m := range ms {
+			done = done && m.Seq == uint64(per)
+		}
+		if done {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.StopTimer()
+	total := agents * per
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+	time.Sleep(400 * time.Millisecond) // the last StoredDocs
+	b.ReportMetric(float64(docs.Load())/agents/max(b.Elapsed().Seconds(), 0.2), "stored-docs/s/agent")
+	if s := rec.Stats(); s.Stored != uint64(total) || s.Invalid+s.Forged+s.StoreErrs != 0 {
+		b.Fatalf("stats %+v, want %d stored", s, total)
+	}
 }

@@ -58,7 +58,7 @@ func watchStored(t *testing.T, url, f string) *storedLog {
 	return l
 }
 
-func newClient(t *testing.T, o mqtt.Options) *mqtt.Client {
+func newClient(t testing.TB, o mqtt.Options) *mqtt.Client {
 	t.Helper()
 	o.Logger = quiet()
 	c, err := mqtt.New(o)
@@ -69,7 +69,7 @@ func newClient(t *testing.T, o mqtt.Options) *mqtt.Client {
 	return c
 }
 
-func start(t *testing.T, c *mqtt.Client) {
+func start(t testing.TB, c *mqtt.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
