@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,8 +20,8 @@ import (
 // that each wait for their event's commit; either way commits are shared.
 func BenchmarkStoreEvents(b *testing.B) {
 	const agents = 50
-	b.Run("recorder-path", func(b *testing.B) {
-		s := openStore(b, b.TempDir(), nil)
+	recorderPath := func(b *testing.B, db string) {
+		s := openStore(b, db, nil)
 		events := makeEvents(agents, b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -43,7 +44,11 @@ func BenchmarkStoreEvents(b *testing.B) {
 			b.Fatalf("%d events not stored", failed.Load())
 		}
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-	})
+	}
+	b.Run("recorder-path", func(b *testing.B) { recorderPath(b, b.TempDir()) })
+	if dsn := os.Getenv("STREAMQC_TEST_POSTGRES"); dsn != "" {
+		b.Run("recorder-path-postgres", func(b *testing.B) { recorderPath(b, pgSchema(b, dsn)) })
+	}
 	b.Run("16-waiting-writers", func(b *testing.B) {
 		s := openStore(b, b.TempDir(), nil)
 		events := makeEvents(agents, b.N)

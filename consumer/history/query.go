@@ -122,7 +122,7 @@ func (s *Store) OpenAlarms(ctx context.Context, fleet string) ([]Record, error) 
 }
 
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]Record, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: query events: %w", err)
 	}
@@ -151,8 +151,8 @@ func (s *Store) records(ctx context.Context, q string, args ...any) ([]Record, e
 func (s *Store) Thumbnail(ctx context.Context, id string) (*schema.ThumbnailDoc, error) {
 	d := &schema.ThumbnailDoc{Type: "thumbnail", ID: id}
 	var t int64
-	err := s.db.QueryRowContext(ctx, `SELECT fleet, agent, stream, kind, event, defect, pts, time_ns, width, height,
-		content_type, data FROM thumbnails WHERE id = ?`, id).Scan(&d.Fleet, &d.Agent, &d.Stream, &d.Kind, &d.Event,
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT fleet, agent, stream, kind, event, defect, pts, time_ns, width, height,
+		content_type, data FROM thumbnails WHERE id = ?`), id).Scan(&d.Fleet, &d.Agent, &d.Stream, &d.Kind, &d.Event,
 		&d.Defect, &d.PTS, &t, &d.Width, &d.Height, &d.ContentType, &d.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("thumbnail %.64q: %w", id, ErrNotFound)

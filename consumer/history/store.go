@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,8 @@ import (
 
 	"github.com/streamqc/streamqc/schema"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver (PostgreSQL)
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, pure Go
 )
 
 // DefaultFile is the database's file name in the state directory.
@@ -51,9 +53,9 @@ type Options struct {
 	StateDir string
 	// Path is the SQLite file (default StateDir/history.db).
 	Path string
-	// DSN, when set, replaces Path: a modernc.org/sqlite data source
-	// ("file:/var/lib/streamqc/history.db?..." ; the store adds its pragmas).
-	// A postgres:// DSN is refused for now: see README.md.
+	// DSN, when set, replaces Path: a PostgreSQL URL (postgres://user@host/db,
+	// see README.md), or a modernc.org/sqlite data source
+	// ("file:/var/lib/streamqc/history.db"; the store adds its pragmas).
 	DSN string
 	// Retention is how long events are kept, by the time they were received
 	// (default DefaultRetention; negative: forever). PruneEvery is how often
@@ -83,6 +85,7 @@ type Record struct {
 type Store struct {
 	o   Options
 	db  *sql.DB
+	d   dialect
 	log *slog.Logger
 
 	ops     chan op
@@ -187,31 +190,29 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.pruneChunk <= 0 {
 		o.pruneChunk = pruneChunk
 	}
-	dsn, where, err := sqliteDSN(o)
+	driver, dsn, where, d, err := dataSource(o)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", where, err)
 	}
-	// Readers run beside the writer (WAL); a few connections are enough.
+	// Readers run beside the writer; a few connections are enough.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, d); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history: %s: %w", where, err)
 	}
-	// Statistics for the query planner, gathered where they are missing or
-	// stale (SQLite's advice for long-lived connections: at open, then
-	// from time to time; see prune).
-	if _, err := db.ExecContext(ctx, `PRAGMA optimize=0x10002`); err != nil {
+	if err := d.optimize(ctx, db, true); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history: %s: optimize: %w", where, err)
 	}
 	s := &Store{
 		o:       o,
 		db:      db,
+		d:       d,
 		log:     o.Logger.With("history", where),
 		ops:     make(chan op, 4*o.Batch),
 		closing: make(chan struct{}),
@@ -226,13 +227,27 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// sqliteDSN builds the driver's data source and a name for logs.
+// dataSource picks the driver and builds its data source, with a name for
+// logs (no password).
+func dataSource(o Options) (driver, dsn, where string, d dialect, err error) {
+	if strings.HasPrefix(o.DSN, "postgres://") || strings.HasPrefix(o.DSN, "postgresql://") {
+		u, err := url.Parse(o.DSN)
+		if err != nil {
+			return "", "", "", d, fmt.Errorf("history: PostgreSQL DSN: %w", err)
+		}
+		u.User, u.RawQuery = nil, ""
+		return "pgx", o.DSN, u.String(), dialect{postgres: true}, nil
+	}
+	dsn, where, err = sqliteDSN(o)
+	return "sqlite", dsn, where, d, err
+}
+
+// sqliteDSN builds the SQLite data source: WAL, synchronous=FULL (see the
+// package doc), a busy timeout, write transactions that take the lock at
+// BEGIN.
 func sqliteDSN(o Options) (dsn, where string, err error) {
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
-	switch {
-	case strings.HasPrefix(o.DSN, "postgres://"), strings.HasPrefix(o.DSN, "postgresql://"):
-		return "", "", errors.New("history: PostgreSQL is not built yet (see consumer/history/README.md): use SQLite")
-	case o.DSN != "":
+	if o.DSN != "" {
 		sep := "?"
 		if strings.Contains(o.DSN, "?") {
 			sep = "&"
@@ -434,7 +449,7 @@ func (s *Store) commitBatch(batch []op) {
 			// Keep the planner's statistics current (it picks between the
 			// agent's and the defect's index by them); cheap when nothing
 			// changed much.
-			if _, oerr := s.db.ExecContext(ctx, `PRAGMA optimize`); oerr != nil {
+			if oerr := s.d.optimize(ctx, s.db, false); oerr != nil {
 				s.log.Warn("history: optimize", "err", oerr)
 			}
 		}
@@ -460,7 +475,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 		return c, touched, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	st, err := prepare(ctx, tx)
+	st, err := prepare(ctx, tx, s.d)
 	if err != nil {
 		return c, touched, err
 	}
@@ -615,14 +630,14 @@ func (s *Store) prune(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, nil
 	}
 	cut := s.o.now().Add(-s.o.Retention).UnixNano()
-	res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_ns < ?
-		AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.event = events.id) LIMIT ?)`, cut, s.o.pruneChunk)
+	res, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_ns < ?
+		AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.event = events.id) LIMIT ?)`), cut, s.o.pruneChunk)
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM thumbnails WHERE received_ns < ?
-		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = thumbnails.event)`, cut); err != nil {
+	if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM thumbnails WHERE received_ns < ?
+		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = thumbnails.event)`), cut); err != nil {
 		return 0, fmt.Errorf("prune thumbnails: %w", err)
 	}
 	if n > 0 {
@@ -708,7 +723,7 @@ func (s *Store) reloadMarks(ctx context.Context, only map[agentKey]bool) error {
 }
 
 func (s *Store) seqsAbove(ctx context.Context, k agentKey, seq int64) ([]uint64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq FROM events WHERE fleet = ? AND agent = ? AND seq > ?`, k.fleet, k.agent, seq)
+	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT seq FROM events WHERE fleet = ? AND agent = ? AND seq > ?`), k.fleet, k.agent, seq)
 	if err != nil {
 		return nil, fmt.Errorf("stored seqs of %s/%s: %w", k.fleet, k.agent, err)
 	}

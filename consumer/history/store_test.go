@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -53,12 +54,18 @@ func fnv(s string) uint64 {
 func openStore(t testing.TB, dir string, mod func(*Options)) *Store {
 	t.Helper()
 	o := Options{StateDir: dir, Logger: quiet()}
+	if strings.HasPrefix(dir, "postgres://") {
+		o = Options{DSN: dir, Logger: quiet()}
+	}
 	if mod != nil {
 		mod(&o)
 	}
 	s, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
+	}
+	if s.d.postgres != (o.DSN != "") {
+		t.Fatalf("Open %+v: postgres=%v", o, s.d.postgres)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -88,8 +95,8 @@ func markOf(t *testing.T, s *Store, fleet, agent string) Mark {
 	return Mark{}
 }
 
-func TestStoreWatermarkAndRestart(t *testing.T) {
-	dir := t.TempDir()
+func testWatermarkAndRestart(t *testing.T, newDB func(*testing.T) string) {
+	dir := newDB(t)
 	s := openStore(t, dir, nil)
 	ctx := context.Background()
 	for _, n := range []uint64{2, 1, 3, 3, 6, 7} { // out of order, a duplicate, a gap at 4-5
@@ -131,8 +138,8 @@ func TestStoreWatermarkAndRestart(t *testing.T) {
 	}
 }
 
-func TestStoreRefuses(t *testing.T) {
-	s := openStore(t, t.TempDir(), nil)
+func testRefuses(t *testing.T, newDB func(*testing.T) string) {
+	s := openStore(t, newDB(t), nil)
 	mustAdd(t, s, ev("f", "a1", 1, "s1", "black", "raised"))
 	forged := ev("f", "a2", 1, "s1", "black", "raised")
 	forged.ID = ev("f", "a1", 1, "", "", "").ID
@@ -173,7 +180,7 @@ func TestOpenOptions(t *testing.T) {
 		{"path", Options{Path: filepath.Join(dir, "sub", "h.db")}, true},
 		{"dsn", Options{DSN: "file:" + filepath.Join(dir, "d.db")}, true},
 		{"nothing", Options{}, false},
-		{"postgres", Options{DSN: "postgres://u@db/streamqc"}, false},
+		{"postgres without a server", Options{DSN: "postgres://u@127.0.0.1:1/streamqc?connect_timeout=2"}, false},
 		{"odd path", Options{Path: filepath.Join(dir, "a?b.db")}, false},
 	}
 	for _, tt := range tests {
@@ -204,8 +211,8 @@ func TestOpenOptions(t *testing.T) {
 	}
 }
 
-func TestQueries(t *testing.T) {
-	s := openStore(t, t.TempDir(), nil)
+func testQueries(t *testing.T, newDB func(*testing.T) string) {
+	s := openStore(t, newDB(t), nil)
 	ctx := context.Background()
 	// a1: s1 black raised (1) cleared (2), s1 freeze raised (3), s2 black raised (4);
 	// a2: s1 black raised (1); f2/a1: s1 silence raised (1). Arrival order mixed.
@@ -307,12 +314,12 @@ func thumb(fleet, agent, stream string, n int, event string) schema.ThumbnailDoc
 		ContentType: "image/jpeg", Data: []byte{0xff, 0xd8, byte(n), 0xff, 0xd9}}
 }
 
-func TestThumbnailsAndPrune(t *testing.T) {
+func testThumbnailsAndPrune(t *testing.T, newDB func(*testing.T) string) {
 	now := t0
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	setNow := func(t time.Time) { mu.Lock(); now = t; mu.Unlock() }
-	s := openStore(t, t.TempDir(), func(o *Options) {
+	s := openStore(t, newDB(t), func(o *Options) {
 		o.ThumbnailsPerStream = 3
 		o.Retention = 24 * time.Hour
 		o.now = clock
@@ -379,8 +386,8 @@ func TestThumbnailsAndPrune(t *testing.T) {
 
 // TestGroupCommit: concurrent writers share transactions, and every event
 // is stored once.
-func TestGroupCommit(t *testing.T) {
-	s := openStore(t, t.TempDir(), nil)
+func testGroupCommit(t *testing.T, newDB func(*testing.T) string) {
+	s := openStore(t, newDB(t), nil)
 	const agents, per = 8, 200
 	var wg sync.WaitGroup
 	for a := range agents {
@@ -506,4 +513,61 @@ func TestStoreFailedWrite(t *testing.T) {
 	if m := markOf(t, s, "f", "a1"); m.Seq != 40 || m.Gap {
 		t.Fatalf("after the resend %+v", m)
 	}
+}
+
+// The store's tests run on SQLite, and on PostgreSQL too when
+// STREAMQC_TEST_POSTGRES names a scratch database (see TestPostgres).
+var storeTests = []struct {
+	name string
+	f    func(*testing.T, func(*testing.T) string)
+}{
+	{"StoreWatermarkAndRestart", testWatermarkAndRestart},
+	{"StoreRefuses", testRefuses},
+	{"Queries", testQueries},
+	{"ThumbnailsAndPrune", testThumbnailsAndPrune},
+	{"GroupCommit", testGroupCommit},
+}
+
+func TestStore(t *testing.T) {
+	for _, tt := range storeTests {
+		t.Run(tt.name, func(t *testing.T) { tt.f(t, func(t *testing.T) string { return t.TempDir() }) })
+	}
+}
+
+// TestPostgres runs the store's tests on PostgreSQL, each in a schema of its
+// own (dropped after), when STREAMQC_TEST_POSTGRES is a postgres:// URL of a
+// database the tests may create schemas in; skipped (and said) otherwise.
+func TestPostgres(t *testing.T) {
+	dsn := os.Getenv("STREAMQC_TEST_POSTGRES")
+	if dsn == "" {
+		t.Skip("STREAMQC_TEST_POSTGRES is not set: the PostgreSQL store is NOT tested (set it to postgres://user@host:port/db)")
+	}
+	newDB := func(t *testing.T) string { return pgSchema(t, dsn) }
+	for _, tt := range storeTests {
+		t.Run(tt.name, func(t *testing.T) { tt.f(t, newDB) })
+	}
+}
+
+// pgSchema makes a schema of its own for a test in the database of dsn,
+// dropped after it, and returns the DSN that uses it.
+func pgSchema(tb testing.TB, dsn string) string {
+	tb.Helper()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := fmt.Sprintf("streamqc_history_test_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + name); err != nil {
+		admin.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		admin.Exec("DROP SCHEMA " + name + " CASCADE")
+		admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + name
 }
