@@ -56,6 +56,15 @@ const recordColumns = `e.raw, e.received_ns`
 // Events lists events newest first (by the agent's time, then id), a page
 // at a time.
 func (s *Store) Events(ctx context.Context, q Query) ([]Record, error) {
+	sqlq, args, err := eventsSQL(q)
+	if err != nil {
+		return nil, err
+	}
+	return s.records(ctx, sqlq, args...)
+}
+
+// eventsSQL is the query of Events.
+func eventsSQL(q Query) (string, []any, error) {
 	var where []string
 	var args []any
 	for _, f := range []struct{ col, v string }{
@@ -77,9 +86,11 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Record, error) {
 	if q.Before != "" {
 		t, id, err := q.Before.parse()
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		where = append(where, "(e.time_ns < ? OR (e.time_ns = ? AND e.id < ?))")
+		// The same as (time_ns, id) < (t, id), written so that the time is a
+		// plain range on the indexes.
+		where = append(where, "e.time_ns <= ? AND (e.time_ns < ? OR e.id < ?)")
 		args = append(args, t, t, id)
 	}
 	limit := q.Limit
@@ -93,7 +104,7 @@ func (s *Store) Events(ctx context.Context, q Query) ([]Record, error) {
 	}
 	sqlq += " ORDER BY e.time_ns DESC, e.id DESC LIMIT ?"
 	args = append(args, limit)
-	return s.records(ctx, sqlq, args...)
+	return sqlq, args, nil
 }
 
 // OpenAlarms lists the alarms raised and not cleared since, per agent,
@@ -111,7 +122,7 @@ func (s *Store) OpenAlarms(ctx context.Context, fleet string) ([]Record, error) 
 }
 
 func (s *Store) records(ctx context.Context, q string, args ...any) ([]Record, error) {
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.db.QueryContext(ctx, s.d.q(q), args...)
 	if err != nil {
 		return nil, fmt.Errorf("history: query events: %w", err)
 	}
@@ -140,8 +151,8 @@ func (s *Store) records(ctx context.Context, q string, args ...any) ([]Record, e
 func (s *Store) Thumbnail(ctx context.Context, id string) (*schema.ThumbnailDoc, error) {
 	d := &schema.ThumbnailDoc{Type: "thumbnail", ID: id}
 	var t int64
-	err := s.db.QueryRowContext(ctx, `SELECT fleet, agent, stream, kind, event, defect, pts, time_ns, width, height,
-		content_type, data FROM thumbnails WHERE id = ?`, id).Scan(&d.Fleet, &d.Agent, &d.Stream, &d.Kind, &d.Event,
+	err := s.db.QueryRowContext(ctx, s.d.q(`SELECT fleet, agent, stream, kind, event, defect, pts, time_ns, width, height,
+		content_type, data FROM thumbnails WHERE id = ?`), id).Scan(&d.Fleet, &d.Agent, &d.Stream, &d.Kind, &d.Event,
 		&d.Defect, &d.PTS, &t, &d.Width, &d.Height, &d.ContentType, &d.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("thumbnail %.64q: %w", id, ErrNotFound)

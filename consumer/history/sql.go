@@ -3,7 +3,9 @@ package history
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 )
 
 // migrations are the schema versions in order: migrations[i] takes the
@@ -34,8 +36,9 @@ func migrations() []string {
 		raw         TEXT NOT NULL
 	);
 	CREATE INDEX events_time ON events (time_ns, id);
-	CREATE INDEX events_agent ON events (fleet, agent, stream, time_ns);
-	CREATE INDEX events_defect ON events (fleet, defect, time_ns);
+	CREATE INDEX events_agent ON events (fleet, agent, time_ns, id);
+	CREATE INDEX events_stream ON events (fleet, agent, stream, time_ns, id);
+	CREATE INDEX events_defect ON events (fleet, defect, time_ns, id);
 	CREATE INDEX events_seq ON events (fleet, agent, seq);
 	CREATE INDEX events_received ON events (received_ns);
 	CREATE TABLE marks (
@@ -81,12 +84,67 @@ func migrations() []string {
 	}
 }
 
+// dialect is what differs between SQLite and PostgreSQL: the placeholders,
+// the blob type, where the schema version is kept, the pragmas.
+type dialect struct {
+	postgres bool
+}
+
+// q rewrites the ? placeholders of a statement as $1, $2... for
+// PostgreSQL (no statement here has a ? in a string literal).
+func (d dialect) q(s string) string {
+	if !d.postgres || !strings.Contains(s, "?") {
+		return s
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range s {
+		if r == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// version reads the schema version: SQLite's user_version, or PostgreSQL's
+// history_schema table (made at version 0).
+func (d dialect) version(ctx context.Context, db *sql.DB) (int, error) {
+	var v int
+	if !d.postgres {
+		err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v)
+		return v, err
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS history_schema (version INTEGER NOT NULL)`); err != nil {
+		return 0, err
+	}
+	err := db.QueryRowContext(ctx, `SELECT version FROM history_schema`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		_, err = db.ExecContext(ctx, `INSERT INTO history_schema (version) VALUES (0)`)
+	}
+	return v, err
+}
+
+// setVersion records the schema version in the migration's transaction.
+func (d dialect) setVersion(ctx context.Context, tx *sql.Tx, v int) error {
+	var err error
+	if d.postgres {
+		_, err = tx.ExecContext(ctx, `UPDATE history_schema SET version = $1`, v)
+	} else {
+		// user_version is in the database header: it commits with the tables.
+		_, err = tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v))
+	}
+	return err
+}
+
 // migrate brings the schema to the latest version, one transaction per
 // version; a database newer than this code is refused.
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 	migrations := migrations()
-	var v int
-	if err := db.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+	v, err := d.version(ctx, db)
+	if err != nil {
 		return fmt.Errorf("schema version: %w", err)
 	}
 	if v > len(migrations) {
@@ -97,12 +155,15 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err != nil {
 			return fmt.Errorf("migrate to %d: %w", v+1, err)
 		}
-		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		m := migrations[v]
+		if d.postgres {
+			m = strings.ReplaceAll(m, "BLOB", "BYTEA")
+		}
+		if _, err := tx.ExecContext(ctx, m); err != nil {
 			tx.Rollback() //nolint:errcheck
 			return fmt.Errorf("migrate to %d: %w", v+1, err)
 		}
-		// user_version is in the database header: it commits with the tables.
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, v+1)); err != nil {
+		if err := d.setVersion(ctx, tx, v+1); err != nil {
 			tx.Rollback() //nolint:errcheck
 			return fmt.Errorf("migrate to %d: %w", v+1, err)
 		}
@@ -118,7 +179,7 @@ type stmts struct {
 	event, byID, alarm, mark, thumb, thumbCap *sql.Stmt
 }
 
-func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
+func prepare(ctx context.Context, tx *sql.Tx, d dialect) (*stmts, error) {
 	st := &stmts{}
 	for _, p := range []struct {
 		dst **sql.Stmt
@@ -148,7 +209,7 @@ func prepare(ctx context.Context, tx *sql.Tx) (*stmts, error) {
 			 ORDER BY received_ns DESC, id DESC LIMIT ?)`},
 	} {
 		var err error
-		if *p.dst, err = tx.PrepareContext(ctx, p.q); err != nil {
+		if *p.dst, err = tx.PrepareContext(ctx, d.q(p.q)); err != nil {
 			st.close()
 			return nil, fmt.Errorf("prepare: %w", err)
 		}
@@ -162,4 +223,19 @@ func (st *stmts) close() {
 			s.Close()
 		}
 	}
+}
+
+// optimize refreshes the query planner's statistics (SQLite's advice for a
+// long-lived connection: at open, then from time to time); PostgreSQL's
+// autovacuum does it by itself.
+func (d dialect) optimize(ctx context.Context, db *sql.DB, atOpen bool) error {
+	if d.postgres {
+		return nil
+	}
+	q := `PRAGMA optimize`
+	if atOpen {
+		q = `PRAGMA optimize=0x10002`
+	}
+	_, err := db.ExecContext(ctx, q)
+	return err
 }

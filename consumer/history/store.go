@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,8 @@ import (
 
 	"github.com/streamqc/streamqc/schema"
 
-	_ "modernc.org/sqlite" // the "sqlite" database/sql driver, pure Go
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver (PostgreSQL)
+	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver, pure Go
 )
 
 // DefaultFile is the database's file name in the state directory.
@@ -51,9 +53,9 @@ type Options struct {
 	StateDir string
 	// Path is the SQLite file (default StateDir/history.db).
 	Path string
-	// DSN, when set, replaces Path: a modernc.org/sqlite data source
-	// ("file:/var/lib/streamqc/history.db?..." ; the store adds its pragmas).
-	// A postgres:// DSN is refused for now: see README.md.
+	// DSN, when set, replaces Path: a PostgreSQL URL (postgres://user@host/db,
+	// see README.md), or a modernc.org/sqlite data source
+	// ("file:/var/lib/streamqc/history.db"; the store adds its pragmas).
 	DSN string
 	// Retention is how long events are kept, by the time they were received
 	// (default DefaultRetention; negative: forever). PruneEvery is how often
@@ -67,8 +69,9 @@ type Options struct {
 	// DefaultBatch).
 	Batch  int
 	Logger *slog.Logger
-	// now is the clock (tests).
-	now func() time.Time
+	// now is the clock, pruneChunk the events one prune deletes (tests).
+	now        func() time.Time
+	pruneChunk int
 }
 
 // Record is a stored event: the agent's event and when we received it.
@@ -82,12 +85,17 @@ type Record struct {
 type Store struct {
 	o   Options
 	db  *sql.DB
+	d   dialect
 	log *slog.Logger
 
 	ops     chan op
-	closing chan struct{}
-	done    chan struct{}
-	closeMu sync.Once
+	closing chan struct{} // closed by Close: the writer commits what is queued and stops
+	done    chan struct{} // closed when the writer has stopped
+	// subMu: submit sends under the read lock, Close marks closed under the
+	// write lock, so nothing is queued once the writer drains for the last time.
+	subMu    sync.RWMutex
+	closed   bool
+	closeErr error
 
 	// Written by the writer goroutine only; read under mu.
 	mu    sync.Mutex
@@ -179,24 +187,32 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	dsn, where, err := sqliteDSN(o)
+	if o.pruneChunk <= 0 {
+		o.pruneChunk = pruneChunk
+	}
+	driver, dsn, where, d, err := dataSource(o)
 	if err != nil {
 		return nil, err
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("history: open %s: %w", where, err)
 	}
-	// Readers run beside the writer (WAL); a few connections are enough.
+	// Readers run beside the writer; a few connections are enough.
 	db.SetMaxOpenConns(4)
 	db.SetMaxIdleConns(4)
-	if err := migrate(ctx, db); err != nil {
+	if err := migrate(ctx, db, d); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history: %s: %w", where, err)
+	}
+	if err := d.optimize(ctx, db, true); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history: %s: optimize: %w", where, err)
 	}
 	s := &Store{
 		o:       o,
 		db:      db,
+		d:       d,
 		log:     o.Logger.With("history", where),
 		ops:     make(chan op, 4*o.Batch),
 		closing: make(chan struct{}),
@@ -211,13 +227,27 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	return s, nil
 }
 
-// sqliteDSN builds the driver's data source and a name for logs.
+// dataSource picks the driver and builds its data source, with a name for
+// logs (no password).
+func dataSource(o Options) (driver, dsn, where string, d dialect, err error) {
+	if strings.HasPrefix(o.DSN, "postgres://") || strings.HasPrefix(o.DSN, "postgresql://") {
+		u, err := url.Parse(o.DSN)
+		if err != nil {
+			return "", "", "", d, fmt.Errorf("history: PostgreSQL DSN: %w", err)
+		}
+		u.User, u.RawQuery = nil, ""
+		return "pgx", o.DSN, u.String(), dialect{postgres: true}, nil
+	}
+	dsn, where, err = sqliteDSN(o)
+	return "sqlite", dsn, where, d, err
+}
+
+// sqliteDSN builds the SQLite data source: WAL, synchronous=FULL (see the
+// package doc), a busy timeout, write transactions that take the lock at
+// BEGIN.
 func sqliteDSN(o Options) (dsn, where string, err error) {
 	const pragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate"
-	switch {
-	case strings.HasPrefix(o.DSN, "postgres://"), strings.HasPrefix(o.DSN, "postgresql://"):
-		return "", "", errors.New("history: PostgreSQL is not built yet (see consumer/history/README.md): use SQLite")
-	case o.DSN != "":
+	if o.DSN != "" {
 		sep := "?"
 		if strings.Contains(o.DSN, "?") {
 			sep = "&"
@@ -244,9 +274,17 @@ func sqliteDSN(o Options) (dsn, where string, err error) {
 // Close stops the writer (what is queued is committed first) and closes the
 // database.
 func (s *Store) Close() error {
-	s.closeMu.Do(func() { close(s.closing) })
+	s.subMu.Lock()
+	first := !s.closed
+	s.closed = true
+	s.subMu.Unlock()
+	if first {
+		close(s.closing)
+		<-s.done
+		s.closeErr = s.db.Close()
+	}
 	<-s.done
-	return s.db.Close()
+	return s.closeErr
 }
 
 // Add stores an event (raw is its payload as received; nil: re-encoded)
@@ -275,9 +313,19 @@ func (s *Store) AddThumbnail(ctx context.Context, d schema.ThumbnailDoc) error {
 // Prune deletes what is older than the retention now (the writer also does
 // it every PruneEvery) and says how many events went.
 func (s *Store) Prune(ctx context.Context) (int64, error) {
-	r, err := s.wait(ctx, op{kind: opPrune})
-	return r.pruned, err
+	var total int64
+	for {
+		r, err := s.wait(ctx, op{kind: opPrune})
+		total += r.pruned
+		if err != nil || r.pruned < int64(s.o.pruneChunk) {
+			return total, err
+		}
+	}
 }
+
+// pruneChunk bounds the events one prune deletes, so that a first prune of
+// a large database does not hold the writer for long.
+const pruneChunk = 5000
 
 func (s *Store) wait(ctx context.Context, o op) (result, error) {
 	ch := make(chan result, 1)
@@ -298,16 +346,14 @@ func (s *Store) submit(ctx context.Context, o op) error {
 	if o.received.IsZero() {
 		o.received = s.o.now()
 	}
-	select {
-	case <-s.closing:
+	s.subMu.RLock()
+	defer s.subMu.RUnlock()
+	if s.closed {
 		return ErrClosed
-	default:
 	}
 	select {
 	case s.ops <- o:
 		return nil
-	case <-s.closing:
-		return ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -318,44 +364,48 @@ func (s *Store) writer() {
 	defer close(s.done)
 	prune := time.NewTicker(s.o.PruneEvery)
 	defer prune.Stop()
+	pruneMore := false // the last periodic prune deleted a whole chunk: go on
+	pruneOp := func() op {
+		return op{kind: opPrune, done: func(r result) { pruneMore = r.err == nil && r.pruned >= int64(s.o.pruneChunk) }}
+	}
 	batch := make([]op, 0, s.o.Batch)
 	for {
 		batch = batch[:0]
-		select {
-		case o := <-s.ops:
-			batch = append(batch, o)
-		case <-prune.C:
-			batch = append(batch, op{kind: opPrune})
-		case <-s.closing:
-			// Commit what is queued, then stop.
-			for {
-				batch = batch[:0]
-				for len(batch) < s.o.Batch {
-					select {
-					case o := <-s.ops:
-						batch = append(batch, o)
-						continue
-					default:
-					}
-					break
-				}
-				if len(batch) == 0 {
-					return
-				}
-				s.commitBatch(batch)
-			}
-		}
-	fill:
-		for len(batch) < s.o.Batch {
+		if pruneMore {
+			pruneMore = false
+			batch = append(batch, pruneOp())
+		} else {
 			select {
 			case o := <-s.ops:
 				batch = append(batch, o)
-			default:
-				break fill
+			case <-prune.C:
+				batch = append(batch, pruneOp())
+			case <-s.closing:
+				// Nothing is queued any more (see subMu): commit the rest.
+				for {
+					batch = s.fill(batch[:0])
+					if len(batch) == 0 {
+						return
+					}
+					s.commitBatch(batch)
+				}
 			}
 		}
-		s.commitBatch(batch)
+		s.commitBatch(s.fill(batch))
 	}
+}
+
+// fill adds to batch what is queued, up to the batch size, without waiting.
+func (s *Store) fill(batch []op) []op {
+	for len(batch) < s.o.Batch {
+		select {
+		case o := <-s.ops:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitBatch runs a batch in one transaction and reports each op's result.
@@ -364,11 +414,20 @@ func (s *Store) commitBatch(batch []op) {
 	results := make([]result, len(batch))
 	c, touched, err := s.runBatch(ctx, batch, results)
 	if err != nil {
-		s.log.Error("history: commit failed, batch not stored", "ops", len(batch), "err", err)
 		// The database rolled back: so does the agents' state.
 		if rerr := s.reloadMarks(ctx, touched); rerr != nil {
 			s.log.Error("history: reload delivery state", "err", rerr)
 		}
+		if len(batch) > 1 {
+			// One write must not fail the others queued with it: each
+			// again in a transaction of its own.
+			s.log.Warn("history: batch failed, its writes committed one by one", "ops", len(batch), "err", err)
+			for i := range batch {
+				s.commitBatch(batch[i : i+1])
+			}
+			return
+		}
+		s.log.Error("history: commit failed, not stored", "err", err)
 		for i := range results {
 			results[i] = result{err: fmt.Errorf("history: store: %w", err)}
 		}
@@ -386,6 +445,14 @@ func (s *Store) commitBatch(batch []op) {
 		}
 	}
 	for i, o := range batch {
+		if o.kind == opPrune && err == nil {
+			// Keep the planner's statistics current (it picks between the
+			// agent's and the defect's index by them); cheap when nothing
+			// changed much.
+			if oerr := s.d.optimize(ctx, s.db, false); oerr != nil {
+				s.log.Warn("history: optimize", "err", oerr)
+			}
+		}
 		if o.done != nil {
 			o.done(results[i])
 		}
@@ -408,7 +475,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 		return c, touched, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	st, err := prepare(ctx, tx)
+	st, err := prepare(ctx, tx, s.d)
 	if err != nil {
 		return c, touched, err
 	}
@@ -431,10 +498,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 				c.events = append(c.events, r)
 			}
 		case opMissing:
-			am, err := s.agent(ctx, st, o.key)
-			if err != nil {
-				return c, touched, err
-			}
+			am := s.agent(o.key)
 			touched[o.key] = true
 			if am.wm.Missing(o.rng) {
 				s.log.Info("history: agent declared events missing", "fleet", o.key.fleet, "agent", o.key.agent,
@@ -468,7 +532,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 }
 
 // agent returns the delivery state of an agent, made on first sight.
-func (s *Store) agent(ctx context.Context, st *stmts, k agentKey) (*agentMark, error) {
+func (s *Store) agent(k agentKey) *agentMark {
 	s.mu.Lock()
 	am := s.marks[k]
 	if am == nil {
@@ -476,7 +540,7 @@ func (s *Store) agent(ctx context.Context, st *stmts, k agentKey) (*agentMark, e
 		s.marks[k] = am
 	}
 	s.mu.Unlock()
-	return am, nil
+	return am
 }
 
 // putEvent inserts an event unless its id is stored, and moves the agent's
@@ -525,10 +589,7 @@ func (s *Store) putEvent(ctx context.Context, st *stmts, o *op, touched map[agen
 				e.ID, e.Fleet, e.Agent, e.Seq, fleet, agent, seq)
 		}
 	}
-	am, err := s.agent(ctx, st, k)
-	if err != nil {
-		return false, err
-	}
+	am := s.agent(k)
 	touched[k] = true
 	am.wm.Stored(e.Seq)
 	am.updated = o.received
@@ -569,14 +630,14 @@ func (s *Store) prune(ctx context.Context, tx *sql.Tx) (int64, error) {
 		return 0, nil
 	}
 	cut := s.o.now().Add(-s.o.Retention).UnixNano()
-	res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE received_ns < ?
-		AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.event = events.id)`, cut)
+	res, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE received_ns < ?
+		AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.event = events.id) LIMIT ?)`), cut, s.o.pruneChunk)
 	if err != nil {
 		return 0, fmt.Errorf("prune events: %w", err)
 	}
 	n, _ := res.RowsAffected()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM thumbnails WHERE received_ns < ?
-		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = thumbnails.event)`, cut); err != nil {
+	if _, err := tx.ExecContext(ctx, s.d.q(`DELETE FROM thumbnails WHERE received_ns < ?
+		AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = thumbnails.event)`), cut); err != nil {
 		return 0, fmt.Errorf("prune thumbnails: %w", err)
 	}
 	if n > 0 {
@@ -662,7 +723,7 @@ func (s *Store) reloadMarks(ctx context.Context, only map[agentKey]bool) error {
 }
 
 func (s *Store) seqsAbove(ctx context.Context, k agentKey, seq int64) ([]uint64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq FROM events WHERE fleet = ? AND agent = ? AND seq > ?`, k.fleet, k.agent, seq)
+	rows, err := s.db.QueryContext(ctx, s.d.q(`SELECT seq FROM events WHERE fleet = ? AND agent = ? AND seq > ?`), k.fleet, k.agent, seq)
 	if err != nil {
 		return nil, fmt.Errorf("stored seqs of %s/%s: %w", k.fleet, k.agent, err)
 	}
