@@ -4,15 +4,20 @@ package gpu
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
 
 	"github.com/streamqc/streamqc/detectors"
 	"github.com/streamqc/streamqc/gpu/kernels"
+	"github.com/streamqc/streamqc/media"
 	"github.com/streamqc/streamqc/thumbnail"
 )
 
@@ -58,9 +63,9 @@ func onDevice(t *testing.T, d *Device, f *detectors.VideoFrame) *detectors.Video
 	return &g
 }
 
-// TestThumbOnDevice: the thumbnail kernel on the GPU gives the CPU
+// TestKernelsThumbOnDevice (run by gpu-check's TestKernels filter): the thumbnail kernel on the GPU gives the CPU
 // downscale's bytes; only the thumbnail comes back.
-func TestThumbOnDevice(t *testing.T) {
+func TestKernelsThumbOnDevice(t *testing.T) {
 	d, err := Open(0)
 	if err != nil {
 		t.Skipf("SKIP: no GPU: %v", err)
@@ -84,6 +89,91 @@ func TestThumbOnDevice(t *testing.T) {
 			}
 			if !bytes.Equal(got.Y, want.Y) || !bytes.Equal(got.Cb, want.Cb) || !bytes.Equal(got.Cr, want.Cr) {
 				t.Error("the GPU thumbnail differs from the CPU's")
+			}
+		})
+	}
+}
+
+// download copies n bytes at a device address to the host.
+func download(t *testing.T, d *Device, p uintptr, n int) []byte {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(d.ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, n)
+	if err := cu.MemcpyDtoH(unsafe.Pointer(&b[0]), cu.DevicePtr(p), int64(n)); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// nvdecThumbs compares, on every 25th NVDEC picture, the thumbnail made on
+// the device with the CPU's of the same picture downloaded.
+type nvdecThumbs struct {
+	t       *testing.T
+	d       *Device
+	b       *Backend
+	n, seen int
+}
+
+func (s *nvdecThumbs) Tracks(float64, bool, bool) {}
+func (s *nvdecThumbs) Video(cur, _ *detectors.VideoFrame) bool {
+	if s.n++; s.n%25 != 1 || cur.Device == 0 || cur.Chroma.CbDevice == 0 {
+		return false
+	}
+	s.seen++
+	w, h, _ := thumbnail.Size(cur.Width, cur.Height, 320)
+	got, want := thumbnail.NewImage(w, h), thumbnail.NewImage(w, h)
+	if err := s.b.ScaleDevice(cur, got); err != nil {
+		s.t.Fatal(err)
+	}
+	host := *cur
+	c := &host.Chroma
+	host.Y, host.Device = download(s.t, s.d, cur.Device, cur.Stride*cur.Height), 0
+	lo := min(c.CbDevice, c.CrDevice)
+	uv := download(s.t, s.d, lo, c.Stride*c.Height(cur.Height))
+	c.Cb, c.Cr = uv[c.CbDevice-lo:], uv[c.CrDevice-lo:]
+	c.CbDevice, c.CrDevice = 0, 0
+	if err := thumbnail.Downscale(want, &host); err != nil {
+		s.t.Fatal(err)
+	}
+	if !bytes.Equal(got.Y, want.Y) || !bytes.Equal(got.Cb, want.Cb) || !bytes.Equal(got.Cr, want.Cr) {
+		s.t.Errorf("picture %d at %.2f s: the GPU thumbnail differs from the CPU's", s.n, cur.PTS)
+	}
+	return false
+}
+func (s *nvdecThumbs) Audio(*detectors.AudioBlock)           {}
+func (s *nvdecThumbs) Packet(detectors.Track, float64, bool) {}
+func (s *nvdecThumbs) DecodeError(float64, string)           {}
+func (s *nvdecThumbs) Stall(float64)                         {}
+func (s *nvdecThumbs) Resume(float64)                        {}
+
+// TestNVDECThumbnails: pictures NVDEC left on the GPU (NV12, P010, its
+// pitches, its chroma plane) make on the device the thumbnail the CPU
+// makes of them.
+func TestNVDECThumbnails(t *testing.T) {
+	d, err := Open(0)
+	if err != nil {
+		t.Skipf("SKIP: no GPU: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	for _, c := range mediaClips(t) {
+		t.Run(filepath.Base(c), func(t *testing.T) {
+			b, err := d.NewBackend(detectors.DefaultConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			s := &nvdecThumbs{t: t, d: d, b: b}
+			o := media.Options{URL: c, HWAccel: "cuda", HWDevice: "0", DeviceFrames: true, Video: media.TrackFirst,
+				Audio: media.TrackNone, Threads: 1, Duration: 10, OpenTimeout: 20 * time.Second, Logger: slog.New(slog.DiscardHandler)}
+			if _, err := media.Run(context.Background(), o, s); err != nil {
+				t.Fatal(err)
+			}
+			if s.seen == 0 {
+				t.Skipf("SKIP: NVDEC left no picture on the GPU for this clip")
 			}
 		})
 	}

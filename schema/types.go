@@ -12,8 +12,9 @@ type DefectEvent struct {
 	Reason   string             `json:"reason,omitempty"`
 	Cause    string             `json:"cause,omitempty"`
 	Values   map[string]float64 `json:"values,omitempty"`
-	// Thumbnail is the id of the thumbnail of the picture that raised a
-	// video alarm (agents only, when one is made): it arrives retained on
+	// Thumbnail is the id of the thumbnail of the picture that raised an
+	// alarm (agents only, when one is made; an alarm raised between
+	// pictures gets the next one): it arrives retained on
 	// Topics.Thumbnail(stream, ThumbAlarm), possibly after the event.
 	Thumbnail string `json:"thumbnail,omitempty"`
 }

@@ -18,15 +18,23 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 )
 
-// Size is the thumbnail size of a w x h picture at most width wide: the
-// aspect kept (square pixels assumed), both even (4:2:0), never upscaled;
-// false when the picture is too small to make one.
+// MaxHeight is the tallest thumbnail (thumbnail.schema.json's limit): a
+// portrait picture is narrower than the width asked.
+const MaxHeight = 1080
+
+// Size is the thumbnail size of a w x h picture at most width wide and
+// MaxHeight high: the aspect kept (square pixels assumed), both even
+// (4:2:0), never upscaled; false when the picture is too small to make one.
 func Size(w, h, width int) (tw, th int, ok bool) {
 	if w < 2 || h < 2 || width < 2 {
 		return 0, 0, false
 	}
 	tw = min(width, w) &^ 1
 	th = (h*tw + w) / (2 * w) * 2 // nearest even
+	if th > MaxHeight {
+		th = MaxHeight
+		tw = max((w*th+h)/(2*h)*2, 2)
+	}
 	th = min(max(th, 2), h&^1)
 	return tw, th, true
 }
@@ -131,6 +139,14 @@ func Box(p []byte, stride, step, bytes int, shift uint, sw, sh, dw, dh, ox, oy i
 	var sum uint64
 	for y := y0; y < y1; y++ {
 		row := p[y*stride+x0*step : y*stride+(x1-1)*step+bytes]
+		if step == 1 { // 8-bit planar: the common case, a tight loop
+			var s uint32
+			for _, v := range row {
+				s += uint32(v)
+			}
+			sum += uint64(s)
+			continue
+		}
 		if bytes == 2 {
 			for i := 0; i+1 < len(row); i += step {
 				sum += uint64(row[i]) | uint64(row[i+1])<<8

@@ -139,7 +139,9 @@ func TestSize(t *testing.T) {
 		{1280, 720, 320, 320, 180, true},
 		{720, 576, 320, 320, 256, true}, // square pixels assumed
 		{723, 405, 320, 320, 180, true},
-		{1080, 1920, 320, 320, 568, true}, // portrait
+		{1080, 1920, 320, 320, 568, true},   // portrait
+		{1080, 1920, 1280, 608, 1080, true}, // portrait, at most MaxHeight
+		{100, 4000, 320, 28, 1080, true},    // 27 pixels rounded to even
 		{321, 241, 320, 320, 240, true},
 		{200, 100, 320, 200, 100, true}, // never upscaled
 		{17, 9, 320, 16, 8, true},       // odd: even and inside

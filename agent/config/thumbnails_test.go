@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +52,25 @@ func TestThumbnails(t *testing.T) {
 				t.Errorf("config %+v, want %+v", a.Thumbnails.Config(), tc.want)
 			}
 		})
+	}
+}
+
+// TestSampleThumbnails: packaging/agent.yaml shows the section's defaults.
+func TestSampleThumbnails(t *testing.T) {
+	a, err := LoadAgentEnv(filepath.Join("..", "..", "packaging", "agent.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Thumbnails != DefaultThumbnails() {
+		t.Errorf("sample thumbnails %+v, defaults %+v", a.Thumbnails, DefaultThumbnails())
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "packaging", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"alarms:", "live_interval:", "width:", "quality:", "min_interval:", "max_per_second:"} {
+		if !bytes.Contains(b, []byte("\n  "+k)) {
+			t.Errorf("the sample does not show thumbnails.%s", k)
+		}
 	}
 }

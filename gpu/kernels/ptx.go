@@ -20,10 +20,9 @@ const (
 	FreezeCells     = "sq_freeze_cells_kernel"
 	BlockVertical   = "sq_block_vertical"
 	BlockHorizontal = "sq_block_horizontal_edges"
-	Thumb           = "sq_thumb" // one launch per plane, one block per output row
-	ThreadsPerBlock = 256        // SQ_THREADS
-	CellRows        = 4          // SQ_CELL_ROWS: rows of a freeze cell, one block per group of them
-	BandCounters    = 12         // SQ_BAND_COUNTERS
+	ThreadsPerBlock = 256 // SQ_THREADS
+	CellRows        = 4   // SQ_CELL_ROWS: rows of a freeze cell, one block per group of them
+	BandCounters    = 12  // SQ_BAND_COUNTERS
 	BlackCounters   = 3
 	FreezeCounters  = 3 // SAD, cells, cells moved
 )

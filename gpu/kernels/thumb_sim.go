@@ -29,6 +29,10 @@ import (
 	"github.com/streamqc/streamqc/detectors"
 )
 
+// Thumb is the thumbnail kernel's name in the module: one launch per plane,
+// one block per output row.
+const Thumb = "sq_thumb"
+
 // ThumbPlane is one launch of the thumbnail kernel: a source plane (its
 // first sample at offset 0 of the plane's memory) and the output it fills.
 type ThumbPlane struct {
