@@ -40,7 +40,8 @@ func dashboardCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	certFile := fs.String("tls-cert", "", "TLS certificate file (PEM)")
 	keyFile := fs.String("tls-key", "", "TLS key file (PEM)")
 	authFile := fs.String("auth-file", "", "file holding the password or bearer token pages must give")
-	db := fs.String("db", "", "the event history (SQLite) `file` (default history.db in the state directory: "+defaultStateDir()+")")
+	db := fs.String("db", "", "the event history: a SQLite `file` (default history.db in the state directory: "+defaultStateDir()+
+		"), or a postgres:// URL (its password in PGPASSWORD or ~/.pgpass, not in the URL)")
 	noRecord := fs.Bool("no-record", false, "do not be the consumer of record: no database, the timeline holds what this process saw")
 	verbose := fs.Bool("v", false, "log connection changes and dropped messages to stderr")
 	if code, done := fs.parse(args); done {
@@ -86,14 +87,18 @@ func runDashboard(ctx context.Context, o dashboardRun, stdout io.Writer) error {
 	var store *history.Store
 	var hist dashboard.History
 	if o.record {
-		path := o.db
-		if path == "" {
-			path = filepath.Join(defaultStateDir(), "history.db")
+		ho := history.Options{Path: o.db, Logger: logger}
+		if strings.HasPrefix(o.db, "postgres://") || strings.HasPrefix(o.db, "postgresql://") {
+			ho.Path, ho.DSN = "", o.db // a larger fleet's PostgreSQL (consumer/history/README.md)
+		} else {
+			if ho.Path == "" {
+				ho.Path = filepath.Join(defaultStateDir(), "history.db")
+			}
+			if err := os.MkdirAll(filepath.Dir(ho.Path), 0o750); err != nil {
+				return fmt.Errorf("--db: %w", err)
+			}
 		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return fmt.Errorf("--db: %w", err)
-		}
-		if store, err = history.Open(ctx, history.Options{Path: path, Logger: logger}); err != nil {
+		if store, err = history.Open(ctx, ho); err != nil {
 			return err
 		}
 		defer store.Close()
