@@ -21,7 +21,8 @@ build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/streamqc
 
 # The whole system on one machine: a local Mosquitto, the agent on three
-# real-time looping clips with injected defects, `streamqc events` for 30 s.
+# real-time looping clips with injected defects, `streamqc events` for 30 s
+# and the dashboard's page (its URL printed; DEMO_SECONDS=300 for longer).
 demo: build
 	@BIN=$(BIN) CLIPS=$(CLIPS) packaging/demo.sh
 
@@ -47,6 +48,7 @@ vet: deps
 GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
 test: deps fmt-check vet cuda-check test-package portable test-release
 	STREAMQC_CLIPS=$(CLIPS) STREAMQC_REQUIRE_MOSQUITTO=1 STREAMQC_REQUIRE_SYSTEMD=1 STREAMQC_REQUIRE_TSTOOLS=1 \
+	STREAMQC_REQUIRE_CHROMIUM=1 STREAMQC_ARTIFACTS=$(CURDIR)/build/artifacts \
 	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -timeout 20m ./... ./testdata/clips
 

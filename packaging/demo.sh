@@ -2,7 +2,11 @@
 # `make demo`: the whole system on one machine. Starts a Mosquitto on a free
 # loopback port, runs the agent on three real-time paced clips that loop with
 # defects injected at known times, shows the alerts with `streamqc events`
-# for about 30 s, lists the fleet, then stops everything it started.
+# for about 30 s and the fleet live on the dashboard's page (its URL is
+# printed: open it in a browser), lists the fleet, then stops everything it
+# started. DEMO_SECONDS: how long it runs; DEMO_DASHBOARD_PORT: the page's
+# port on 127.0.0.1 (default 8090, else a free one); DEMO_KEEP=1 keeps its
+# work directory (the logs of the broker, agent and dashboard).
 set -euo pipefail
 BIN=${BIN:-bin/streamqc}
 CLIPS=${CLIPS:-.cache/clips}
@@ -15,16 +19,22 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$work"
+  [ -n "${DEMO_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=""
-for _ in $(seq 50); do
-  p=$((20000 + RANDOM % 20000))
-  if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then port=$p; break; fi
-done
-[ -n "$port" ] || { echo "no free port" >&2; exit 1; }
+free_port() {
+  for _ in $(seq 50); do
+    p=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+port=$(free_port) || { echo "no free port" >&2; exit 1; }
+dash_port=${DEMO_DASHBOARD_PORT:-8090}
+if (exec 3<>/dev/tcp/127.0.0.1/$dash_port) 2>/dev/null; then
+  dash_port=$(free_port) || { echo "no free port" >&2; exit 1; }
+fi
 
 cat >"$work/mosquitto.conf" <<CONF
 listener $port 127.0.0.1
@@ -45,12 +55,21 @@ broker:
   url: tcp://127.0.0.1:$port
 metrics_interval: 5s
 streams:
-  - {id: news-hd,   url: broadcast_ts.ts, realtime: true, loop: true}   # black 3-5 s, silence 7-10 s of every 12 s
-  - {id: sports,    url: freeze.mkv,      realtime: true, loop: true}   # freeze 4-7 s
+  # black 3-5 s, silence 7-10 s of every 12 s; black and freeze raised after
+  # 0.5 s (not 2 s) so that the dashboard shows their pictures for a while
+  - {id: news-hd,   url: broadcast_ts.ts, realtime: true, loop: true, detectors: {black: {min_duration: 0.5}}}
+  - {id: sports,    url: freeze.mkv,      realtime: true, loop: true, detectors: {freeze: {min_duration: 0.5}}}   # freeze 4-7 s
   - {id: music,     url: clipping.mkv,    realtime: true, loop: true}   # clipping 4-6 s
 CONF
+# A live picture of every stream every 2 s for the dashboard's mosaic (off by
+# default), where this build has thumbnails.
+live="thumbnails: {live_interval: 2s}"
+if "$BIN" config check <(cat "$work/agent.yaml"; echo "$live") >/dev/null 2>&1; then echo "$live" >>"$work/agent.yaml"; fi
 
 echo "== mosquitto on 127.0.0.1:$port; agent: fleet demo, agent demo-box, 3 streams"
+"$BIN" dashboard --config "$work/agent.yaml" --listen "127.0.0.1:$dash_port" >"$work/dashboard.log" 2>&1 & pids+=($!)
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$dash_port) 2>/dev/null && break; sleep 0.1; done
+echo "== the dashboard: http://127.0.0.1:$dash_port/ (open it in a browser; it runs as long as the demo)"
 echo "== streamqc events --follow (for ${SECONDS_TO_RUN} s; the clips loop every 12 s)"
 "$BIN" events --config "$work/agent.yaml" --follow & pids+=($!)
 events_pid=$!

@@ -5,7 +5,8 @@ set -euo pipefail
 
 pkgs=(pkg-config gcc ffmpeg libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev
       libavdevice-dev libswscale-dev libswresample-dev libpostproc-dev mosquitto systemd
-      tstools)  # tsreport: an independent MPEG-TS analyzer the transport tests compare with
+      tstools   # tsreport: an independent MPEG-TS analyzer the transport tests compare with
+      chromium) # headless, drives the dashboard's page in its tests (consumer/dashboard)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,7 +47,7 @@ func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n"
 func TestHelpAndUsageErrors(t *testing.T) {
 	bin := binary(t)
 	commands := [][]string{
-		{}, {"analyze"}, {"run"}, {"events"}, {"fleet"}, {"fleet", "agents"}, {"fleet", "config", "get"},
+		{}, {"analyze"}, {"run"}, {"events"}, {"dashboard"}, {"fleet"}, {"fleet", "agents"}, {"fleet", "config", "get"},
 		{"fleet", "config", "push"}, {"service"}, {"service", "status"}, {"service", "unit"}, {"config"},
 		{"config", "check"}, {"firmware"}, {"firmware", "keygen"}, {"firmware", "sign"}, {"firmware", "verify"},
 		{"firmware", "push"}, {"version"}, {"gpu"}, {"gpu", "info"},

@@ -21,6 +21,7 @@ commands:
   analyze [flags] INPUT   analyze one input to its end and print defect events
   run [--config FILE]     run the agent: many streams, events and metrics to MQTT
   events [flags]          print the alerts of a fleet as they arrive
+  dashboard [flags]       serve a live web page of a fleet (agents, streams, events)
   fleet agents|config     list agents; read or push desired configs
   service ACTION          install|uninstall|start|stop|restart|status|unit the system service
   config check FILE       check an agent file, printing every problem
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string) int {
 		return runCmd(ctx, args[1:], os.Stderr)
 	case "events":
 		return eventsCmd(ctx, args[1:], os.Stdout, os.Stderr)
+	case "dashboard":
+		return dashboardCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "fleet":
 		return fleetCmd(ctx, args[1:], os.Stdout, os.Stderr)
 	case "service":
