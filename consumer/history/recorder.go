@@ -68,8 +68,8 @@ type RecorderStats struct {
 	Missing    uint64 `json:"missing"`    // MissingDocs applied
 	Thumbnails uint64 `json:"thumbnails"` // alarm thumbnails stored (duplicates included)
 	StoreErrs  uint64 `json:"store_errors"`
-	Published  uint64 `json:"published"` // StoredDocs published
-	PubErrs    uint64 `json:"publish_errors"`
+	Published  uint64 `json:"published"`      // StoredDocs published
+	PubErrs    uint64 `json:"publish_errors"` // failed while connected
 }
 
 // Recorder is the fleet's consumer of record: it stores every event it
@@ -437,10 +437,10 @@ func (r *Recorder) publishDue(ctx context.Context) error {
 		d.doc.Time = now.UTC().Format(time.RFC3339Nano)
 		err := r.publish(ctx, d.k, d.doc)
 		if err != nil {
-			r.stats.pubErrs.Add(1)
 			if errors.Is(err, mqtt.ErrNotConnected) || ctx.Err() != nil {
 				return err // the next connection publishes everyone
 			}
+			r.stats.pubErrs.Add(1)
 			r.log.Warn("history: stored watermark not published", "fleet", d.k.fleet, "agent", d.k.agent, "err", err)
 			continue
 		}
