@@ -222,8 +222,10 @@ func (r *Recorder) onEvent(m mqtt.Message) {
 	raw := append([]byte(nil), m.Payload...) // the payload is shared with other subscriptions
 	err := r.st.submit(context.Background(), op{kind: opEvent, rec: Record{AgentEvent: e}, raw: raw, done: func(res result) {
 		switch {
-		case errors.Is(res.err, ErrIDCollision), errors.Is(res.err, ErrInvalid):
+		case errors.Is(res.err, ErrIDCollision):
 			r.refuse(&r.stats.forged, "event", m, res.err)
+		case errors.Is(res.err, ErrInvalid): // a seq over 2^63-1
+			r.refuse(&r.stats.invalid, "event", m, res.err)
 		case res.err != nil:
 			r.stats.storeErrs.Add(1) // logged by the store; the agent resends after the gap
 		case res.stored:
