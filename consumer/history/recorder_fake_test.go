@@ -109,3 +109,85 @@ func FuzzRecorderPayloads(f *testing.F) {
 		}
 	})
 }
+
+// published returns the StoredDocs published so far for agent.
+func (f *fakeBroker) published(agent string) []schema.StoredDoc {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []schema.StoredDoc
+	for _, m := range f.pubs {
+		if m.Topic == schema.NewTopics("f", agent).Stored {
+			var d schema.StoredDoc
+			json.Unmarshal(m.Payload, &d)
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// TestRecorderPublishes: the StoredDoc publication without a broker:
+// coalesced under a burst, every known agent again after a reconnection.
+func TestRecorderPublishes(t *testing.T) {
+	s := openStore(t, t.TempDir(), nil)
+	fb := &fakeBroker{}
+	rec, err := NewRecorder(s, RecorderOptions{Fleet: "f", Name: "unit", Client: fb, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rec.Run(ctx)
+	events := fb.handler(schema.Filter("f", "", "events"))
+	send := func(agent string, seq uint64) {
+		b, _ := json.Marshal(ev("f", agent, seq, "s1", "black", "raised"))
+		events(mqtt.Message{Topic: schema.NewTopics("f", agent).Events, Payload: b, QoS: 1})
+	}
+	last := func(agent string) (schema.StoredDoc, int) {
+		p := fb.published(agent)
+		if len(p) == 0 {
+			return schema.StoredDoc{}, 0
+		}
+		return p[len(p)-1], len(p)
+	}
+
+	// A burst of 600 events over about 1.2 s: at most ~5 StoredDocs a second.
+	begin := time.Now()
+	for n := uint64(1); n <= 600; n++ {
+		send("a1", n)
+		if n%50 == 0 {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	send("a2", 1)
+	send("a2", 3)
+	waitFor(t, 5*time.Second, "a1 at 600, a2 at 1 with a gap", func() bool {
+		d1, _ := last("a1")
+		d2, _ := last("a2")
+		return d1.Seq == 600 && !d1.Gap && d2.Seq == 1 && d2.Gap
+	})
+	_, n1 := last("a1")
+	if max := int(time.Since(begin)/minRepublish) + 2; n1 > max || n1 < 2 {
+		t.Errorf("%d StoredDocs for a1 in %s, want 2 to %d", n1, time.Since(begin).Round(time.Millisecond), max)
+	}
+	for _, d := range fb.published("a1") {
+		if d.Type != "stored" || d.Consumer != "unit" || d.Time == "" {
+			t.Errorf("StoredDoc %+v", d)
+		}
+	}
+
+	// A reconnection: both agents again at once, although nothing changed.
+	_, before1 := last("a1")
+	_, before2 := last("a2")
+	rec.OnConnect(ctx, nil)
+	waitFor(t, time.Second, "both agents republished", func() bool {
+		_, n1 := last("a1")
+		_, n2 := last("a2")
+		return n1 > before1 && n2 > before2
+	})
+	if d, _ := last("a1"); d.Seq != 600 || d.Gap {
+		t.Errorf("a1 after the reconnection: %+v", d)
+	}
+	if d, _ := last("a2"); d.Seq != 1 || !d.Gap {
+		t.Errorf("a2 after the reconnection: %+v", d)
+	}
+}
