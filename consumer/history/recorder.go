@@ -68,8 +68,8 @@ type RecorderStats struct {
 	Missing    uint64 `json:"missing"`    // MissingDocs applied
 	Thumbnails uint64 `json:"thumbnails"` // alarm thumbnails stored (duplicates included)
 	StoreErrs  uint64 `json:"store_errors"`
-	Published  uint64 `json:"published"` // StoredDocs published
-	PubErrs    uint64 `json:"publish_errors"`
+	Published  uint64 `json:"published"`      // StoredDocs published
+	PubErrs    uint64 `json:"publish_errors"` // failed while connected
 }
 
 // Recorder is the fleet's consumer of record: it stores every event it
@@ -222,8 +222,10 @@ func (r *Recorder) onEvent(m mqtt.Message) {
 	raw := append([]byte(nil), m.Payload...) // the payload is shared with other subscriptions
 	err := r.st.submit(context.Background(), op{kind: opEvent, rec: Record{AgentEvent: e}, raw: raw, done: func(res result) {
 		switch {
-		case errors.Is(res.err, ErrIDCollision), errors.Is(res.err, ErrInvalid):
+		case errors.Is(res.err, ErrIDCollision):
 			r.refuse(&r.stats.forged, "event", m, res.err)
+		case errors.Is(res.err, ErrInvalid): // a seq over 2^63-1
+			r.refuse(&r.stats.invalid, "event", m, res.err)
 		case res.err != nil:
 			r.stats.storeErrs.Add(1) // logged by the store; the agent resends after the gap
 		case res.stored:
@@ -437,10 +439,10 @@ func (r *Recorder) publishDue(ctx context.Context) error {
 		d.doc.Time = now.UTC().Format(time.RFC3339Nano)
 		err := r.publish(ctx, d.k, d.doc)
 		if err != nil {
-			r.stats.pubErrs.Add(1)
 			if errors.Is(err, mqtt.ErrNotConnected) || ctx.Err() != nil {
 				return err // the next connection publishes everyone
 			}
+			r.stats.pubErrs.Add(1)
 			r.log.Warn("history: stored watermark not published", "fleet", d.k.fleet, "agent", d.k.agent, "err", err)
 			continue
 		}

@@ -415,9 +415,7 @@ func (s *Store) commitBatch(batch []op) {
 	c, touched, err := s.runBatch(ctx, batch, results)
 	if err != nil {
 		// The database rolled back: so does the agents' state.
-		if rerr := s.reloadMarks(ctx, touched); rerr != nil {
-			s.log.Error("history: reload delivery state", "err", rerr)
-		}
+		s.restore(touched)
 		if len(batch) > 1 {
 			// One write must not fail the others queued with it: each
 			// again in a transaction of its own.
@@ -467,9 +465,9 @@ func (am *agentMark) mark(k agentKey) Mark {
 // runBatch writes a batch in one transaction, with the delivery state of
 // the agents it touched: their watermarks move in the same commit as the
 // events they cover.
-func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (commit, map[agentKey]bool, error) {
+func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (commit, map[agentKey]*agentMark, error) {
 	var c commit
-	touched := map[agentKey]bool{}
+	touched := map[agentKey]*agentMark{} // the agents' state before the batch
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return c, touched, fmt.Errorf("begin: %w", err)
@@ -498,8 +496,7 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 				c.events = append(c.events, r)
 			}
 		case opMissing:
-			am := s.agent(o.key)
-			touched[o.key] = true
+			am := s.touch(touched, o.key)
 			if am.wm.Missing(o.rng) {
 				s.log.Info("history: agent declared events missing", "fleet", o.key.fleet, "agent", o.key.agent,
 					"from", o.rng.From, "to", o.rng.To, "watermark", am.wm.Seq(), "lost", am.wm.Lost())
@@ -531,21 +528,50 @@ func (s *Store) runBatch(ctx context.Context, batch []op, results []result) (com
 	return c, touched, nil
 }
 
-// agent returns the delivery state of an agent, made on first sight.
-func (s *Store) agent(k agentKey) *agentMark {
+// touch returns the delivery state of an agent for a write of the batch
+// (made on first sight), keeping in saved, on its first touch in the
+// batch, a copy of it as it was (nil: not known), which restore puts back
+// if the batch is rolled back.
+func (s *Store) touch(saved map[agentKey]*agentMark, k agentKey) *agentMark {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	am := s.marks[k]
+	if _, ok := saved[k]; !ok {
+		var before *agentMark
+		if am != nil {
+			before = am.clone()
+		}
+		saved[k] = before
+	}
 	if am == nil {
 		am = &agentMark{wm: newWatermark(0, 0, nil, nil)}
 		s.marks[k] = am
 	}
-	s.mu.Unlock()
 	return am
+}
+
+// restore puts back the agents' state saved before a batch that failed.
+func (s *Store) restore(saved map[agentKey]*agentMark) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, before := range saved {
+		if before == nil {
+			delete(s.marks, k)
+		} else {
+			s.marks[k] = before
+		}
+	}
+}
+
+func (am *agentMark) clone() *agentMark {
+	c := *am
+	c.wm = am.wm.clone()
+	return &c
 }
 
 // putEvent inserts an event unless its id is stored, and moves the agent's
 // watermark.
-func (s *Store) putEvent(ctx context.Context, st *stmts, o *op, touched map[agentKey]bool) (bool, error) {
+func (s *Store) putEvent(ctx context.Context, st *stmts, o *op, touched map[agentKey]*agentMark) (bool, error) {
 	e := &o.rec.AgentEvent
 	if e.ID == "" || e.Fleet == "" || e.Agent == "" || e.Seq == 0 || e.Seq > math.MaxInt64 {
 		return false, fmt.Errorf("%w: id %.64q fleet %.64q agent %.64q seq %d", ErrInvalid, e.ID, e.Fleet, e.Agent, e.Seq)
@@ -576,7 +602,6 @@ func (s *Store) putEvent(ctx context.Context, st *stmts, o *op, touched map[agen
 	if err != nil {
 		return false, fmt.Errorf("insert event %s: %w", e.ID, err)
 	}
-	k := agentKey{e.Fleet, e.Agent}
 	if n == 0 {
 		// Stored already: the same event again (resent), or a forgery.
 		var fleet, agent string
@@ -589,8 +614,7 @@ func (s *Store) putEvent(ctx context.Context, st *stmts, o *op, touched map[agen
 				e.ID, e.Fleet, e.Agent, e.Seq, fleet, agent, seq)
 		}
 	}
-	am := s.agent(k)
-	touched[k] = true
+	am := s.touch(touched, agentKey{e.Fleet, e.Agent})
 	am.wm.Stored(e.Seq)
 	am.updated = o.received
 	if n == 0 {
@@ -665,12 +689,6 @@ func nullFloat(f *float64) any {
 // loadMarks reads every agent's delivery state: W, lost and missing ranges
 // from marks, the stored seqs over W from events.
 func (s *Store) loadMarks(ctx context.Context) error {
-	return s.reloadMarks(ctx, nil)
-}
-
-// reloadMarks reads the delivery state of the agents in only (all when nil)
-// from the database.
-func (s *Store) reloadMarks(ctx context.Context, only map[agentKey]bool) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT fleet, agent, watermark, lost, stored, missing, updated_ns FROM marks`)
 	if err != nil {
 		return fmt.Errorf("load marks: %w", err)
@@ -688,9 +706,7 @@ func (s *Store) reloadMarks(ctx context.Context, only map[agentKey]bool) error {
 			rows.Close()
 			return fmt.Errorf("load marks: %w", err)
 		}
-		if only == nil || only[r.k] {
-			list = append(list, r)
-		}
+		list = append(list, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -713,9 +729,6 @@ func (s *Store) reloadMarks(ctx context.Context, only map[agentKey]bool) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k := range only {
-		delete(s.marks, k) // not in marks: never committed
-	}
 	for k, am := range fresh {
 		s.marks[k] = am
 	}

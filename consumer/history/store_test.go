@@ -482,17 +482,22 @@ func TestStoreFailedWrite(t *testing.T) {
 		err error
 	}
 	results := make(chan out, 40)
+	submit := func(e schema.AgentEvent) {
+		if err := s.submit(ctx, op{kind: opEvent, rec: Record{AgentEvent: e}, done: func(r result) { results <- out{e.Seq, r.err} }}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for n := uint64(2); n <= 40; n++ {
 		stream := "s1"
 		if n == 2 {
 			stream = "poison"
 		}
-		e := ev("f", "a1", n, stream, "black", "raised")
-		if err := s.submit(ctx, op{kind: opEvent, rec: Record{AgentEvent: e}, done: func(r result) { results <- out{e.Seq, r.err} }}); err != nil {
-			t.Fatal(err)
+		submit(ev("f", "a1", n, stream, "black", "raised"))
+		if n == 20 { // an agent whose first event fails: not known after
+			submit(ev("f", "a2", 2, "poison", "black", "raised"))
 		}
 	}
-	for range 39 {
+	for range 40 {
 		r := <-results
 		if (r.err != nil) != (r.seq == 2) {
 			t.Errorf("seq %d: err %v", r.seq, r.err)
@@ -500,6 +505,9 @@ func TestStoreFailedWrite(t *testing.T) {
 	}
 	if m := markOf(t, s, "f", "a1"); m.Seq != 1 || !m.Gap || m.Above != 38 || m.Stored != 39 {
 		t.Fatalf("mark %+v, want W 1 with 38 above, 39 stored", m)
+	}
+	if ms, _ := s.Marks(ctx); len(ms) != 1 {
+		t.Fatalf("marks %+v, want a1's only", ms)
 	}
 	s.Close()
 	s = openStore(t, dir, nil)

@@ -1,6 +1,7 @@
 package history
 
 import (
+	"maps"
 	"math"
 	"slices"
 )
@@ -62,6 +63,13 @@ func (w *watermark) Missing(r Range) bool {
 	r.From = max(r.From, w.seq+1)
 	w.addMissing(r)
 	return w.advance()
+}
+
+func (w *watermark) clone() *watermark {
+	c := *w
+	c.above = maps.Clone(w.above)
+	c.missing = slices.Clone(w.missing)
+	return &c
 }
 
 // Gap reports whether seqs over W are stored: W+1 has not arrived.
