@@ -85,7 +85,11 @@ type Options struct {
 	// Formats, when set, is FFmpeg's format_whitelist: the demuxers this
 	// input may be opened with.
 	Formats string
-	Logger  *slog.Logger
+	// OnDecoder, when set, is told each decoder opened (track "video" or
+	// "audio", and what Info reports: codec name and "(software)", "(cuda)"),
+	// at every open of the input, before its first frame.
+	OnDecoder func(track, name string) `json:"-"`
+	Logger    *slog.Logger
 }
 
 // Info describes what ran.
@@ -547,6 +551,9 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 		s.info.AudioDecoder = d.name
 	}
 	s.o.Logger.Info("decoder", "track", track.String(), "stream", st.Index(), "decoder", d.name)
+	if s.o.OnDecoder != nil {
+		s.o.OnDecoder(track.String(), d.name)
+	}
 	return d, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/placement"
+	"github.com/streamqc/streamqc/internal/cudaprobe"
 )
 
 // fakePlacer decides what the test says and records what it was asked.
@@ -80,8 +81,19 @@ func TestPlacementRestartsOnlyTheMovedStream(t *testing.T) {
 			t.Errorf("%s was disturbed: %+v then %+v", id, before[j], after[j])
 		}
 	}
-	if b, _ := state(s, "b"); b.Decoder != "nvdec:1" {
-		t.Errorf("b decoder %q, want nvdec:1", b.Decoder)
+	// b reports where it really decodes once media opened its decoder:
+	// without a second CUDA GPU, NVDEC cannot open and b decodes in
+	// software, which it says ("cpu"), not where it was placed.
+	want := "cpu"
+	if r, err := cudaprobe.Probe(""); err == nil && r.Devices > 1 {
+		want = "nvdec:1"
+	}
+	waitFor(t, "b decoding again", 20*time.Second, func() bool {
+		b, _ := state(s, "b")
+		return b.Frames > 0
+	})
+	if b, _ := state(s, "b"); b.Decoder != want {
+		t.Errorf("b decoder %q, want %s", b.Decoder, want)
 	}
 	// The placer is asked with the configuration, not what it decided.
 	fp.mu.Lock()
@@ -103,5 +115,23 @@ func TestPlacementRestartsOnlyTheMovedStream(t *testing.T) {
 	}
 	if d := s.Rebalance(); len(d.Started) != 0 || len(s.Status()) != 0 {
 		t.Fatalf("Rebalance after Stop started %v", d.Started)
+	}
+}
+
+func TestActualDecoder(t *testing.T) {
+	for _, tc := range []struct{ placed, device, name, want string }{
+		{"nvdec:1", "1", "", "nvdec:1"},            // not opened yet: as placed
+		{"nvdec:1", "1", "h264 (software)", "cpu"}, // NVDEC could not open: software
+		{"nvdec:1", "1", "h264 (cuda)", "nvdec:1"}, // as placed
+		{"cpu", "", "hevc (software)", "cpu"},      // as placed
+		{"", "", "h264 (cuda)", "nvdec:0"},         // no placer, FFmpeg's default device
+		{"", "2", "h264 (cuda)", "nvdec:2"},        // no placer, a device asked for
+		{"", "", "h264 (software)", "cpu"},         // no placer
+		{"vaapi", "/dev/dri/renderD128", "h264 (vaapi)", "vaapi"},
+		{"", "", "h264 (vaapi)", "h264 (vaapi)"},
+	} {
+		if got := actualDecoder(tc.placed, tc.device, tc.name); got != tc.want {
+			t.Errorf("actualDecoder(%q, %q, %q) = %q, want %q", tc.placed, tc.device, tc.name, got, tc.want)
+		}
 	}
 }

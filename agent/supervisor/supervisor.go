@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type StreamConfig struct {
 func (c StreamConfig) equal(o StreamConfig) bool {
 	c.Media.Logger, o.Media.Logger = nil, nil
 	c.Precheck, o.Precheck = nil, nil // functions never compare equal
+	c.Media.OnDecoder, o.Media.OnDecoder = nil, nil
 	return reflect.DeepEqual(c, o)
 }
 
@@ -219,13 +221,17 @@ type Status struct {
 	AudioBlocks int64
 	FPS         float64
 	DecodeLag   float64 // seconds behind the wall clock; NaN for a file read as fast as it decodes
-	Decoder     string  // where it decodes, as placed: "cpu", "nvdec:0"; empty without a placer
-	Momentary   float64 // LUFS, NaN when unknown
-	ShortTerm   float64
-	Restarts    int64
-	Reconnects  int64
-	Alarms      []string
-	Error       string
+	// Decoder is where it decodes: "cpu", "nvdec:0"; once media has opened
+	// the video decoder, where it really does (a stream placed on NVDEC
+	// whose decoder fell back to software says "cpu"), before that as
+	// placed; empty without a placer and before the first open.
+	Decoder    string
+	Momentary  float64 // LUFS, NaN when unknown
+	ShortTerm  float64
+	Restarts   int64
+	Reconnects int64
+	Alarms     []string
+	Error      string
 	// TR101290 counts transport errors per indicator; nil unless the input is MPEG-TS.
 	TR101290 map[string]int64
 	// Stalled is set while a live input is lost and being reopened: no
@@ -276,6 +282,7 @@ type stream struct {
 	ts                  atomic.Bool                           // the input is MPEG-TS, checked against TR 101 290
 	tr                  [transport.NumIndicators]atomic.Int64 // its errors per indicator
 	cam                 *thumbnail.Camera                     // nil: no thumbnails
+	video               atomic.Value                          // string: the video decoder media opened last ("h264 (cuda)")
 
 	mu       sync.Mutex
 	state    State
@@ -389,6 +396,7 @@ func (st *stream) run() {
 			st.emit(e, m.cur)
 		}
 		mo := st.cfg.Media
+		mo.OnDecoder = st.onDecoder
 		// A looping file is one continuous input (its alarms do not clear
 		// and raise again at every wrap): media starts it over itself.
 		mo.Loop = st.cfg.Loop
@@ -494,7 +502,7 @@ func (st *stream) status() Status {
 		Reconnects: st.reconnect.Load(),
 		Stalled:    st.stalled.Load(),
 		Error:      st.err,
-		Decoder:    st.cfg.Decoder,
+		Decoder:    st.decoder(),
 	}
 	for a := range st.alarms {
 		s.Alarms = append(s.Alarms, a)
@@ -524,4 +532,45 @@ func (st *stream) backend(mo *media.Options) (detectors.VideoBackend, func()) {
 	}
 	mo.DeviceFrames = true
 	return b, release
+}
+
+// onDecoder is told by media which decoder it opened.
+func (st *stream) onDecoder(track, name string) {
+	if track != "video" {
+		return
+	}
+	prev, _ := st.video.Load().(string)
+	st.video.Store(name)
+	if name != prev && st.cfg.Decoder != "" && st.cfg.Decoder != "cpu" && actualDecoder(st.cfg.Decoder, st.cfg.Media.HWDevice, name) == "cpu" {
+		st.log.Warn("placed on a hardware decoder, decoding in software (media logged why)", "placed", st.cfg.Decoder, "decoder", name)
+	}
+}
+
+func (st *stream) decoder() string {
+	name, _ := st.video.Load().(string)
+	return actualDecoder(st.cfg.Decoder, st.cfg.Media.HWDevice, name)
+}
+
+// actualDecoder names where a stream decodes from its placement and the
+// decoder media reports ("h264 (software)", "hevc (cuda)"); "" name: not
+// opened yet, the placement stands.
+func actualDecoder(placed, device, name string) string {
+	switch {
+	case name == "":
+		return placed
+	case strings.HasSuffix(name, "(software)"):
+		return "cpu"
+	case strings.HasSuffix(name, "(cuda)"):
+		if strings.HasPrefix(placed, "nvdec:") {
+			return placed
+		}
+		if device == "" {
+			device = "0"
+		}
+		return "nvdec:" + device
+	}
+	if placed != "" {
+		return placed
+	}
+	return name
 }
