@@ -39,8 +39,14 @@ type delivery struct {
 	watermark  uint64 // the last stored watermark received
 	consumer   string // the consumer of record that sent it
 	armedFor   uint64 // the resend timer is armed: highSent when it was; 0: not armed
-	missing    uint64 // seqs declared missing since the start
-	resends    uint64 // resends from a watermark since the start
+	// The last gap resend: gapSeq the watermark of the last gap report,
+	// gapHigh the spool's last seq when the resend was asked, the last it
+	// sends again (0: no gap open). A gap
+	// report whose watermark moved up from gapSeq but is still below
+	// gapHigh is that resend being stored: no new resend (gapResend).
+	gapSeq, gapHigh uint64
+	missing         uint64 // seqs declared missing since the start
+	resends         uint64 // resends from a watermark since the start
 }
 
 // storedMsg is a StoredDoc as it arrived.
@@ -248,10 +254,39 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 		d.log.Warn("stored watermark not applied", "err", err)
 		return false
 	}
-	if doc.Gap {
+	switch resend, closing := d.gapResend(doc); {
+	case resend:
 		d.resendFrom(ctx, doc.Seq, "gap")
+	case closing:
+		// The resend goes on; what it cannot send is declared now.
+		d.declareGone(ctx, doc.Seq)
 	}
 	return arm
+}
+
+// gapResend reports whether a StoredDoc asks for a resend from its
+// watermark (resend): a gap that is new, or that did not move since the
+// last report (the consumer republishes it every few seconds while it
+// lasts: what was sent again was lost too). While a gap closes (closing),
+// the consumer reports it again at every step of its watermark (up to 5 a
+// second); sending from the watermark again at each would send the backlog
+// again, once per report, behind the one being stored (seen end to end: 3
+// times over for a backlog of 3000 with a consumer slower than the drain).
+func (d *delivery) gapResend(doc schema.StoredDoc) (resend, closing bool) {
+	last := d.a.spool.Stats().NextSeq - 1
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !doc.Gap {
+		d.gapSeq, d.gapHigh = 0, 0
+		return false, false
+	}
+	closing = d.gapHigh > 0 && doc.Seq > d.gapSeq && doc.Seq < d.gapHigh
+	d.gapSeq = doc.Seq
+	if closing {
+		return false, true
+	}
+	d.gapHigh = max(last, doc.Seq+1)
+	return true, false
 }
 
 // resendTimer runs when the resend timer fires: events sent when it was
@@ -277,12 +312,20 @@ func (d *delivery) resendTimer(ctx context.Context) (rearm bool) {
 // resendFrom declares what the spool will never send above w, then asks the
 // drain to send again from w+1.
 func (d *delivery) resendFrom(ctx context.Context, w uint64, why string) {
+	next := d.declareGone(ctx, w)
+	d.log.Info("sending again the events not stored", "from", next, "stored", w, "why", why)
+	d.rewind(next)
+}
+
+// declareGone declares what the spool will never send above w (a
+// MissingDoc, when the first record it holds above w is not w+1) and
+// returns that first record's seq.
+func (d *delivery) declareGone(ctx context.Context, w uint64) (next uint64) {
 	next, reason := d.a.spool.Missing(w)
 	if reason != "" {
 		d.declareMissing(ctx, w+1, next-1, reason)
 	}
-	d.log.Info("sending again the events not stored", "from", next, "stored", w, "why", why)
-	d.rewind(next)
+	return next
 }
 
 // declareMissing publishes a MissingDoc (QoS 1) and waits for its PUBACK,

@@ -493,17 +493,35 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 	if len(missing) != 0 {
 		t.Fatalf("declared missing %+v although 3 is in the spool", missing)
 	}
-	// Now the consumer reports 3 stored and a gap: 4 is declared missing
-	// (dropped) before 5 is sent again.
+	// Now the consumer reports 3 stored and a gap: the resend is being
+	// stored (its watermark moved); 4, which it cannot send, is declared
+	// missing (dropped) at once, and nothing is sent again.
 	publishRetained(t, op, top.Stored, storedDoc(3, true))
-	waitUntil(t, "5..8 sent a third time", 10*time.Second, func() bool { return sc.count(5) == 3 && sc.count(8) == 3 })
-	n, missing, order = sc.snapshot()
+	waitUntil(t, "4 declared missing", 10*time.Second, func() bool { _, m, _ := sc.snapshot(); return len(m) == 1 })
+	n, missing, _ = sc.snapshot()
 	if len(missing) != 1 || missing[0].From != 4 || missing[0].To != 4 || missing[0].Reason != "dropped" {
 		t.Fatalf("missing declarations %+v, want 4..4 dropped", missing)
 	}
-	im, ie := slices.Index(order, "m4-4"), slices.Index(order[slices.Index(order, "m4-4")+1:], "e5")
-	if im < 0 || ie < 0 {
-		t.Fatalf("the missing declaration did not come before 5 was sent again: %v", order)
+	// The same report again (the consumer republishes a gap that does not
+	// move): 4 is declared missing again before 5..8 are sent again.
+	publishRetained(t, op, top.Stored, storedDoc(3, true))
+	waitUntil(t, "5..8 sent a third time", 10*time.Second, func() bool { return sc.count(5) == 3 && sc.count(8) == 3 })
+	n, missing, order = sc.snapshot()
+	if len(missing) != 2 || missing[1].From != 4 || missing[1].To != 4 || missing[1].Reason != "dropped" {
+		t.Fatalf("missing declarations %+v, want 4..4 dropped twice", missing)
+	}
+	// In arrival order: the second declaration, then the third 5.
+	var decl, fives int
+	for _, o := range order {
+		switch {
+		case o == "m4-4":
+			decl++
+		case o == "e5":
+			fives++
+			if fives == 3 && decl != 2 {
+				t.Fatalf("5 was sent a third time before the second missing declaration: %v", order)
+			}
+		}
 	}
 	if n[3] != 2 {
 		t.Fatalf("3 (stored) sent again: %d times", n[3])
@@ -522,7 +540,7 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 		t.Fatalf("7, 8 sent %d, %d times; want 3 (no resend without a gap here)", n[7], n[8])
 	}
 	f := a.dlv.figures()
-	if f.missing != 1 || f.stored != 8 || f.resends != 2 || f.keepUntil != config.KeepStored {
+	if f.missing != 2 || f.stored != 8 || f.resends != 2 || f.keepUntil != config.KeepStored {
 		t.Fatalf("delivery figures %+v", f)
 	}
 	m := a.collect(newCPUMeter(), time.Second)
@@ -530,7 +548,7 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 	if err := a.schemas.Validate(schema.Metrics, raw); err != nil {
 		t.Fatalf("metrics: %v\n%s", err, raw)
 	}
-	if m.Spool.Stored != 8 || m.Spool.Missing != 1 || m.Spool.KeepUntil != "stored" || m.Spool.Sent != 0 {
+	if m.Spool.Stored != 8 || m.Spool.Missing != 2 || m.Spool.KeepUntil != "stored" || m.Spool.Sent != 0 {
 		t.Fatalf("spool metrics %+v", m.Spool)
 	}
 }
@@ -678,5 +696,49 @@ func TestOnStoredUnit(t *testing.T) {
 	a.dlv.onStored(context.Background(), storedMsg{topic: a.topics.Stored, payload: storedDoc(2, false)})
 	if st := a.spool.Stats(); st.Stored != 2 || st.Pending != 0 {
 		t.Fatalf("own watermark not applied: %+v", st)
+	}
+}
+
+// TestDeliveryGapResendOncePerGap: a gap report has the agent send again
+// from the watermark; the reports that follow while that resend is being
+// stored (the watermark moving up, below what was sent again) do not send
+// it again; a report that did not move (the consumer's republication while
+// the gap lasts), or a gap above what was sent again, does.
+func TestDeliveryGapResendOncePerGap(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sc, _ := countSeqs(t, b)
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour) // only gaps resend here
+	a := runTestAgent(t, c)
+	a.emitPairs(t, 4) // 1..8
+	waitUntil(t, "8 events sent", 10*time.Second, func() bool { return sc.count(8) == 1 && a.spool.Stats().Sent == 8 })
+	ctx := context.Background()
+	report := func(seq uint64, gap bool, wantResends uint64) {
+		t.Helper()
+		a.dlv.onStored(ctx, storedMsg{topic: a.topics.Stored, payload: storedDoc(seq, gap)})
+		if f := a.dlv.figures(); f.resends != wantResends {
+			t.Fatalf("after the report of %d (gap %v): %d resends, want %d", seq, gap, f.resends, wantResends)
+		}
+	}
+	report(2, true, 1) // a gap: 3..8 again
+	waitUntil(t, "3..8 sent again", 10*time.Second, func() bool { return sc.count(8) == 2 })
+	report(4, true, 1) // 3, 4 of that resend stored: it goes on
+	report(6, true, 1)
+	report(6, true, 2) // no move since (republished): 7, 8 again
+	waitUntil(t, "7..8 sent a third time", 10*time.Second, func() bool { return sc.count(8) == 3 })
+	a.emitPairs(t, 1) // 9, 10
+	waitUntil(t, "9, 10 sent", 10*time.Second, func() bool { return sc.count(10) == 1 })
+	report(8, true, 3) // a gap above what was sent again: 9, 10 again
+	waitUntil(t, "9..10 sent again", 10*time.Second, func() bool { return sc.count(10) == 2 })
+	report(10, false, 3)
+	report(10, true, 4) // closed, then a new gap at the same watermark
+	n, _, _ := sc.snapshot()
+	for seq, want := range map[uint64]int{1: 1, 2: 1, 3: 2, 4: 2, 5: 2, 6: 2, 7: 3, 8: 3, 9: 2} {
+		if n[seq] != want {
+			t.Errorf("event %d sent %d times, want %d (all: %v)", seq, n[seq], want, n)
+		}
+	}
+	if st := a.spool.Stats(); st.Stored != 10 || st.Pending != 0 {
+		t.Fatalf("spool %+v", st)
 	}
 }

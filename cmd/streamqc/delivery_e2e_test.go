@@ -561,3 +561,116 @@ func TestDeliveryEndToEnd(t *testing.T) {
 	t.Logf("%d events in the database (%d before the consumer went away, %d acknowledged then lost by the broker, %d from the wiped agent), watermark %d",
 		len(stored), last1, last2-last1, n3, mark.Seq)
 }
+
+// seedSpool appends n events of the agent to its spool (the agent
+// stopped), as if it had emitted them with the broker out of reach, and
+// returns the spool's figures after it: the last seq, and how many
+// unacknowledged records the spool dropped to stay within max_bytes.
+func seedSpool(t *testing.T, c config.Agent, n int) spool.Stats {
+	t.Helper()
+	sp, err := spool.Open(filepath.Join(c.StateDir, "spool"), spool.Options{MaxBytes: c.Spool.MaxBytes,
+		SegmentBytes: c.Spool.SegmentBytes, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	for range n {
+		_, err := sp.AppendFunc(func(seq uint64) ([]byte, error) {
+			return fmt.Appendf(nil, `{"type":"defect","id":"%032x","seq":%d,"fleet":%q,"agent":%q,"stream":"seeded","defect":"freeze","state":"raised","start":%d,"time":%q}`,
+				seq, seq, e2eFleet, e2eAgent, seq, now), nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sp.Stats()
+}
+
+// shmDir is a directory on tmpfs when there is one (the seeded spool's
+// fsyncs cost nothing there), else t.TempDir().
+func shmDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/dev/shm", "streamqc-e2e-")
+	if err != nil {
+		return t.TempDir()
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// arrivals counts the arrivals of seqs from..to since the last reset.
+func (w *e2eWatch) arrivals(from, to uint64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for s := from; s <= to; s++ {
+		n += w.arrived[s]
+	}
+	return n
+}
+
+// TestDeliveryGapResendBacklog: a backlog the broker lost (SIGKILL, the
+// consumer's session with it), then newer events that reach the consumer
+// first: it reports a gap, and keeps reporting it, W moving, while the
+// agent sends the backlog again. The backlog is to be sent again about
+// once, not once per StoredDoc.
+func TestDeliveryGapResendBacklog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts brokers: skipped with -short")
+	}
+	const backlog = 3000
+	media := e2eMedia(t)
+	b := mqtttest.Start(t, mqtttest.Options{Persistence: true})
+	w := watch(t, b)
+	b.Stop()
+	b.Start()
+	db := filepath.Join(t.TempDir(), "history.db")
+	stopDash := e2eDashboard(t, b, db)
+	ac := e2eAgentConfig(t, b, media, config.KeepStored)
+	ac.StateDir = shmDir(t)
+	ac.Spool.ResendAfter = config.Duration(time.Minute) // only the gap resends here
+	seedSpool(t, ac, 2)
+	stopAgent := e2eRunAgent(t, ac)
+	w.wait("the first 2 events stored", 30*time.Second, func(m agent.Metrics, s schema.StoredDoc) bool {
+		return s.Seq == 2 && m.Spool.Pending == 0 && m.Spool.Stored == 2
+	})
+
+	// The consumer away, a backlog reaches the broker, which dies with it.
+	stopDash()
+	stopAgent()
+	last := seedSpool(t, ac, backlog).NextSeq - 1
+	stopAgent = e2eRunAgent(t, ac)
+	w.wait("the backlog acknowledged by the broker", 60*time.Second, func(m agent.Metrics, _ schema.StoredDoc) bool {
+		return m.Spool.Pending == backlog && m.Spool.Sent == backlog
+	})
+	w.resetArrivals()
+	b.Kill()
+	b.Start()
+	w.wait("the agent's resend after its reconnection", 60*time.Second, func(agent.Metrics, schema.StoredDoc) bool {
+		return w.arrivedAll(3, last)
+	})
+	w.resetArrivals()
+
+	// The consumer back (no gap: W 2, nothing above), then 2 newer events
+	// (stream c): a gap.
+	start := time.Now()
+	stopDash = e2eDashboard(t, b, db)
+	w.wait("the consumer's watermark after its reconnection", 30*time.Second, func(_ agent.Metrics, s schema.StoredDoc) bool {
+		return s.Seq == 2
+	})
+	w.desired(1, "c")
+	w.wait("every event stored, the spool emptied", 90*time.Second, func(m agent.Metrics, s schema.StoredDoc) bool {
+		return s.Seq >= last+2 && !s.Gap && m.Spool.Pending == 0
+	})
+	m := w.nextMetrics(5 * time.Second)
+	sent := w.arrivals(3, last)
+	t.Logf("backlog of %d lost by the broker: stored %s after the consumer came back; sent %d times over (%.1f per event), agent resends %d",
+		backlog, time.Since(start).Round(100*time.Millisecond), sent, float64(sent)/backlog, m.Spool.Resends)
+	if sent > 2*backlog {
+		t.Errorf("the backlog of %d was sent %d times over after the gap report (%.1f per event): one resend per StoredDoc of the gap, not per gap",
+			backlog, sent, float64(sent)/backlog)
+	}
+	stopAgent()
+	stopDash()
+}
