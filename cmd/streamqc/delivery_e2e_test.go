@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,12 +56,15 @@ type e2eWatch struct {
 // watch connects the watcher: a durable session (clean session false, a
 // fixed id) so that what the agent publishes while it reconnects after a
 // broker restart is queued for it as long as its session was saved.
-func watch(t *testing.T, b *mqtttest.Broker) *e2eWatch {
+func watch(t *testing.T, b *mqtttest.Broker) *e2eWatch { t.Helper(); return watchAs(t, b, "", "") }
+
+// watchAs is watch with a broker account.
+func watchAs(t *testing.T, b *mqtttest.Broker, user, password string) *e2eWatch {
 	t.Helper()
 	w := &e2eWatch{t: t, top: schema.NewTopics(e2eFleet, e2eAgent), changed: make(chan struct{}, 1),
 		ids: map[string]uint64{}, arrived: map[uint64]int{}}
 	durable := false
-	c, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "e2e-watch", CleanSession: &durable,
+	c, err := mqtt.New(mqtt.Options{Broker: b.URL, ClientID: "e2e-watch", CleanSession: &durable, Username: user, Password: password,
 		MaxReconnectInterval: 200 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -216,15 +220,14 @@ func streamEnded(m agent.Metrics, id string) bool {
 
 // e2eDashboard runs `streamqc dashboard` recording into db; stop ends it
 // (a graceful disconnect: its durable session stays on the broker).
-func e2eDashboard(t *testing.T, b *mqtttest.Broker, db string) (stop func()) {
+func e2eDashboard(t *testing.T, b *mqtttest.Broker, db string, flags ...string) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := lineWriter{make(chan string, 16)}
 	errb := &syncBuffer{}
 	code := make(chan int, 1)
-	go func() {
-		code <- dashboardCmd(ctx, []string{"--broker", b.URL, "--fleet", e2eFleet, "--listen", "127.0.0.1:0", "--db", db}, out, errb)
-	}()
+	args := append([]string{"--broker", b.URL, "--fleet", e2eFleet, "--listen", "127.0.0.1:0", "--db", db}, flags...)
+	go func() { code <- dashboardCmd(ctx, args, out, errb) }()
 	select {
 	case <-out.lines:
 	case c := <-code:
@@ -335,9 +338,16 @@ func e2eRunAgent(t *testing.T, c config.Agent) (stop func()) {
 	return stop
 }
 
-// storedEvents reads the consumer of record's database (once the dashboard
-// stopped): box1's events by seq (every id), and its mark.
-func storedEvents(t *testing.T, db string) (map[uint64][]string, history.Mark) {
+// e2eHistory is what the consumer of record's database holds of box1 (read
+// once the dashboard stopped): its events by seq, its mark, and which of
+// its raised events have their alarm thumbnail stored (by event id).
+type e2eHistory struct {
+	bySeq  map[uint64][]history.Record
+	mark   history.Mark
+	thumbs map[string]bool // raised event id -> its thumbnail is stored, naming it
+}
+
+func readHistory(t *testing.T, db string) e2eHistory {
 	t.Helper()
 	ctx := context.Background()
 	st, err := history.Open(ctx, history.Options{Path: db, Logger: slog.New(slog.DiscardHandler)})
@@ -345,7 +355,7 @@ func storedEvents(t *testing.T, db string) (map[uint64][]string, history.Mark) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	bySeq := map[uint64][]string{}
+	h := e2eHistory{bySeq: map[uint64][]history.Record{}, thumbs: map[string]bool{}}
 	q := history.Query{Fleet: e2eFleet, Agent: e2eAgent, Limit: history.MaxLimit}
 	for {
 		page, err := st.Events(ctx, q)
@@ -353,7 +363,18 @@ func storedEvents(t *testing.T, db string) (map[uint64][]string, history.Mark) {
 			t.Fatal(err)
 		}
 		for _, r := range page {
-			bySeq[r.Seq] = append(bySeq[r.Seq], r.ID)
+			h.bySeq[r.Seq] = append(h.bySeq[r.Seq], r)
+			if r.State == "raised" && r.Thumbnail != "" {
+				d, err := st.Thumbnail(ctx, r.Thumbnail)
+				switch {
+				case errors.Is(err, history.ErrNotFound):
+					h.thumbs[r.ID] = false
+				case err != nil:
+					t.Fatal(err)
+				default:
+					h.thumbs[r.ID] = d.Event == r.ID && d.Kind == schema.ThumbAlarm && d.Stream == r.Stream && len(d.Data) > 0
+				}
+			}
 		}
 		if len(page) < q.Limit {
 			break
@@ -366,11 +387,28 @@ func storedEvents(t *testing.T, db string) (map[uint64][]string, history.Mark) {
 	}
 	for _, m := range marks {
 		if m.Fleet == e2eFleet && m.Agent == e2eAgent {
-			return bySeq, m
+			h.mark = m
+			return h
 		}
 	}
 	t.Fatalf("no mark for %s/%s in %+v", e2eFleet, e2eAgent, marks)
-	return nil, history.Mark{}
+	return h
+}
+
+// thumbsOf reports, of the raised events of stream, how many name a
+// thumbnail and how many of those are stored.
+func (h e2eHistory) thumbsOf(stream string) (named, stored int) {
+	for _, recs := range h.bySeq {
+		for _, r := range recs {
+			if ok, has := h.thumbs[r.ID]; has && r.Stream == stream {
+				named++
+				if ok {
+					stored++
+				}
+			}
+		}
+	}
+	return named, stored
 }
 
 // pendingInSpool opens the stopped agent's spool.
@@ -525,29 +563,36 @@ func TestDeliveryEndToEnd(t *testing.T) {
 
 	// What the database holds: seqs 1..last3, each under one id, every id
 	// the watcher saw among them; the watermark last3, nothing lost.
-	bySeq, mark := storedEvents(t, db)
+	h := readHistory(t, db)
+	mark := h.mark
 	if mark.Seq != last3 || mark.Gap || mark.Lost != 0 || mark.Above != 0 {
 		t.Errorf("mark %+v, want watermark %d, no gap, nothing lost", mark, last3)
 	}
 	stored := map[string]uint64{}
 	for seq := uint64(1); seq <= last3; seq++ {
-		ids := bySeq[seq]
-		if len(ids) != 1 {
-			t.Errorf("seq %d stored %d times: %v", seq, len(ids), ids)
+		recs := h.bySeq[seq]
+		if len(recs) != 1 {
+			t.Errorf("seq %d stored %d times: %v", seq, len(recs), recs)
 		}
-		for _, id := range ids {
-			stored[id] = seq
+		for _, r := range recs {
+			stored[r.ID] = seq
 		}
 	}
-	if len(bySeq) != int(last3) {
-		seqs := slices.Sorted(func(yield func(uint64) bool) {
-			for s := range bySeq {
-				if !yield(s) {
-					return
-				}
-			}
-		})
-		t.Errorf("%d seqs stored, want %d: %v", len(bySeq), last3, seqs)
+	if len(h.bySeq) != int(last3) {
+		t.Errorf("%d seqs stored, want %d: %v", len(h.bySeq), last3, slices.Sorted(maps.Keys(h.bySeq)))
+	}
+	// Alarm thumbnails (not spooled: best effort): those published with the
+	// consumer online (a) or away with its session kept (c) are stored;
+	// those of b died with the broker.
+	for _, stream := range []string{"a", "b", "c"} {
+		named, kept := h.thumbsOf(stream)
+		t.Logf("stream %s: %d raised events name a thumbnail, %d of them stored", stream, named, kept)
+		if stream != "b" && kept != named {
+			t.Errorf("stream %s: %d of the %d alarm thumbnails stored", stream, kept, named)
+		}
+	}
+	if named, _ := h.thumbsOf("a"); named == 0 {
+		t.Error("no raised event of stream a names a thumbnail")
 	}
 	seen := w.seenIDs()
 	for id, seq := range seen {
@@ -673,4 +718,75 @@ func TestDeliveryGapResendBacklog(t *testing.T) {
 	}
 	stopAgent()
 	stopDash()
+}
+
+// TestDeliveryOverflowWithACL: the shipped Mosquitto ACL, every piece on
+// its own account (the agent box1, the dashboard recording as
+// streamqc-recorder, the watcher as streamqc-operator). While the consumer
+// of record is away, the agent's spool (its smallest size, 1 MiB) overflows
+// and drops its oldest unstored events. When it is back, the agent declares
+// them missing (events/missing), the consumer counts them lost and moves
+// its watermark past them (events/stored reaches the agent: its spool
+// empties); an alarm's thumbnail is stored.
+func TestDeliveryOverflowWithACL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped with -short")
+	}
+	const recorderUser, operatorUser = "streamqc-recorder", "streamqc-operator"
+	users := map[string]string{e2eAgent: "pw-box1", recorderUser: "pw-recorder", operatorUser: "pw-operator"}
+	media := e2eMedia(t)
+	b := mqtttest.Start(t, mqtttest.Options{Users: users, ACLFile: "../../packaging/mosquitto/streamqc.acl"})
+	w := watchAs(t, b, operatorUser, users[operatorUser])
+	db := filepath.Join(t.TempDir(), "history.db")
+	dashFlags := []string{"--username", recorderUser, "--password", users[recorderUser]}
+	stopDash := e2eDashboard(t, b, db, dashFlags...)
+	ac := e2eAgentConfig(t, b, media, "")
+	ac.Broker.Username, ac.Broker.Password = e2eAgent, users[e2eAgent]
+	ac.StateDir = shmDir(t)
+	ac.Spool.MaxBytes, ac.Spool.SegmentBytes = 1<<20, 64<<10 // the smallest the config allows
+	seedSpool(t, ac, 2)
+	stopAgent := e2eRunAgent(t, ac)
+	w.wait("the first 2 events stored, the agent in stored mode", 30*time.Second, func(m agent.Metrics, s schema.StoredDoc) bool {
+		return s.Seq == 2 && m.Spool.KeepUntil == "stored" && m.Spool.Pending == 0 && m.Spool.Stored == 2
+	})
+
+	// The consumer away, the spool overflows (the agent stopped meanwhile:
+	// the events are written as it writes them, by the spool).
+	stopDash()
+	stopAgent()
+	st := seedSpool(t, ac, 6000)
+	last, dropped := st.NextSeq-1, st.Dropped
+	if dropped == 0 {
+		t.Fatalf("the spool did not overflow: %+v", st)
+	}
+	stopAgent = e2eRunAgent(t, ac)
+	stopDash = e2eDashboard(t, b, db, dashFlags...)
+	w.wait("the dropped events declared missing, the rest stored, the spool emptied", 60*time.Second,
+		func(m agent.Metrics, s schema.StoredDoc) bool {
+			return s.Seq == last && !s.Gap && s.Lost == dropped && m.Spool.Pending == 0 && m.Spool.Missing >= dropped
+		})
+
+	// An alarm with its picture (stream c) after that.
+	w.desired(1, "c")
+	w.wait("stream c's events stored", 60*time.Second, func(m agent.Metrics, s schema.StoredDoc) bool {
+		return streamEnded(m, "c") && m.Spool.Appended >= 2 && s.Seq == last+m.Spool.Appended && m.Spool.Pending == 0
+	})
+	stopAgent()
+	stopDash()
+	h := readHistory(t, db)
+	if h.mark.Lost != dropped || h.mark.Gap || h.mark.Seq <= last {
+		t.Errorf("mark %+v: want %d lost, the watermark past %d", h.mark, dropped, last)
+	}
+	for seq := uint64(1); seq <= h.mark.Seq; seq++ {
+		gone := seq > 2 && seq < 3+dropped
+		if n := len(h.bySeq[seq]); (n == 1) == gone || n > 1 {
+			t.Errorf("seq %d stored %d times (dropped from the spool: %v)", seq, n, gone)
+		}
+	}
+	named, kept := h.thumbsOf("c")
+	if named == 0 || kept != named {
+		t.Errorf("stream c: %d of %d alarm thumbnails stored", kept, named)
+	}
+	t.Logf("spool overflow with the consumer away: %d of %d events dropped, declared missing, counted lost (%d); watermark %d; alarm thumbnails stored %d/%d",
+		dropped, last-2, h.mark.Lost, h.mark.Seq, kept, named)
 }
