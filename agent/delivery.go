@@ -39,6 +39,7 @@ type delivery struct {
 	watermark  uint64 // the last stored watermark received
 	consumer   string // the consumer of record that sent it
 	armedFor   uint64 // the resend timer is armed: highSent when it was; 0: not armed
+	armedW     uint64 // the watermark when the timer was armed (or last found moving)
 	// The last gap resend: gapSeq the watermark of the last gap report,
 	// gapHigh the spool's last seq when the resend was asked, the last it
 	// sends again (0: no gap open). A gap
@@ -246,7 +247,7 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 	d.watermark, d.consumer = doc.Seq, doc.Consumer
 	behind := doc.Seq < d.highSent
 	if behind && d.armedFor == 0 {
-		d.armedFor = d.highSent
+		d.armedFor, d.armedW = d.highSent, doc.Seq
 		arm = true
 	}
 	d.mu.Unlock()
@@ -290,20 +291,34 @@ func (d *delivery) gapResend(doc schema.StoredDoc) (resend, closing bool) {
 }
 
 // resendTimer runs when the resend timer fires: events sent when it was
-// armed and still not stored are sent again. If they were stored but later
-// ones are not yet, it reports that the timer is to be armed again for
-// those (the consumer is alive and may not publish again if it lost them).
-// After a resend it is not: the next watermark arms it, so that an absent
-// consumer does not have the backlog queued for it again and again.
+// armed and still not stored are sent again, unless the watermark moved up
+// since the timer was armed: the consumer is storing them (a backlog, or
+// what was sent again), slower than resend_after; it reports that the timer
+// is to be armed again, and a watermark that stops moving has them sent
+// again one period later (without this, a backlog that takes n periods to
+// store was sent again about n times over). If they were stored but later
+// ones are not yet, it is to be armed again for those (the consumer is
+// alive and may not publish again if it lost them). After a resend it is
+// not: the next watermark arms it, so that an absent consumer does not have
+// the backlog queued for it again and again.
 func (d *delivery) resendTimer(ctx context.Context) (rearm bool) {
 	d.mu.Lock()
-	armedFor, w, high := d.armedFor, d.watermark, d.highSent
+	armedFor, armedW, w, high := d.armedFor, d.armedW, d.watermark, d.highSent
 	d.armedFor = 0
-	if armedFor > 0 && w >= armedFor && w < high {
-		d.armedFor, rearm = high, true
+	resend := false
+	switch {
+	case armedFor == 0:
+	case w >= armedFor:
+		if w < high {
+			d.armedFor, d.armedW, rearm = high, w, true
+		}
+	case w > armedW:
+		d.armedFor, d.armedW, rearm = armedFor, w, true
+	default:
+		resend = true
 	}
 	d.mu.Unlock()
-	if armedFor > 0 && w < armedFor {
+	if resend {
 		d.resendFrom(ctx, w, "resend_after")
 	}
 	return rearm

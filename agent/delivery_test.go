@@ -742,3 +742,51 @@ func TestDeliveryGapResendOncePerGap(t *testing.T) {
 		t.Fatalf("spool %+v", st)
 	}
 }
+
+// TestDeliveryResendAfterWhileStoring: the resend timer does not send again
+// what the consumer is storing (its watermark moved up since the timer was
+// armed, still below what was sent); once the watermark stops moving for a
+// period, it does.
+func TestDeliveryResendAfterWhileStoring(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sc, _ := countSeqs(t, b)
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour) // the test fires the timer itself
+	a := runTestAgent(t, c)
+	a.emitPairs(t, 4) // 1..8
+	waitUntil(t, "8 events sent", 10*time.Second, func() bool { return sc.count(8) == 1 && a.spool.Stats().Sent == 8 })
+	ctx := context.Background()
+	report := func(seq uint64) bool {
+		return a.dlv.onStored(ctx, storedMsg{topic: a.topics.Stored, payload: storedDoc(seq, false)})
+	}
+	fire := func(wantRearm bool, wantResends uint64) {
+		t.Helper()
+		if rearm := a.dlv.resendTimer(ctx); rearm != wantRearm {
+			t.Fatalf("timer: rearm %v, want %v", rearm, wantRearm)
+		}
+		if f := a.dlv.figures(); f.resends != wantResends {
+			t.Fatalf("timer: %d resends, want %d", f.resends, wantResends)
+		}
+	}
+	if !report(2) { // behind: arms the timer
+		t.Fatal("a watermark behind what was sent did not arm the timer")
+	}
+	report(5)      // the consumer is storing them
+	fire(true, 0)  // moved since armed: another period
+	fire(false, 1) // did not move for a period: 6..8 again
+	waitUntil(t, "6..8 sent again", 10*time.Second, func() bool { return sc.count(8) == 2 })
+	if !report(6) {
+		t.Fatal("a watermark behind what was sent did not arm the timer after a resend")
+	}
+	report(8)
+	fire(false, 1) // caught up, nothing sent since: done
+	n, _, _ := sc.snapshot()
+	for seq, want := range map[uint64]int{1: 1, 5: 1, 6: 2, 8: 2} {
+		if n[seq] != want {
+			t.Errorf("event %d sent %d times, want %d (all: %v)", seq, n[seq], want, n)
+		}
+	}
+	if st := a.spool.Stats(); st.Pending != 0 {
+		t.Fatalf("spool %+v", st)
+	}
+}
