@@ -581,9 +581,10 @@ func TestDeliveryEndToEnd(t *testing.T) {
 	if len(h.bySeq) != int(last3) {
 		t.Errorf("%d seqs stored, want %d: %v", len(h.bySeq), last3, slices.Sorted(maps.Keys(h.bySeq)))
 	}
-	// Alarm thumbnails (not spooled: best effort): those published with the
-	// consumer online (a) or away with its session kept (c) are stored;
-	// those of b died with the broker.
+	// Alarm thumbnails (not spooled, never sent again: best effort): those
+	// published with the consumer online (a) or away with its durable
+	// session kept (c: this shows the dashboard's session is durable) are
+	// stored; those of b died with the broker, the session with them.
 	for _, stream := range []string{"a", "b", "c"} {
 		named, kept := h.thumbsOf(stream)
 		t.Logf("stream %s: %d raised events name a thumbnail, %d of them stored", stream, named, kept)
