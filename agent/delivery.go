@@ -31,6 +31,7 @@ type delivery struct {
 	resendAfter time.Duration
 	docs        chan storedMsg
 	rewindC     chan struct{}
+	startNext   uint64 // the spool's next seq when the agent started: seqs from it on are this process's
 
 	mu         sync.Mutex
 	stored     bool   // stored mode (keep_until stored, or auto after a StoredDoc)
@@ -63,6 +64,7 @@ func newDelivery(a *Agent) *delivery {
 		resendAfter: time.Duration(a.cfg.Spool.ResendAfter),
 		docs:        make(chan storedMsg, 16),
 		rewindC:     make(chan struct{}, 1),
+		startNext:   a.spool.Stats().NextSeq,
 	}
 	if d.keepUntil == "" {
 		d.keepUntil = config.KeepAuto
@@ -126,14 +128,16 @@ func (d *delivery) storedMode() bool {
 }
 
 // sent records a PUBACK for seq: in stored mode the record stays in the
-// spool, marked sent; in broker mode it is acknowledged (deleted, and
-// deleted reports true).
+// spool, marked sent, unless the last watermark covers it already (see
+// onStored: a watermark that came before the PUBACK, or one of this agent
+// before its state was wiped); in broker mode it is acknowledged (deleted,
+// and deleted reports true).
 func (d *delivery) sent(seq uint64) (deleted bool, err error) {
 	d.mu.Lock()
-	stored := d.stored
+	keep := d.stored && seq > d.watermark
 	d.highSent = max(d.highSent, seq)
 	d.mu.Unlock()
-	if stored {
+	if keep {
 		return false, d.a.spool.MarkSent(seq)
 	}
 	return true, d.a.spool.Ack(seq)
@@ -233,7 +237,8 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 	}
 	d.mu.Lock()
 	through := doc.Seq
-	if doc.Seq >= st.NextSeq {
+	switch {
+	case doc.Seq >= st.NextSeq:
 		// The consumer remembers seqs this spool never handed out: its
 		// state was wiped. New events go on above the watermark; only
 		// what the broker acknowledged counts as stored.
@@ -243,6 +248,16 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 			"stored", doc.Seq, "next_seq", st.NextSeq, "consumer", doc.Consumer)
 		d.a.spool.SkipTo(doc.Seq + 1)
 		d.mu.Lock()
+	case doc.Seq >= d.startNext && doc.Seq > d.highSent:
+		// It covers seqs this process handed out and the broker never
+		// acknowledged: not these events (the consumer cannot have them),
+		// those of this agent before its state was wiped, which had more
+		// seqs than this one has handed out yet. Only what the broker
+		// acknowledged counts as stored; the rest is sent first (else
+		// deleted unsent: lost).
+		through = d.highSent
+		d.log.Warn("the consumer of record's watermark covers events this agent never sent (state directory wiped?): only those the broker acknowledged count as stored",
+			"stored", doc.Seq, "sent", d.highSent, "next_seq", st.NextSeq, "consumer", doc.Consumer)
 	}
 	d.watermark, d.consumer = doc.Seq, doc.Consumer
 	behind := doc.Seq < d.highSent

@@ -790,3 +790,33 @@ func TestDeliveryResendAfterWhileStoring(t *testing.T) {
 		t.Fatalf("spool %+v", st)
 	}
 }
+
+// TestDeliveryWipedBelowWatermark: an agent whose state directory was wiped
+// hands out seqs 1, 2... again; here it has handed out more (6) than the
+// watermark the consumer kept from before (4) by the time that watermark
+// arrives, none sent yet (the broker away). The watermark is not about these
+// events: they are not deleted unsent; each is deleted once the broker has
+// acknowledged it (the only proof it left), those above the watermark once
+// stored.
+func TestDeliveryWipedBelowWatermark(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour)
+	a := runTestAgent(t, c) // a fresh state directory
+	b.Stop()
+	waitUntil(t, "the agent disconnected", 10*time.Second, func() bool { return !a.client.Connected() })
+	a.emitPairs(t, 3) // 1..6, not sent
+	a.dlv.onStored(context.Background(), storedMsg{topic: a.topics.Stored, payload: storedDoc(4, false)})
+	if st := a.spool.Stats(); st.Pending != 6 {
+		t.Fatalf("after a watermark of 4 from before the wipe: spool %+v; want the 6 unsent events kept", st)
+	}
+	b.Start()
+	waitUntil(t, "1..4 deleted on their PUBACK, 5..6 kept until stored", 20*time.Second, func() bool {
+		st := a.spool.Stats()
+		return st.Pending == 2 && st.Sent == 2
+	})
+	a.dlv.onStored(context.Background(), storedMsg{topic: a.topics.Stored, payload: storedDoc(6, false)})
+	if st := a.spool.Stats(); st.Pending != 0 {
+		t.Fatalf("spool %+v after the watermark 6", st)
+	}
+}
