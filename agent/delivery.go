@@ -43,9 +43,9 @@ type delivery struct {
 	armedW     uint64 // the watermark when the timer was armed (or last found moving)
 	// The last gap resend: gapSeq the watermark of the last gap report,
 	// gapHigh the spool's last seq when the resend was asked, the last it
-	// sends again (0: no gap open). A gap
-	// report whose watermark moved up from gapSeq but is still below
-	// gapHigh is that resend being stored: no new resend (gapResend).
+	// sends again (0: no gap open). A gap report whose watermark moved up
+	// from gapSeq but is still below gapHigh is that resend being stored:
+	// no new resend (gapResend).
 	gapSeq, gapHigh uint64
 	missing         uint64 // seqs declared missing since the start
 	resends         uint64 // resends from a watermark since the start
