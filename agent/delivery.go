@@ -31,6 +31,7 @@ type delivery struct {
 	resendAfter time.Duration
 	docs        chan storedMsg
 	rewindC     chan struct{}
+	startNext   uint64 // the spool's next seq when the agent started: seqs from it on are this process's
 
 	mu         sync.Mutex
 	stored     bool   // stored mode (keep_until stored, or auto after a StoredDoc)
@@ -39,8 +40,15 @@ type delivery struct {
 	watermark  uint64 // the last stored watermark received
 	consumer   string // the consumer of record that sent it
 	armedFor   uint64 // the resend timer is armed: highSent when it was; 0: not armed
-	missing    uint64 // seqs declared missing since the start
-	resends    uint64 // resends from a watermark since the start
+	armedW     uint64 // the watermark when the timer was armed (or last found moving)
+	// The last gap resend: gapSeq the watermark of the last gap report,
+	// gapHigh the spool's last seq when the resend was asked, the last it
+	// sends again (0: no gap open). A gap report whose watermark moved up
+	// from gapSeq but is still below gapHigh is that resend being stored:
+	// no new resend (gapResend).
+	gapSeq, gapHigh uint64
+	missing         uint64 // seqs declared missing since the start
+	resends         uint64 // resends from a watermark since the start
 }
 
 // storedMsg is a StoredDoc as it arrived.
@@ -56,6 +64,7 @@ func newDelivery(a *Agent) *delivery {
 		resendAfter: time.Duration(a.cfg.Spool.ResendAfter),
 		docs:        make(chan storedMsg, 16),
 		rewindC:     make(chan struct{}, 1),
+		startNext:   a.spool.Stats().NextSeq,
 	}
 	if d.keepUntil == "" {
 		d.keepUntil = config.KeepAuto
@@ -119,14 +128,16 @@ func (d *delivery) storedMode() bool {
 }
 
 // sent records a PUBACK for seq: in stored mode the record stays in the
-// spool, marked sent; in broker mode it is acknowledged (deleted, and
-// deleted reports true).
+// spool, marked sent, unless the last watermark covers it already (see
+// onStored: a watermark that came before the PUBACK, or one of this agent
+// before its state was wiped); in broker mode it is acknowledged (deleted,
+// and deleted reports true).
 func (d *delivery) sent(seq uint64) (deleted bool, err error) {
 	d.mu.Lock()
-	stored := d.stored
+	keep := d.stored && seq > d.watermark
 	d.highSent = max(d.highSent, seq)
 	d.mu.Unlock()
-	if stored {
+	if keep {
 		return false, d.a.spool.MarkSent(seq)
 	}
 	return true, d.a.spool.Ack(seq)
@@ -226,7 +237,8 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 	}
 	d.mu.Lock()
 	through := doc.Seq
-	if doc.Seq >= st.NextSeq {
+	switch {
+	case doc.Seq >= st.NextSeq:
 		// The consumer remembers seqs this spool never handed out: its
 		// state was wiped. New events go on above the watermark; only
 		// what the broker acknowledged counts as stored.
@@ -236,11 +248,21 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 			"stored", doc.Seq, "next_seq", st.NextSeq, "consumer", doc.Consumer)
 		d.a.spool.SkipTo(doc.Seq + 1)
 		d.mu.Lock()
+	case doc.Seq >= d.startNext && doc.Seq > d.highSent:
+		// It covers seqs this process handed out and the broker never
+		// acknowledged: not these events (the consumer cannot have them),
+		// those of this agent before its state was wiped, which had more
+		// seqs than this one has handed out yet. Only what the broker
+		// acknowledged counts as stored; the rest is sent first (else
+		// deleted unsent: lost).
+		through = d.highSent
+		d.log.Warn("the consumer of record's watermark covers events this agent never sent (state directory wiped?): only those the broker acknowledged count as stored",
+			"stored", doc.Seq, "sent", d.highSent, "next_seq", st.NextSeq, "consumer", doc.Consumer)
 	}
 	d.watermark, d.consumer = doc.Seq, doc.Consumer
 	behind := doc.Seq < d.highSent
 	if behind && d.armedFor == 0 {
-		d.armedFor = d.highSent
+		d.armedFor, d.armedW = d.highSent, doc.Seq
 		arm = true
 	}
 	d.mu.Unlock()
@@ -248,27 +270,70 @@ func (d *delivery) onStored(ctx context.Context, m storedMsg) (arm bool) {
 		d.log.Warn("stored watermark not applied", "err", err)
 		return false
 	}
-	if doc.Gap {
+	switch resend, closing := d.gapResend(doc); {
+	case resend:
 		d.resendFrom(ctx, doc.Seq, "gap")
+	case closing:
+		// The resend goes on; what it cannot send is declared now.
+		d.declareGone(ctx, doc.Seq)
 	}
 	return arm
 }
 
+// gapResend reports whether a StoredDoc asks for a resend from its
+// watermark (resend): a gap that is new, or that did not move since the
+// last report (the consumer republishes it every few seconds while it
+// lasts: what was sent again was lost too). While a gap closes (closing),
+// the consumer reports it again at every step of its watermark (up to 5 a
+// second); sending from the watermark again at each would send the backlog
+// again, once per report, behind the one being stored (seen end to end: 3
+// times over for a backlog of 3000 with a consumer slower than the drain).
+func (d *delivery) gapResend(doc schema.StoredDoc) (resend, closing bool) {
+	last := d.a.spool.Stats().NextSeq - 1
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !doc.Gap {
+		d.gapSeq, d.gapHigh = 0, 0
+		return false, false
+	}
+	closing = d.gapHigh > 0 && doc.Seq > d.gapSeq && doc.Seq < d.gapHigh
+	d.gapSeq = doc.Seq
+	if closing {
+		return false, true
+	}
+	d.gapHigh = max(last, doc.Seq+1)
+	return true, false
+}
+
 // resendTimer runs when the resend timer fires: events sent when it was
-// armed and still not stored are sent again. If they were stored but later
-// ones are not yet, it reports that the timer is to be armed again for
-// those (the consumer is alive and may not publish again if it lost them).
-// After a resend it is not: the next watermark arms it, so that an absent
-// consumer does not have the backlog queued for it again and again.
+// armed and still not stored are sent again, unless the watermark moved up
+// since the timer was armed: the consumer is storing them (a backlog, or
+// what was sent again), slower than resend_after; it reports that the timer
+// is to be armed again, and a watermark that stops moving has them sent
+// again one period later (without this, a backlog that takes n periods to
+// store was sent again about n times over). If they were stored but later
+// ones are not yet, it is to be armed again for those (the consumer is
+// alive and may not publish again if it lost them). After a resend it is
+// not: the next watermark arms it, so that an absent consumer does not have
+// the backlog queued for it again and again.
 func (d *delivery) resendTimer(ctx context.Context) (rearm bool) {
 	d.mu.Lock()
-	armedFor, w, high := d.armedFor, d.watermark, d.highSent
+	armedFor, armedW, w, high := d.armedFor, d.armedW, d.watermark, d.highSent
 	d.armedFor = 0
-	if armedFor > 0 && w >= armedFor && w < high {
-		d.armedFor, rearm = high, true
+	resend := false
+	switch {
+	case armedFor == 0:
+	case w >= armedFor:
+		if w < high {
+			d.armedFor, d.armedW, rearm = high, w, true
+		}
+	case w > armedW:
+		d.armedFor, d.armedW, rearm = armedFor, w, true
+	default:
+		resend = true
 	}
 	d.mu.Unlock()
-	if armedFor > 0 && w < armedFor {
+	if resend {
 		d.resendFrom(ctx, w, "resend_after")
 	}
 	return rearm
@@ -277,12 +342,20 @@ func (d *delivery) resendTimer(ctx context.Context) (rearm bool) {
 // resendFrom declares what the spool will never send above w, then asks the
 // drain to send again from w+1.
 func (d *delivery) resendFrom(ctx context.Context, w uint64, why string) {
+	next := d.declareGone(ctx, w)
+	d.log.Info("sending again the events not stored", "from", next, "stored", w, "why", why)
+	d.rewind(next)
+}
+
+// declareGone declares what the spool will never send above w (a
+// MissingDoc, when the first record it holds above w is not w+1) and
+// returns that first record's seq.
+func (d *delivery) declareGone(ctx context.Context, w uint64) (next uint64) {
 	next, reason := d.a.spool.Missing(w)
 	if reason != "" {
 		d.declareMissing(ctx, w+1, next-1, reason)
 	}
-	d.log.Info("sending again the events not stored", "from", next, "stored", w, "why", why)
-	d.rewind(next)
+	return next
 }
 
 // declareMissing publishes a MissingDoc (QoS 1) and waits for its PUBACK,

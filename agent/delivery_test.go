@@ -493,17 +493,35 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 	if len(missing) != 0 {
 		t.Fatalf("declared missing %+v although 3 is in the spool", missing)
 	}
-	// Now the consumer reports 3 stored and a gap: 4 is declared missing
-	// (dropped) before 5 is sent again.
+	// Now the consumer reports 3 stored and a gap: the resend is being
+	// stored (its watermark moved); 4, which it cannot send, is declared
+	// missing (dropped) at once, and nothing is sent again.
 	publishRetained(t, op, top.Stored, storedDoc(3, true))
-	waitUntil(t, "5..8 sent a third time", 10*time.Second, func() bool { return sc.count(5) == 3 && sc.count(8) == 3 })
-	n, missing, order = sc.snapshot()
+	waitUntil(t, "4 declared missing", 10*time.Second, func() bool { _, m, _ := sc.snapshot(); return len(m) == 1 })
+	n, missing, _ = sc.snapshot()
 	if len(missing) != 1 || missing[0].From != 4 || missing[0].To != 4 || missing[0].Reason != "dropped" {
 		t.Fatalf("missing declarations %+v, want 4..4 dropped", missing)
 	}
-	im, ie := slices.Index(order, "m4-4"), slices.Index(order[slices.Index(order, "m4-4")+1:], "e5")
-	if im < 0 || ie < 0 {
-		t.Fatalf("the missing declaration did not come before 5 was sent again: %v", order)
+	// The same report again (the consumer republishes a gap that does not
+	// move): 4 is declared missing again before 5..8 are sent again.
+	publishRetained(t, op, top.Stored, storedDoc(3, true))
+	waitUntil(t, "5..8 sent a third time", 10*time.Second, func() bool { return sc.count(5) == 3 && sc.count(8) == 3 })
+	n, missing, order = sc.snapshot()
+	if len(missing) != 2 || missing[1].From != 4 || missing[1].To != 4 || missing[1].Reason != "dropped" {
+		t.Fatalf("missing declarations %+v, want 4..4 dropped twice", missing)
+	}
+	// In arrival order: the second declaration, then the third 5.
+	var decl, fives int
+	for _, o := range order {
+		switch {
+		case o == "m4-4":
+			decl++
+		case o == "e5":
+			fives++
+			if fives == 3 && decl != 2 {
+				t.Fatalf("5 was sent a third time before the second missing declaration: %v", order)
+			}
+		}
 	}
 	if n[3] != 2 {
 		t.Fatalf("3 (stored) sent again: %d times", n[3])
@@ -522,7 +540,7 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 		t.Fatalf("7, 8 sent %d, %d times; want 3 (no resend without a gap here)", n[7], n[8])
 	}
 	f := a.dlv.figures()
-	if f.missing != 1 || f.stored != 8 || f.resends != 2 || f.keepUntil != config.KeepStored {
+	if f.missing != 2 || f.stored != 8 || f.resends != 2 || f.keepUntil != config.KeepStored {
 		t.Fatalf("delivery figures %+v", f)
 	}
 	m := a.collect(newCPUMeter(), time.Second)
@@ -530,7 +548,7 @@ func TestDeliveryGapAndMissing(t *testing.T) {
 	if err := a.schemas.Validate(schema.Metrics, raw); err != nil {
 		t.Fatalf("metrics: %v\n%s", err, raw)
 	}
-	if m.Spool.Stored != 8 || m.Spool.Missing != 1 || m.Spool.KeepUntil != "stored" || m.Spool.Sent != 0 {
+	if m.Spool.Stored != 8 || m.Spool.Missing != 2 || m.Spool.KeepUntil != "stored" || m.Spool.Sent != 0 {
 		t.Fatalf("spool metrics %+v", m.Spool)
 	}
 }
@@ -678,5 +696,127 @@ func TestOnStoredUnit(t *testing.T) {
 	a.dlv.onStored(context.Background(), storedMsg{topic: a.topics.Stored, payload: storedDoc(2, false)})
 	if st := a.spool.Stats(); st.Stored != 2 || st.Pending != 0 {
 		t.Fatalf("own watermark not applied: %+v", st)
+	}
+}
+
+// TestDeliveryGapResendOncePerGap: a gap report has the agent send again
+// from the watermark; the reports that follow while that resend is being
+// stored (the watermark moving up, below what was sent again) do not send
+// it again; a report that did not move (the consumer's republication while
+// the gap lasts), or a gap above what was sent again, does.
+func TestDeliveryGapResendOncePerGap(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sc, _ := countSeqs(t, b)
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour) // only gaps resend here
+	a := runTestAgent(t, c)
+	a.emitPairs(t, 4) // 1..8
+	waitUntil(t, "8 events sent", 10*time.Second, func() bool { return sc.count(8) == 1 && a.spool.Stats().Sent == 8 })
+	ctx := context.Background()
+	report := func(seq uint64, gap bool, wantResends uint64) {
+		t.Helper()
+		a.dlv.onStored(ctx, storedMsg{topic: a.topics.Stored, payload: storedDoc(seq, gap)})
+		if f := a.dlv.figures(); f.resends != wantResends {
+			t.Fatalf("after the report of %d (gap %v): %d resends, want %d", seq, gap, f.resends, wantResends)
+		}
+	}
+	report(2, true, 1) // a gap: 3..8 again
+	waitUntil(t, "3..8 sent again", 10*time.Second, func() bool { return sc.count(8) == 2 })
+	report(4, true, 1) // 3, 4 of that resend stored: it goes on
+	report(6, true, 1)
+	report(6, true, 2) // no move since (republished): 7, 8 again
+	waitUntil(t, "7..8 sent a third time", 10*time.Second, func() bool { return sc.count(8) == 3 })
+	a.emitPairs(t, 1) // 9, 10
+	waitUntil(t, "9, 10 sent", 10*time.Second, func() bool { return sc.count(10) == 1 })
+	report(8, true, 3) // a gap above what was sent again: 9, 10 again
+	waitUntil(t, "9..10 sent again", 10*time.Second, func() bool { return sc.count(10) == 2 })
+	report(10, false, 3)
+	report(10, true, 4) // closed, then a new gap at the same watermark
+	n, _, _ := sc.snapshot()
+	for seq, want := range map[uint64]int{1: 1, 2: 1, 3: 2, 4: 2, 5: 2, 6: 2, 7: 3, 8: 3, 9: 2} {
+		if n[seq] != want {
+			t.Errorf("event %d sent %d times, want %d (all: %v)", seq, n[seq], want, n)
+		}
+	}
+	if st := a.spool.Stats(); st.Stored != 10 || st.Pending != 0 {
+		t.Fatalf("spool %+v", st)
+	}
+}
+
+// TestDeliveryResendAfterWhileStoring: the resend timer does not send again
+// what the consumer is storing (its watermark moved up since the timer was
+// armed, still below what was sent); once the watermark stops moving for a
+// period, it does.
+func TestDeliveryResendAfterWhileStoring(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	sc, _ := countSeqs(t, b)
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour) // the test fires the timer itself
+	a := runTestAgent(t, c)
+	a.emitPairs(t, 4) // 1..8
+	waitUntil(t, "8 events sent", 10*time.Second, func() bool { return sc.count(8) == 1 && a.spool.Stats().Sent == 8 })
+	ctx := context.Background()
+	report := func(seq uint64) bool {
+		return a.dlv.onStored(ctx, storedMsg{topic: a.topics.Stored, payload: storedDoc(seq, false)})
+	}
+	fire := func(wantRearm bool, wantResends uint64) {
+		t.Helper()
+		if rearm := a.dlv.resendTimer(ctx); rearm != wantRearm {
+			t.Fatalf("timer: rearm %v, want %v", rearm, wantRearm)
+		}
+		if f := a.dlv.figures(); f.resends != wantResends {
+			t.Fatalf("timer: %d resends, want %d", f.resends, wantResends)
+		}
+	}
+	if !report(2) { // behind: arms the timer
+		t.Fatal("a watermark behind what was sent did not arm the timer")
+	}
+	report(5)      // the consumer is storing them
+	fire(true, 0)  // moved since armed: another period
+	fire(false, 1) // did not move for a period: 6..8 again
+	waitUntil(t, "6..8 sent again", 10*time.Second, func() bool { return sc.count(8) == 2 })
+	if !report(6) {
+		t.Fatal("a watermark behind what was sent did not arm the timer after a resend")
+	}
+	report(8)
+	fire(false, 1) // caught up, nothing sent since: done
+	n, _, _ := sc.snapshot()
+	for seq, want := range map[uint64]int{1: 1, 5: 1, 6: 2, 8: 2} {
+		if n[seq] != want {
+			t.Errorf("event %d sent %d times, want %d (all: %v)", seq, n[seq], want, n)
+		}
+	}
+	if st := a.spool.Stats(); st.Pending != 0 {
+		t.Fatalf("spool %+v", st)
+	}
+}
+
+// TestDeliveryWipedBelowWatermark: an agent whose state directory was wiped
+// hands out seqs 1, 2... again; here it has handed out more (6) than the
+// watermark the consumer kept from before (4) by the time that watermark
+// arrives, none sent yet (the broker away). The watermark is not about these
+// events: they are not deleted unsent; each is deleted once the broker has
+// acknowledged it (the only proof it left), those above the watermark once
+// stored.
+func TestDeliveryWipedBelowWatermark(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	c := deliveryConfig(t, b, config.KeepStored)
+	c.Spool.ResendAfter = config.Duration(time.Hour)
+	a := runTestAgent(t, c) // a fresh state directory
+	b.Stop()
+	waitUntil(t, "the agent disconnected", 10*time.Second, func() bool { return !a.client.Connected() })
+	a.emitPairs(t, 3) // 1..6, not sent
+	a.dlv.onStored(context.Background(), storedMsg{topic: a.topics.Stored, payload: storedDoc(4, false)})
+	if st := a.spool.Stats(); st.Pending != 6 {
+		t.Fatalf("after a watermark of 4 from before the wipe: spool %+v; want the 6 unsent events kept", st)
+	}
+	b.Start()
+	waitUntil(t, "1..4 deleted on their PUBACK, 5..6 kept until stored", 20*time.Second, func() bool {
+		st := a.spool.Stats()
+		return st.Pending == 2 && st.Sent == 2
+	})
+	a.dlv.onStored(context.Background(), storedMsg{topic: a.topics.Stored, payload: storedDoc(6, false)})
+	if st := a.spool.Stats(); st.Pending != 0 {
+		t.Fatalf("spool %+v after the watermark 6", st)
 	}
 }
