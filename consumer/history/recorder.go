@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,13 @@ type RecorderStats struct {
 	Stored     uint64 `json:"stored"`     // new events stored
 	Duplicates uint64 `json:"duplicates"` // events already stored (resent)
 	Invalid    uint64 `json:"invalid"`    // payloads refused by the schema (or too big)
+	// Nonconforming: events that failed this build's schema but carried
+	// what the history needs (an agent newer than the dashboard: a new
+	// defect, a new field), stored as they are.
+	Nonconforming uint64 `json:"nonconforming"`
+	// PassedOver: seqs of events refused although their agent was known,
+	// recorded as lost so that its watermark does not stop at them.
+	PassedOver uint64 `json:"passed_over"`
 	Forged     uint64 `json:"forged"`     // payloads naming another fleet/agent than their topic, or id collisions
 	Missing    uint64 `json:"missing"`    // MissingDocs applied
 	Thumbnails uint64 `json:"thumbnails"` // alarm thumbnails stored (duplicates included)
@@ -82,6 +90,7 @@ type Recorder struct {
 
 	stats struct {
 		events, stored, dups, invalid, forged, missing, thumbs, storeErrs, published, pubErrs atomic.Uint64
+		nonconforming, passedOver                                                             atomic.Uint64
 	}
 
 	// deliveries carries stored events and thumbnails to Run's callbacks.
@@ -174,7 +183,8 @@ func (r *Recorder) Stats() RecorderStats {
 	s := &r.stats
 	return RecorderStats{Events: s.events.Load(), Stored: s.stored.Load(), Duplicates: s.dups.Load(),
 		Invalid: s.invalid.Load(), Forged: s.forged.Load(), Missing: s.missing.Load(), Thumbnails: s.thumbs.Load(),
-		StoreErrs: s.storeErrs.Load(), Published: s.published.Load(), PubErrs: s.pubErrs.Load()}
+		StoreErrs: s.storeErrs.Load(), Published: s.published.Load(), PubErrs: s.pubErrs.Load(),
+		Nonconforming: s.nonconforming.Load(), PassedOver: s.passedOver.Load()}
 }
 
 func (r *Recorder) poke() {
@@ -206,12 +216,26 @@ func (r *Recorder) onEvent(m mqtt.Message) {
 		r.refuse(&r.stats.invalid, "event", m, fmt.Errorf("%d bytes, more than %d", len(m.Payload), maxEventBytes))
 		return
 	}
-	if err := r.sch.Validate(schema.Event, m.Payload); err != nil {
-		r.refuse(&r.stats.invalid, "event", m, err)
-		return
-	}
 	var e schema.AgentEvent
-	if err := json.Unmarshal(m.Payload, &e); err != nil {
+	if verr := r.sch.Validate(schema.Event, m.Payload); verr != nil {
+		// An agent newer than this dashboard (a new defect, a new field)
+		// must not stall its own delivery: an event that still carries
+		// what the history needs is stored as it is; one that does not is
+		// refused and, when its agent and seq are known, passed over
+		// (counted lost, logged with its content) so that the agent's
+		// watermark does not stop at it and the agent does not resend it
+		// until its spool drops it.
+		if err := json.Unmarshal(m.Payload, &e); err == nil && usable(e) && consumer.CheckOrigin(m.Topic, e.Fleet, e.Agent) == nil {
+			if n := r.stats.nonconforming.Add(1); n <= 10 || n%1000 == 0 {
+				r.log.Warn("history: event does not match this build's schema (an agent newer than the dashboard?): stored as it is",
+					"topic", clip(m.Topic), "seq", e.Seq, "count", n, "err", verr)
+			}
+		} else {
+			r.refuse(&r.stats.invalid, "event", m, verr)
+			r.passOver(m)
+			return
+		}
+	} else if err := json.Unmarshal(m.Payload, &e); err != nil {
 		r.refuse(&r.stats.invalid, "event", m, err)
 		return
 	}
@@ -464,4 +488,54 @@ func (r *Recorder) publish(ctx context.Context, k agentKey, doc schema.StoredDoc
 	pctx, cancel := context.WithTimeout(ctx, publishWait)
 	defer cancel()
 	return r.o.Client.Publish(pctx, mqtt.Message{Topic: schema.NewTopics(k.fleet, k.agent).Stored, Payload: b, QoS: 1, Retained: true})
+}
+
+// usable says whether an event that failed the schema still has what the
+// history stores and queries by.
+func usable(e schema.AgentEvent) bool {
+	if !isEventID(e.ID) || e.Seq == 0 || e.Seq > math.MaxInt64 || e.Stream == "" || e.Defect == "" || e.State == "" {
+		return false
+	}
+	_, err := time.Parse(time.RFC3339Nano, e.Time)
+	return err == nil
+}
+
+// passOver records the seq of a refused event as lost when its payload
+// names the agent of its topic and a seq: the watermark moves past it.
+func (r *Recorder) passOver(m mqtt.Message) {
+	var h struct {
+		Seq   uint64 `json:"seq"`
+		Fleet string `json:"fleet"`
+		Agent string `json:"agent"`
+	}
+	if json.Unmarshal(m.Payload, &h) != nil || h.Seq == 0 || h.Seq > math.MaxInt64 || consumer.CheckOrigin(m.Topic, h.Fleet, h.Agent) != nil {
+		return
+	}
+	r.log.Error("history: event refused and passed over (counted lost)", "topic", clip(m.Topic), "seq", h.Seq, "payload", clip(string(m.Payload)))
+	k := agentKey{h.Fleet, h.Agent}
+	err := r.st.submit(context.Background(), op{kind: opMissing, key: k, rng: Range{h.Seq, h.Seq}, done: func(res result) {
+		if res.err != nil {
+			r.stats.storeErrs.Add(1)
+			return
+		}
+		r.stats.passedOver.Add(1)
+	}})
+	if err != nil {
+		r.stats.storeErrs.Add(1)
+		r.log.Error("history: passing over a refused event failed", "topic", clip(m.Topic), "err", err)
+	}
+}
+
+// isEventID says whether id has the form of an event id (event.schema.json:
+// 32 lowercase hex digits).
+func isEventID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -191,3 +191,76 @@ func TestRecorderPublishes(t *testing.T) {
 		t.Errorf("a2 after the reconnection: %+v", d)
 	}
 }
+
+// TestRecorderNewerAgents: an event this build's schema refuses does not
+// stop its agent's watermark (which would have the agent resend everything
+// above it until its spool drops it): one from a newer agent (a defect and
+// a field this build does not know) is stored as it is; one that lacks what
+// the history needs is passed over and counted lost; one whose agent is
+// unknown or forged changes no watermark.
+func TestRecorderNewerAgents(t *testing.T) {
+	s := openStore(t, t.TempDir(), nil)
+	fb := &fakeBroker{}
+	rec, err := NewRecorder(s, RecorderOptions{Fleet: "f", Name: "unit", Client: fb, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go rec.Run(ctx)
+	events := fb.handler(schema.Filter("f", "", "events"))
+	topic := schema.NewTopics("f", "a1").Events
+	send := func(topic string, payload []byte) {
+		events(mqtt.Message{Topic: topic, Payload: payload, QoS: 1})
+	}
+	marshal := func(e schema.AgentEvent, extra string) []byte {
+		b, _ := json.Marshal(e)
+		if extra != "" {
+			b = append(b[:len(b)-1], ","+extra+"}"...)
+		}
+		return b
+	}
+	newer := ev("f", "a1", 2, "s1", "lip_sync_drift", "raised")
+	noID := ev("f", "a1", 3, "s1", "black", "raised")
+	noID.ID = "not-an-id"
+	send(topic, marshal(ev("f", "a1", 1, "s1", "black", "raised"), ""))
+	send(topic, marshal(newer, `"confidence":0.93`))
+	send(topic, marshal(noID, ""))
+	cleared := ev("f", "a1", 4, "s1", "black", "cleared")
+	cleared.Cause = "operator muted" // a cause this build does not know
+	send(topic, marshal(cleared, ""))
+	send(schema.NewTopics("f", "a2").Events, marshal(ev("f", "a1", 5, "s1", "black", "raised"), "")) // forged
+	send(topic, []byte(`{"seq":6}`))                                                                 // no agent: nothing to pass over
+	send(topic, marshal(ev("f", "a1", 5, "s1", "black", "raised"), ""))
+	waitFor(t, 5*time.Second, "a1's watermark at 5", func() bool {
+		p := fb.published("a1")
+		return len(p) > 0 && p[len(p)-1].Seq == 5 && !p[len(p)-1].Gap
+	})
+	if d := fb.published("a1"); d[len(d)-1].Lost != 1 {
+		t.Errorf("lost %d, want 1 (seq 3 passed over)", d[len(d)-1].Lost)
+	}
+	rs, err := s.Events(ctx, Query{Fleet: "f", Agent: "a1", Limit: MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]string{}
+	for _, r := range rs {
+		got[r.Seq] = r.Defect
+	}
+	want := map[uint64]string{1: "black", 2: "lip_sync_drift", 4: "black", 5: "black"}
+	if len(got) != len(want) {
+		t.Errorf("stored %v, want %v", got, want)
+	}
+	for seq, d := range want {
+		if got[seq] != d {
+			t.Errorf("seq %d: stored %q, want %q", seq, got[seq], d)
+		}
+	}
+	st := rec.Stats()
+	if st.Nonconforming != 2 || st.PassedOver != 1 || st.Forged != 1 || st.Invalid != 2 {
+		t.Errorf("stats %+v, want 2 nonconforming (seqs 2, 4), 1 passed over (3), 1 forged, 2 invalid (3, the bare seq)", st)
+	}
+	if ms, err := s.Marks(ctx); err != nil || len(ms) != 1 || ms[0].Agent != "a1" {
+		t.Errorf("marks %+v (%v): only a1's", ms, err)
+	}
+}

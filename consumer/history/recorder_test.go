@@ -209,7 +209,7 @@ func TestRecorderIntegration(t *testing.T) {
 	ag.events("f", "a1", 1, 3, 2, 2, 1, 5, 6)
 	ag.pub(schema.NewTopics("f", "a1").Events, []byte("not json"), false)
 	bad := ev("f", "a1", 7, "s1", "black", "raised")
-	bad.Defect = "purple"
+	bad.Defect, bad.Seq = "purple", 0 // no seq: refused, not passed over (TestRecorderNewerAgents)
 	ag.pub(schema.NewTopics("f", "a1").Events, bad, false)
 	ag.pub(schema.NewTopics("f", "a2").Events, ev("f", "a1", 8, "s1", "black", "raised"), false) // a2 speaking for a1
 	ag.events("f", "a1", 1<<63)                                                                  // valid JSON, too big to store
