@@ -115,6 +115,7 @@ func (c *Config) Validate() error {
 	check(c.Clipping.MinRipple >= 1, "clipping.min_ripple", "must be at least 1")
 	check(c.Clipping.MaxGap > 0, "clipping.max_gap", "must be positive")
 	check(c.Clipping.NearGap > 0, "clipping.near_gap", "must be positive")
+	check(c.Clipping.Lookback >= 0 && c.Clipping.Lookback <= 10, "clipping.lookback", "must be in [0, 10] seconds")
 	check(c.Loudness.MinShortTerm < c.Loudness.MaxShortTerm, "loudness.min_short_term", "must be below loudness.max_short_term")
 	check(c.AVSync.MaxEarlyMs >= 0 && c.AVSync.MaxLateMs >= 0, "av_sync.max_early_ms", "limits must not be negative")
 	check(c.AVSync.MaxSkew > 0, "av_sync.max_skew", "must be positive")

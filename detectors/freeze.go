@@ -250,6 +250,7 @@ type FreezeDetector struct {
 	lastMotion float64
 	motion     bool
 	runNoisy   bool // the current run followed motion: noise may carry it
+	drifted    bool // the last frame was a refinement bridged inside a run
 }
 
 // motionMemory is how recent the motion before a noisy still run must be: an
@@ -289,7 +290,15 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	noisy := f.Cells > 0 && moved <= d.cfg.MaxMoved && mad <= d.cfg.GrainNoise && (inRun && d.runNoisy || !inRun && recent)
 	still := mad <= d.cfg.Noise || noisy
 	recoded := !still && inRun && keyFrame && mad <= d.cfg.KeyFrameNoise
-	bad := still || recoded
+	// Drift: an encoder fed a frozen picture refines it now and then; such a
+	// P-frame moves a few more cells than MaxMoved, far fewer than motion
+	// (MinMotion), by no more than grain does (GrainNoise). One such frame at a time does
+	// not end a run (nor restart it late); the refined picture becomes the
+	// reference. Two in a row are motion; a fade moves no cell (each step is
+	// too small) and is not bridged.
+	drift := !still && !recoded && inRun && !d.drifted && moved > d.cfg.MaxMoved && moved < d.cfg.MinMotion && mad <= d.cfg.GrainNoise
+	d.drifted = drift
+	bad := still || recoded || drift
 	if bad && !inRun {
 		d.maxMAD, d.maxMoved, d.runNoisy = 0, 0, recent
 		d.dec.Observe(refT, true)
