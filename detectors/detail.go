@@ -30,9 +30,11 @@ import "math"
 // four equal samples across the middle of a block), the detail inside blocks
 // (ControlSum) falls, and the grid ratio rises, all from one frame to the
 // next. Their log-drops against the level of the last CollapseWindow seconds
-// are summed; Collapse is the factor the sum must reach. A bright cartoon or
-// a grainy scene, a soft or dark one, is judged against itself; a focus pull
-// or a fade changes little from frame to frame and the level follows it; a
+// are summed; Collapse is the factor the sum must reach, and a run begins
+// only where at least half of that fall happened from the previous frame (a
+// step, not a ramp). A bright cartoon or a grainy scene, a soft or dark one,
+// is judged against itself; a focus pull or a fade changes little from frame
+// to frame (the level follows it, and no step starts a run); a
 // cut (new content: the picture moves by far more than its detail, or its
 // mean luma jumps) restarts the level. Once a run has begun the level holds
 // (a fade inside a starved stretch does not hide it), so the event starts
@@ -68,7 +70,7 @@ type DetailLossConfig struct {
 // DefaultDetailLossConfig returns the documented defaults.
 func DefaultDetailLossConfig() DetailLossConfig {
 	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, SlowDrop: 1.6, SlowFactor: 1.15,
-		Collapse: 1.4, CollapseWindow: 0.25, MinDuration: 0.5, ClearAfter: 0}
+		Collapse: 1.3, CollapseWindow: 0.25, MinDuration: 0.5, ClearAfter: 0}
 }
 
 // detailFloor (8-bit levels per position) keeps the ratio of nearly flat
@@ -116,6 +118,9 @@ const (
 	collapseDark = 0.06
 	// collapseWarmup is the video the level needs after a cut.
 	collapseWarmup = 0.2
+	// collapseStep is the share of the fall that must happen from the
+	// previous frame to the first frame of a run.
+	collapseStep = 0.5
 )
 
 // Texture is the share of positions whose block interior is not flat.
@@ -151,6 +156,8 @@ type DetailLossDetector struct {
 	cInterior, cTexture, cRatio float64
 	cSeen                       float64
 	cHave                       bool
+	// The previous frame's logs, for the step test.
+	pInterior, pTexture, pRatio float64
 }
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
@@ -222,6 +229,8 @@ func (d *DetailLossDetector) collapse(dur, meanLuma, motion float64, lumaCut boo
 	li, lt, lr := math.Log(f.Interior()+collapseFloor), math.Log(f.Texture()+textureFloor), math.Log(f.GridRatio())
 	on, _ := d.dec.Pending()
 	moved := d.cHave && motion > collapseCut*math.Exp(d.cInterior)
+	step := (d.pInterior - li) + (d.pTexture - lt) + max(0, lr-d.pRatio)
+	d.pInterior, d.pTexture, d.pRatio = li, lt, lr
 	// New content restarts the level; a luma jump inside a run does not
 	// (a fade during a starved stretch).
 	if !d.cHave || moved || (lumaCut && !on) {
@@ -230,7 +239,7 @@ func (d *DetailLossDetector) collapse(dur, meanLuma, motion float64, lumaCut boo
 	}
 	s := (d.cInterior - li) + (d.cTexture - lt) + max(0, lr-d.cRatio)
 	fall := math.Exp(s)
-	ok := d.seen >= detailWarmup && d.cSeen >= collapseWarmup && meanLuma >= collapseDark
+	ok := d.seen >= detailWarmup && d.cSeen >= collapseWarmup && meanLuma >= collapseDark && (on || step >= collapseStep*s)
 	return ok && fall >= d.cfg.Collapse, fall
 }
 

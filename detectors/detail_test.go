@@ -97,7 +97,9 @@ func TestDetailLossDetector(t *testing.T) {
 			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 			for i := 0; i < 150; i++ {
 				f := ratioFeature(tc.ratio(i))
-				if tc.name == "a jump to under min_ratio" {
+				if tc.name == "a jump to under min_ratio" || tc.name == "a jump too small for factor" {
+					// The grid cue alone: interior detail holds, so the
+					// collapse cue sees only the ratio's rise (under collapse).
 					f = gridFeature(tc.ratio(i))
 				}
 				d.Video(float64(i)/fps, 1.0/fps, tc.luma(i), 0, &f, tc.blocky != nil && tc.blocky(i))
@@ -213,6 +215,10 @@ func TestDetailLossCollapse(t *testing.T) {
 		}, nil},
 		{"focus pull: the same fall over 1.5 s", func(i int) frame {
 			k := min(1, max(0, float64(i-50)/37.5))
+			return frame{2.4 - 0.8*k, 0.61 - 0.15*k, 1 + 0.2*k, 0.5, 0.7}
+		}, nil},
+		{"fast focus pull: the same fall over 0.5 s (a ramp: no step starts a run)", func(i int) frame {
+			k := min(1, max(0, float64(i-50)/12))
 			return frame{2.4 - 0.8*k, 0.61 - 0.15*k, 1 + 0.2*k, 0.5, 0.7}
 		}, nil},
 		{"a cut to flatter content (the picture moves far more than its detail)", func(i int) frame {
