@@ -160,10 +160,14 @@ var corpusClips = map[string][]corpusClip{
 		{ClassClean + "_soft", "flower", 960, 540, "h264", "aac", 6, makeCleanSoft},
 		{ClassClean + "_dark", "squirrel", 1280, 720, "h264", "pcm", 6, makeCleanDark},
 		// Added with issue 13's second pass, before any result on them was seen:
-		// starved MPEG-2, 10-bit HEVC and H.264 from other held sources.
+		// starved MPEG-2, 10-bit HEVC and H.264 from other held sources, a
+		// re-encoded freeze, clipping through MP2 and a soft MPEG-2 clean clip.
 		{ClassStarved, "squirrel", 1280, 720, "mpeg2", "pcm", 6, makeStarved},
 		{ClassStarved, "bbc", 704, 576, "hevc10", "mp2", 6, makeStarved},
 		{ClassStarved, "rooftop", 854, 480, "h264", "aac", 6, makeStarved},
+		{ClassFreezeRecoded, "bbb1080", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded},
+		{ClassClipLossy, "bbb1080", 1280, 720, "h264", "mp2", 6, makeClipLossy},
+		{ClassClean + "_soft", "bbc", 704, 576, "mpeg2", "pcm", 6, makeCleanSoft},
 	},
 }
 
