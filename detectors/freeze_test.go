@@ -405,6 +405,7 @@ func TestFreezeUnderGrain(t *testing.T) {
 		{"a re-encoder refines a few cells once inside the freeze", refined(grainScene(7, 50, 124, 3, false), 80), []span{{1.96, 5}}},
 		{"refined at two frames apart: still one freeze", refined(grainScene(8, 50, 124, 3, false), 70, 90), []span{{1.96, 5}}},
 		{"refined on two frames in a row: motion", refined(grainScene(9, 50, 124, 3, false), 80, 81), nil},
+		{"refined every other frame (a creeping title card): motion", refined(grainScene(10, 50, 124, 3, false), 70, 72, 74, 76), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
