@@ -1,9 +1,6 @@
 package detectors
 
-import (
-	"encoding/binary"
-	"math"
-)
+import "math"
 
 // BlockinessConfig sets the macroblocking detector.
 //
@@ -219,60 +216,29 @@ func luma(row []byte, x, shift int) int {
 	return int(row[x])
 }
 
-// edgeSums are one pass's counts of edges in one direction, kept in locals
-// by vertical and horizontal (counters in memory behind a pointer cost a
-// load and a store each per position) and added to the band's at the end.
-type edgeSums struct {
-	pos, s, m, cs, cm, gsum, msum, flat int
-}
-
-// edge counts one position from eight samples across it: a..e around the
-// grid edge (between b and d), g..j around the mid-block edge.
-func (q *edgeSums) edge(a, b, d, e, g, h, i, j, minStep, moderate int) {
-	gs, ms := absDiff(d, b), absDiff(i, h)
-	s, m := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
-	cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
-	q.pos++
-	q.s += s
-	q.m += m
-	q.cs += cs
-	q.cm += cm
-	q.gsum += gs
-	q.msum += ms
-	q.flat += flat(g, h, i, j)
-}
-
 // vertical counts steps across x = 8k (grid) and x = 8k+4 (control) on one row.
 func (c *blockCounts) vertical(row []byte, w, shift, minStep, moderate int) {
-	var q edgeSums
-	if shift == 0 {
-		// The 8-bit path: edge written out, its counters in registers.
-		var pos, ns, nm, ncs, ncm, gsum, msum, nflat int
-		for x := 8; x+6 < w; x += 8 {
-			v := binary.LittleEndian.Uint64(row[x-2:])
-			a, b, d, e := int(v&0xff), int(v>>8&0xff), int(v>>16&0xff), int(v>>24&0xff)
-			g, h, i, j := int(v>>32&0xff), int(v>>40&0xff), int(v>>48&0xff), int(v>>56)
-			gs, ms := absDiff(d, b), absDiff(i, h)
-			s1, m1 := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
-			s2, m2 := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
-			pos, ns, nm, ncs, ncm = pos+1, ns+s1, nm+m1, ncs+s2, ncm+m2
-			gsum, msum, nflat = gsum+gs, msum+ms, nflat+flat(g, h, i, j)
+	for x := 8; x+6 < w; x += 8 {
+		var a, b, d, e, g, h, i, j int
+		if shift == 0 {
+			r := row[x-2 : x+6]
+			a, b, d, e, g, h, i, j = int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7])
+		} else {
+			a, b, d, e = luma(row, x-2, shift), luma(row, x-1, shift), luma(row, x, shift), luma(row, x+1, shift)
+			g, h, i, j = luma(row, x+2, shift), luma(row, x+3, shift), luma(row, x+4, shift), luma(row, x+5, shift)
 		}
-		q = edgeSums{pos, ns, nm, ncs, ncm, gsum, msum, nflat}
-	} else {
-		for x := 8; x+6 < w; x += 8 {
-			q.edge(luma(row, x-2, shift), luma(row, x-1, shift), luma(row, x, shift), luma(row, x+1, shift),
-				luma(row, x+2, shift), luma(row, x+3, shift), luma(row, x+4, shift), luma(row, x+5, shift), minStep, moderate)
-		}
+		gs, ms := absDiff(d, b), absDiff(i, h)
+		s, m := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
+		cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
+		c.gridSum += gs
+		c.ctrlSum += ms
+		c.flat += flat(g, h, i, j)
+		c.vSteps += s
+		c.vStepsM += m
+		c.vControl += cs
+		c.vControlM += cm
+		c.vPositions++
 	}
-	c.vPositions += q.pos
-	c.vSteps += q.s
-	c.vStepsM += q.m
-	c.vControl += q.cs
-	c.vControlM += q.cm
-	c.gridSum += q.gsum
-	c.ctrlSum += q.msum
-	c.flat += q.flat
 }
 
 // horizontal counts steps across row y = 8k (grid) and y+4 (control).
@@ -293,38 +259,40 @@ func (c *blockCounts) horizontal(f *VideoFrame, y, shift, minStep, moderate, col
 		}
 		stride = 2 * span
 	}
-	var q edgeSums
 	if shift == 0 {
 		r0, r1, r2, r3, r4, r5, r6, r7 := r[0][:w], r[1][:w], r[2][:w], r[3][:w], r[4][:w], r[5][:w], r[6][:w], r[7][:w]
-		var pos, ns, nm, ncs, ncm, gsum, msum, nflat int
 		for x0 := 0; x0 < w; x0 += stride {
 			for x := x0; x < min(x0+span, w); x += colStep {
 				a, b, d, e := int(r0[x]), int(r1[x]), int(r2[x]), int(r3[x])
 				g, h, i, j := int(r4[x]), int(r5[x]), int(r6[x]), int(r7[x])
-				gs, ms := absDiff(d, b), absDiff(i, h)
-				s1, m1 := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
-				s2, m2 := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
-				pos, ns, nm, ncs, ncm = pos+1, ns+s1, nm+m1, ncs+s2, ncm+m2
-				gsum, msum, nflat = gsum+gs, msum+ms, nflat+flat(g, h, i, j)
+				c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
 			}
 		}
-		q = edgeSums{pos, ns, nm, ncs, ncm, gsum, msum, nflat}
-	} else {
-		for x0 := 0; x0 < w; x0 += stride {
-			for x := x0; x < min(x0+span, w); x += colStep {
-				q.edge(luma(r[0], x, shift), luma(r[1], x, shift), luma(r[2], x, shift), luma(r[3], x, shift),
-					luma(r[4], x, shift), luma(r[5], x, shift), luma(r[6], x, shift), luma(r[7], x, shift), minStep, moderate)
-			}
+		return
+	}
+	for x0 := 0; x0 < w; x0 += stride {
+		for x := x0; x < min(x0+span, w); x += colStep {
+			a, b, d, e := luma(r[0], x, shift), luma(r[1], x, shift), luma(r[2], x, shift), luma(r[3], x, shift)
+			g, h, i, j := luma(r[4], x, shift), luma(r[5], x, shift), luma(r[6], x, shift), luma(r[7], x, shift)
+			c.hcount(a, b, d, e, g, h, i, j, minStep, moderate)
 		}
 	}
-	c.hPositions += q.pos
-	c.hSteps += q.s
-	c.hStepsM += q.m
-	c.hControl += q.cs
-	c.hControlM += q.cm
-	c.gridSum += q.gsum
-	c.ctrlSum += q.msum
-	c.flat += q.flat
+}
+
+// hcount counts one column across a horizontal edge: samples a..e around
+// the grid row, g..j around the mid-block row.
+func (c *blockCounts) hcount(a, b, d, e, g, h, i, j, minStep, moderate int) {
+	gs, ms := absDiff(d, b), absDiff(i, h)
+	s, m := steps(gs, absDiff(b, a), absDiff(e, d), minStep, moderate)
+	cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
+	c.gridSum += gs
+	c.ctrlSum += ms
+	c.flat += flat(g, h, i, j)
+	c.hSteps += s
+	c.hStepsM += m
+	c.hControl += cs
+	c.hControlM += cm
+	c.hPositions++
 }
 
 // BlockinessDetector is the blockiness decision.
