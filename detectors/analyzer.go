@@ -105,6 +105,8 @@ func (c *Config) Validate() error {
 	check(c.DetailLoss.SlowDrop > 1, "detail_loss.slow_drop", "must be above 1")
 	check(c.DetailLoss.SlowFactor >= 1, "detail_loss.slow_factor", "must be at least 1")
 	check(c.DetailLoss.DropWindow > 0 && c.DetailLoss.DropWindow <= 60, "detail_loss.drop_window", "must be in (0, 60] seconds")
+	check(c.DetailLoss.Collapse > 1, "detail_loss.collapse", "must be above 1")
+	check(c.DetailLoss.CollapseWindow > 0 && c.DetailLoss.CollapseWindow <= 60, "detail_loss.collapse_window", "must be in (0, 60] seconds")
 	check(c.Silence.Threshold < 0, "silence.threshold_db", "must be below 0 dBFS")
 	check(c.Clipping.Level > 0 && c.Clipping.Level <= 1, "clipping.level", "must be in (0, 1]")
 	check(c.Clipping.MinRun >= 2, "clipping.min_run", "must be at least 2")
@@ -113,6 +115,7 @@ func (c *Config) Validate() error {
 	check(c.Clipping.MinRipple >= 1, "clipping.min_ripple", "must be at least 1")
 	check(c.Clipping.MaxGap > 0, "clipping.max_gap", "must be positive")
 	check(c.Clipping.NearGap > 0, "clipping.near_gap", "must be positive")
+	check(c.Clipping.Lookback >= 0 && c.Clipping.Lookback <= 10, "clipping.lookback", "must be in [0, 10] seconds")
 	check(c.Loudness.MinShortTerm < c.Loudness.MaxShortTerm, "loudness.min_short_term", "must be below loudness.max_short_term")
 	check(c.AVSync.MaxEarlyMs >= 0 && c.AVSync.MaxLateMs >= 0, "av_sync.max_early_ms", "limits must not be negative")
 	check(c.AVSync.MaxSkew > 0, "av_sync.max_skew", "must be positive")
@@ -296,7 +299,11 @@ func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
 		a.block.Video(t, dur, &a.feat.Block)
 	}
 	if a.detail != nil {
-		a.detail.Video(t, dur, a.feat.Black.MeanLuma, &a.feat.Block, a.block != nil && a.block.Pending())
+		motion := 0.0
+		if fz := &a.feat.Freeze; a.freeze != nil && fz.Valid && fz.Pixels > 0 {
+			motion = float64(fz.SAD) / float64(fz.Pixels)
+		}
+		a.detail.Video(t, dur, a.feat.Black.MeanLuma, motion, &a.feat.Block, a.block != nil && a.block.Raised())
 	}
 	if a.avsync != nil {
 		a.avsync.Video(t, dur, a.feat.Black.MeanLuma)

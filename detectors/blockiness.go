@@ -55,6 +55,10 @@ type BlockFeature struct {
 	// levels) across the grid positions and across the mid-block positions:
 	// their ratio is the detail-loss feature (detail.go).
 	GridSum, ControlSum uint64
+	// Flat counts the positions whose four mid-block samples (the middle of
+	// a block, across the control position) are equal at 8 bits: the flat
+	// block interiors a starved encoder leaves (detail.go).
+	Flat int
 }
 
 // Score is the worst band's score: corruption damages regions (slices, rows
@@ -82,6 +86,7 @@ type blockCounts struct {
 	vStepsM, vControlM, hStepsM, hControlM int
 	// Summed step sizes on the grid and at mid-block positions.
 	gridSum, ctrlSum int
+	flat             int // positions with a flat block interior
 }
 
 // add accumulates another band.
@@ -98,6 +103,7 @@ func (c *blockCounts) add(o *blockCounts) {
 	c.hControlM += o.hControlM
 	c.gridSum += o.gridSum
 	c.ctrlSum += o.ctrlSum
+	c.flat += o.flat
 }
 
 // moderateScore is score for the moderate step.
@@ -193,6 +199,13 @@ func (f *bandFold) finish(out *BlockFeature) {
 	out.Control = all.vControl + all.hControl
 	out.PictureScore = all.moderateScore()
 	out.GridSum, out.ControlSum = uint64(all.gridSum), uint64(all.ctrlSum)
+	out.Flat = all.flat
+}
+
+// flat is 1 when the four samples are equal, 0 otherwise, without a branch.
+func flat(g, h, i, j int) int {
+	x := (g ^ h) | (h ^ i) | (i ^ j) // >= 0; 0 when all four are equal
+	return int(uint(x-1) >> 63)
 }
 
 // luma reads sample x of a row at 8-bit scale.
@@ -219,6 +232,7 @@ func (c *blockCounts) vertical(row []byte, w, shift, minStep, moderate int) {
 		cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
 		c.gridSum += gs
 		c.ctrlSum += ms
+		c.flat += flat(g, h, i, j)
 		c.vSteps += s
 		c.vStepsM += m
 		c.vControl += cs
@@ -273,6 +287,7 @@ func (c *blockCounts) hcount(a, b, d, e, g, h, i, j, minStep, moderate int) {
 	cs, cm := steps(ms, absDiff(h, g), absDiff(j, i), minStep, moderate)
 	c.gridSum += gs
 	c.ctrlSum += ms
+	c.flat += flat(g, h, i, j)
 	c.hSteps += s
 	c.hStepsM += m
 	c.hControl += cs
@@ -313,6 +328,9 @@ func (d *BlockinessDetector) Pending() bool {
 	on, _ := d.dec.Pending()
 	return on
 }
+
+// Raised reports whether the blockiness alarm is up.
+func (d *BlockinessDetector) Raised() bool { return d.dec.Raised() }
 
 // Flush ends the input at t.
 func (d *BlockinessDetector) Flush(t float64) { d.dec.Flush(t) }

@@ -26,11 +26,16 @@ type ClippingConfig struct {
 	// through a codec comes in syllables, with longer gaps than flat tops.
 	NearGap     float64 `json:"near_gap"`
 	MinDuration float64 `json:"min_duration"`
+	// Lookback: clipped programme comes in bursts (syllables, drum hits).
+	// A sequence that lasts MinDuration starts at the first clipped sample
+	// of a sequence too short to count alone that ended at most Lookback
+	// seconds before it: the clipping began there. It never raises alone.
+	Lookback float64 `json:"lookback"`
 }
 
 // DefaultClippingConfig returns the documented defaults.
 func DefaultClippingConfig() ClippingConfig {
-	return ClippingConfig{Enabled: true, Level: 0.999, MinRun: 3, NearLevel: 0.95, NearShare: 0.05, MinRipple: 8, MaxGap: 0.1, NearGap: 0.3, MinDuration: 0.5}
+	return ClippingConfig{Enabled: true, Level: 0.999, MinRun: 3, NearLevel: 0.9, NearShare: 0.05, MinRipple: 8, MaxGap: 0.1, NearGap: 0.5, MinDuration: 0.5, Lookback: 1}
 }
 
 // clipWindowRate: lossy-clipping windows per second (10 ms each).
@@ -67,6 +72,13 @@ type ClippingDetector struct {
 	lossy   bool // the current sequence has lossy-clipping windows: NearGap applies
 	win     ClipWindow
 	winLen  int // samples per channel in the window so far
+	// The current sequence began at seqStart; it is reported from
+	// reportStart (an earlier short sequence, Lookback) once it has lasted
+	// MinDuration (observed). prevStart and prevEnd are the last short sequence.
+	seqStart, reportStart float64
+	observed              bool
+	prevStart, prevEnd    float64
+	havePrev              bool
 }
 
 // NewClippingDetector returns a clipping detector emitting to emit.
@@ -91,8 +103,7 @@ func (d *ClippingDetector) Audio(b *AudioBlock) {
 	for i := 0; i < n; i++ {
 		t := b.PTS + float64(i)/sr
 		if d.active && t-d.lastEnd > d.gap() {
-			d.active = false
-			d.dec.Observe(d.lastEnd, false)
+			d.endSequence()
 		}
 		for c, ch := range b.Samples {
 			v := ch[i]
@@ -127,14 +138,14 @@ func (d *ClippingDetector) Audio(b *AudioBlock) {
 			case d.count[c] == d.cfg.MinRun:
 				start := t - float64(d.cfg.MinRun-1)/sr
 				if !d.active {
-					d.active, d.runs, d.lossy = true, 0, false
-					d.dec.Observe(max(start, d.lastEnd), true)
+					d.runs, d.lossy = 0, false
+					d.beginSequence(max(start, d.lastEnd))
 				}
 				d.runs++
 				fallthrough
 			case d.count[c] > d.cfg.MinRun:
 				d.lastEnd = t + 1/sr
-				d.dec.Advance(d.lastEnd)
+				d.advance()
 			}
 		}
 		d.win.Samples += len(b.Samples)
@@ -143,8 +154,7 @@ func (d *ClippingDetector) Audio(b *AudioBlock) {
 		}
 	}
 	if d.active && b.End()-d.lastEnd > d.gap() {
-		d.active = false
-		d.dec.Observe(d.lastEnd, false)
+		d.endSequence()
 	}
 }
 
@@ -161,22 +171,56 @@ func (d *ClippingDetector) gap() float64 {
 func (d *ClippingDetector) window(end float64) {
 	if d.win.Clipped(d.cfg.NearShare, d.cfg.MinRipple) {
 		if !d.active {
-			d.active, d.runs = true, 0
-			d.dec.Observe(max(d.win.First, d.lastEnd), true)
+			d.runs = 0
+			d.beginSequence(max(d.win.First, d.lastEnd))
 		}
 		d.runs++
 		d.lossy = true
 		d.lastEnd = max(d.lastEnd, end)
-		d.dec.Advance(d.lastEnd)
+		d.advance()
 	}
 	d.win, d.winLen = ClipWindow{}, 0
+}
+
+// beginSequence starts a sequence of flat tops or clipped windows at start.
+func (d *ClippingDetector) beginSequence(start float64) {
+	d.active, d.observed = true, false
+	d.seqStart, d.reportStart = start, start
+	if d.havePrev && start-d.prevEnd <= d.cfg.Lookback+eps {
+		// A chain of short bursts reaches back at most 2 x Lookback.
+		d.reportStart = max(d.prevStart, start-2*d.cfg.Lookback)
+	}
+}
+
+// advance tells the decision that the sequence reaches lastEnd: once it
+// has lasted MinDuration it is observed from its report start.
+func (d *ClippingDetector) advance() {
+	if !d.observed && d.lastEnd-d.seqStart >= d.cfg.MinDuration-eps {
+		d.observed = true
+		d.dec.Observe(d.reportStart, true)
+	}
+	if d.observed {
+		d.dec.Advance(d.lastEnd)
+	}
+}
+
+// endSequence closes the current sequence at lastEnd.
+func (d *ClippingDetector) endSequence() {
+	d.active = false
+	if d.observed {
+		d.dec.Observe(d.lastEnd, false)
+		d.havePrev = false
+		return
+	}
+	// Too short to count: remembered for Lookback (from its own report
+	// start, so that a chain of short bursts reaches back to the first).
+	d.prevStart, d.prevEnd, d.havePrev = d.reportStart, d.lastEnd, true
 }
 
 // Flush ends the input at t.
 func (d *ClippingDetector) Flush(t float64) {
 	if d.active {
-		d.active = false
-		d.dec.Observe(d.lastEnd, false)
+		d.endSequence()
 	}
 	d.dec.Flush(t)
 }

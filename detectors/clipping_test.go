@@ -78,6 +78,14 @@ func TestClippingDetector(t *testing.T) {
 			}
 			return sine(0.1, n)
 		}, []span{{4, 6 - 0.1}}, 1e-3, 0.011, nil},
+		// Lookback: a burst too short to count alone belongs to clipping
+		// that follows within a second; it never raises alone.
+		{"a 0.2 s clipped burst 0.7 s before clipping: the event starts at the burst", clippedSpans(hardClip, sine, [2]float64{3, 3.2}, [2]float64{3.9, 5.5}),
+			[]span{{3, 5.5}}, 1e-3, 2e-3, nil},
+		{"a 0.2 s clipped burst 1.5 s before clipping: not part of it", clippedSpans(hardClip, sine, [2]float64{3, 3.2}, [2]float64{4.7, 5.5}),
+			[]span{{4.7, 5.5}}, 1e-3, 2e-3, nil},
+		{"0.2 s clipped bursts every 0.9 s never raise", clippedSpans(hardClip, sine, [2]float64{1, 1.2}, [2]float64{1.9, 2.1}, [2]float64{2.8, 3}, [2]float64{3.7, 3.9}),
+			nil, 0, 0, nil},
 		{"overshoot without pile-up (a peak every 100 ms)", func(c, n int) float32 {
 			if n%4800 < 2 {
 				return 1.05
@@ -110,6 +118,19 @@ func TestClippingDetector(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// clippedSpans is a 0.5 sine at gain 4, hard-clipped, inside the spans (seconds), and clean outside.
+func clippedSpans(hardClip func(float32) float32, sine func(float64, int) float32, spans ...[2]float64) func(c, n int) float32 {
+	return func(c, n int) float32 {
+		t := float64(n) / audioRate
+		for _, s := range spans {
+			if t >= s[0] && t < s[1] {
+				return hardClip(4 * sine(0.5, n))
+			}
+		}
+		return sine(0.5, n)
 	}
 }
 

@@ -73,6 +73,7 @@ type BandCounts struct {
 	VPositions, VSteps, VControl, HPositions, HSteps, HControl int64
 	VStepsM, VControlM, HStepsM, HControlM                     int64
 	GridSum, ControlSum                                        int64 // absolute steps on the grid and mid-block
+	Flat                                                       int64 // positions with a flat block interior
 }
 
 // BlockBands is the number of bands of a picture height.
@@ -100,7 +101,7 @@ func BlockFromBands(f *VideoFrame, bands []BandCounts, out *BlockFeature) {
 			vPositions: int(b.VPositions), vSteps: int(b.VSteps), vControl: int(b.VControl),
 			hPositions: int(b.HPositions), hSteps: int(b.HSteps), hControl: int(b.HControl),
 			vStepsM: int(b.VStepsM), vControlM: int(b.VControlM), hStepsM: int(b.HStepsM), hControlM: int(b.HControlM),
-			gridSum: int(b.GridSum), ctrlSum: int(b.ControlSum),
+			gridSum: int(b.GridSum), ctrlSum: int(b.ControlSum), flat: int(b.Flat),
 		}
 		fold.add(band, &c, out)
 	}

@@ -24,6 +24,21 @@ import "math"
 // had); the third cue sees that: detail at 1/SlowDrop of its recent level
 // (Window) while the grid ratio is at least SlowFactor times its own. A
 // focus pull loses as much detail, but leaves no grid.
+//
+// The fourth cue, collapse, is the one that generalizes across codecs and
+// content: at a starved picture the block interiors go flat (BlockFeature.Flat:
+// four equal samples across the middle of a block), the detail inside blocks
+// (ControlSum) falls, and the grid ratio rises, all from one frame to the
+// next. Their log-drops against the level of the last CollapseWindow seconds
+// are summed; Collapse is the factor the sum must reach, and a run begins
+// only where at least half of that fall happened from the previous frame (a
+// step, not a ramp). A bright cartoon or a grainy scene, a soft or dark one,
+// is judged against itself; a focus pull or a fade changes little from frame
+// to frame (the level follows it, and no step starts a run); a
+// cut (new content: the picture moves by far more than its detail, or its
+// mean luma jumps) restarts the level. Once a run has begun the level holds
+// (a fade inside a starved stretch does not hide it), so the event starts
+// at the first starved frame.
 type DetailLossConfig struct {
 	Enabled bool `json:"enabled"`
 	// Factor is how many times its recent level the grid ratio must reach.
@@ -38,9 +53,14 @@ type DetailLossConfig struct {
 	Drop       float64 `json:"drop"`
 	DropWindow float64 `json:"drop_window"`
 	// SlowDrop and SlowFactor set the gradual cue (see above).
-	SlowDrop    float64 `json:"slow_drop"`
-	SlowFactor  float64 `json:"slow_factor"`
-	MinDuration float64 `json:"min_duration"`
+	SlowDrop   float64 `json:"slow_drop"`
+	SlowFactor float64 `json:"slow_factor"`
+	// Collapse is the factor by which interior detail, textured block
+	// interiors and the grid ratio together (the product of their drops)
+	// must fall below their level of the last CollapseWindow seconds.
+	Collapse       float64 `json:"collapse"`
+	CollapseWindow float64 `json:"collapse_window"`
+	MinDuration    float64 `json:"min_duration"`
 	// ClearAfter bridges frames below the threshold inside a starved run
 	// (0: none: a starved encoder stays starved from frame to frame, while
 	// the ratio of dark or flat pictures spikes on single frames).
@@ -49,7 +69,8 @@ type DetailLossConfig struct {
 
 // DefaultDetailLossConfig returns the documented defaults.
 func DefaultDetailLossConfig() DetailLossConfig {
-	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, SlowDrop: 1.6, SlowFactor: 1.15, MinDuration: 0.5, ClearAfter: 0}
+	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, SlowDrop: 1.6, SlowFactor: 1.15,
+		Collapse: 1.3, CollapseWindow: 0.25, MinDuration: 0.5, ClearAfter: 0}
 }
 
 // detailFloor (8-bit levels per position) keeps the ratio of nearly flat
@@ -82,6 +103,42 @@ func (f BlockFeature) Detail() float64 {
 	return float64(f.GridSum+f.ControlSum) / float64(2*f.Positions)
 }
 
+// The collapse cue's constants (see DetailLossConfig).
+const (
+	// collapseFloor (8-bit levels) and textureFloor (share of positions)
+	// keep flat pictures from dividing noise by noise.
+	collapseFloor = 0.5
+	textureFloor  = 0.1
+	// collapseCut: a picture that moves (mean absolute difference from the
+	// previous one, 8-bit levels) by more than this many times the level of
+	// interior detail is new content, not the same content starved.
+	collapseCut = 8
+	// collapseDark: a picture darker than this (mean luma, share of the
+	// range) is not judged: its detail is too small to lose visibly.
+	collapseDark = 0.06
+	// collapseWarmup is the video the level needs after a cut.
+	collapseWarmup = 0.2
+	// collapseStep is the share of the fall that must happen from the
+	// previous frame to the first frame of a run.
+	collapseStep = 0.5
+)
+
+// Texture is the share of positions whose block interior is not flat.
+func (f BlockFeature) Texture() float64 {
+	if f.Positions == 0 {
+		return 0
+	}
+	return 1 - float64(f.Flat)/float64(f.Positions)
+}
+
+// Interior is the mean luma step at mid-block positions (8-bit levels).
+func (f BlockFeature) Interior() float64 {
+	if f.Positions == 0 {
+		return 0
+	}
+	return float64(f.ControlSum) / float64(f.Positions)
+}
+
 // DetailLossDetector is the detail-loss decision.
 type DetailLossDetector struct {
 	luma     float64 // mean luma of the previous frame
@@ -94,6 +151,13 @@ type DetailLossDetector struct {
 	seen                  float64 // seconds of video that went into level
 	peak                  float64 // highest ratio / level in the current run
 	base                  float64 // the level when the run began
+	// The collapse cue's level (log interior detail, log texture, log grid
+	// ratio over CollapseWindow), and the video since it restarted.
+	cInterior, cTexture, cRatio float64
+	cSeen                       float64
+	cHave                       bool
+	// The previous frame's logs, for the step test.
+	pInterior, pTexture, pRatio float64
 }
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
@@ -106,10 +170,11 @@ func NewDetailLossDetector(cfg DetailLossConfig, emit Emit) *DetailLossDetector 
 // detailWarmup is how much video the recent level needs before it judges.
 const detailWarmup = 0.5
 
-// Video consumes one frame's feature and its mean luma (BlackFeature.MeanLuma);
-// blocky says the blockiness alarm already covers the frame (one defect,
-// one alarm).
-func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, blocky bool) {
+// Video consumes one frame's feature, its mean luma (BlackFeature.MeanLuma)
+// and its motion (mean absolute difference from the previous picture in
+// 8-bit levels, FreezeFeature; 0 or less: unknown); blocky says the
+// blockiness alarm already covers the frame (one defect, one alarm).
+func (d *DetailLossDetector) Video(t, dur, meanLuma, motion float64, f *BlockFeature, blocky bool) {
 	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
 	d.luma, d.haveLuma = meanLuma, true
 	if f.Positions == 0 || dur <= 0 {
@@ -126,7 +191,8 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 	grid := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
 	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop
 	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
-	starved := grid || drop || slow
+	collapse, fall := d.collapse(dur, meanLuma, motion, cut, f)
+	starved := grid || drop || slow || collapse
 	bad := starved && !blocky
 	// The short level follows detail, and the long one once it is starved.
 	dtau := d.cfg.DropWindow
@@ -148,10 +214,42 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma float64, f *BlockFeature, bl
 		if on, _ := d.dec.Pending(); !on {
 			d.peak, d.base = 0, math.Exp(d.level)
 		}
-		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld), math.Exp(d.llevel-ld))
+		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld), math.Exp(d.llevel-ld), fall)
+	}
+	if !starved {
+		d.followCollapse(dur, f)
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
+}
+
+// collapse judges the collapse cue and returns the factor by which the
+// frame fell below the level (1: none).
+func (d *DetailLossDetector) collapse(dur, meanLuma, motion float64, lumaCut bool, f *BlockFeature) (bool, float64) {
+	li, lt, lr := math.Log(f.Interior()+collapseFloor), math.Log(f.Texture()+textureFloor), math.Log(f.GridRatio())
+	on, _ := d.dec.Pending()
+	moved := d.cHave && motion > collapseCut*math.Exp(d.cInterior)
+	step := (d.pInterior - li) + (d.pTexture - lt) + max(0, lr-d.pRatio)
+	d.pInterior, d.pTexture, d.pRatio = li, lt, lr
+	// New content restarts the level; a luma jump inside a run does not
+	// (a fade during a starved stretch).
+	if !d.cHave || moved || (lumaCut && !on) {
+		d.cInterior, d.cTexture, d.cRatio, d.cHave, d.cSeen = li, lt, lr, true, 0
+		return false, 1
+	}
+	s := (d.cInterior - li) + (d.cTexture - lt) + max(0, lr-d.cRatio)
+	fall := math.Exp(s)
+	ok := d.seen >= detailWarmup && d.cSeen >= collapseWarmup && meanLuma >= collapseDark && (on || step >= collapseStep*s)
+	return ok && fall >= d.cfg.Collapse, fall
+}
+
+// followCollapse moves the collapse level toward a frame judged clean.
+func (d *DetailLossDetector) followCollapse(dur float64, f *BlockFeature) {
+	a := min(1, dur/max(d.cfg.CollapseWindow, dur))
+	d.cInterior += (math.Log(f.Interior()+collapseFloor) - d.cInterior) * a
+	d.cTexture += (math.Log(f.Texture()+textureFloor) - d.cTexture) * a
+	d.cRatio += (math.Log(f.GridRatio()) - d.cRatio) * a
+	d.cSeen += dur
 }
 
 // Flush ends the input at t.

@@ -3,6 +3,7 @@ package detectors
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -61,7 +62,9 @@ func TestDetailLossDetector(t *testing.T) {
 		{"starved 2.0 to 4.0 s", jump(1.2, 2.5, 50, 100), grey, []span{{2, 4}}, nil},
 		{"starved from a high recent level", jump(1.6, 2.4, 50, 100), grey, []span{{2, 4}}, nil},
 		{"a jump too small for factor", jump(1.3, 1.6, 50, 100), grey, nil, nil},
-		{"a jump to under min_ratio", jump(0.8, 1.4, 50, 100), grey, nil, nil},
+		// Interior detail holds while the grid ratio rises 1.3 times: under
+		// collapse (1.4), and 1.3 is under min_ratio for the grid cue.
+		{"a jump to under min_ratio", jump(1.0, 1.3, 50, 100), grey, nil, nil},
 		{"shorter than min_duration", jump(1.2, 2.5, 50, 60), grey, nil, nil},
 		{"one clean frame splits the run", func(i int) float64 {
 			if i == 75 {
@@ -94,7 +97,12 @@ func TestDetailLossDetector(t *testing.T) {
 			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 			for i := 0; i < 150; i++ {
 				f := ratioFeature(tc.ratio(i))
-				d.Video(float64(i)/fps, 1.0/fps, tc.luma(i), &f, tc.blocky != nil && tc.blocky(i))
+				if tc.name == "a jump to under min_ratio" || tc.name == "a jump too small for factor" {
+					// The grid cue alone: interior detail holds, so the
+					// collapse cue sees only the ratio's rise (under collapse).
+					f = gridFeature(tc.ratio(i))
+				}
+				d.Video(float64(i)/fps, 1.0/fps, tc.luma(i), 0, &f, tc.blocky != nil && tc.blocky(i))
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -105,6 +113,12 @@ func TestDetailLossDetector(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gridFeature is a BlockFeature with GridRatio r at a steady interior detail (3 levels).
+func gridFeature(r float64) BlockFeature {
+	const n = 10000
+	return BlockFeature{Positions: n, ControlSum: 3 * n, GridSum: uint64(math.Round(n * (r*(3+detailFloor) - detailFloor)))}
 }
 
 // detailFeature is a BlockFeature with GridRatio r and Detail dt.
@@ -130,7 +144,7 @@ func TestDetailLossDrop(t *testing.T) {
 		{"focus pull: detail falls to a third over 1.5 s", func(i int) float64 {
 			return 3 - 2*min(1, max(0, float64(i-50)/37.5))
 		}, nil},
-		{"flat picture, detail under the floor", func(i int) float64 {
+		{"flat picture, detail under the floor, on a dark picture", func(i int) float64 {
 			if i >= 50 {
 				return 0.05
 			}
@@ -146,7 +160,108 @@ func TestDetailLossDrop(t *testing.T) {
 				if got := f.Detail(); math.Abs(got-tc.detail(i)) > 1e-3 {
 					t.Fatalf("detailFeature: Detail %v, want %v", got, tc.detail(i))
 				}
-				d.Video(float64(i)/25, 1.0/25, 0.5, &f, false)
+				luma := 0.5
+				if strings.HasPrefix(tc.name, "flat picture") {
+					luma = 0.04 // under collapseDark: the collapse cue does not judge it
+				}
+				d.Video(float64(i)/25, 1.0/25, luma, 0, &f, false)
+			}
+			d.Flush(6)
+			checkSpans(t, log.events, tc.want, 1e-9)
+		})
+	}
+}
+
+// collapseFeature is a BlockFeature with interior detail in (8-bit levels),
+// texture share tex and grid ratio r.
+func collapseFeature(in, tex, r float64) BlockFeature {
+	const n = 100000
+	return BlockFeature{Positions: n, ControlSum: uint64(math.Round(n * in)),
+		GridSum: uint64(math.Round(n * (r*(in+detailFloor) - detailFloor))), Flat: int(math.Round(n * (1 - tex)))}
+}
+
+// TestDetailLossCollapse: the collapse cue (flat block interiors, interior
+// detail and grid ratio judged together against the last 0.25 s), on
+// features shaped like the tune split's starved encodes and their neighbours.
+func TestDetailLossCollapse(t *testing.T) {
+	type frame struct{ in, tex, r, luma, motion float64 }
+	clean := frame{2.4, 0.61, 1.0, 0.5, 0.7}
+	// HEVC at QP 51 on a studio shot (the weakest tune case): every cue moves a little.
+	starved := frame{1.88, 0.53, 1.15, 0.5, 5.8}
+	starvedOn := func(first, end int) func(int) frame {
+		return func(i int) frame {
+			if i >= first && i < end {
+				f := starved
+				if i > first {
+					f.motion = 0.5
+				}
+				return f
+			}
+			return clean
+		}
+	}
+	tests := []struct {
+		name  string
+		frame func(i int) frame
+		want  []span
+	}{
+		{"steady clean picture", func(int) frame { return clean }, nil},
+		{"starved 2.0 to 4.0 s: the event starts on the first starved frame", starvedOn(50, 100), []span{{2, 4}}},
+		{"half the collapse: not starved", func(i int) frame {
+			if i >= 50 && i < 100 {
+				return frame{2.15, 0.57, 1.07, 0.5, 0.7}
+			}
+			return clean
+		}, nil},
+		{"focus pull: the same fall over 1.5 s", func(i int) frame {
+			k := min(1, max(0, float64(i-50)/37.5))
+			return frame{2.4 - 0.8*k, 0.61 - 0.15*k, 1 + 0.2*k, 0.5, 0.7}
+		}, nil},
+		{"fast focus pull: the same fall over 0.5 s (a ramp: no step starts a run)", func(i int) frame {
+			k := min(1, max(0, float64(i-50)/12))
+			return frame{2.4 - 0.8*k, 0.61 - 0.15*k, 1 + 0.2*k, 0.5, 0.7}
+		}, nil},
+		{"a cut to flatter content (the picture moves far more than its detail)", func(i int) frame {
+			if i >= 50 {
+				f := starved
+				f.motion = 30
+				if i > 50 {
+					f.motion = 0.5
+				}
+				return f
+			}
+			return clean
+		}, nil},
+		{"a cut by mean luma", func(i int) frame {
+			if i >= 50 {
+				f := starved
+				f.luma = 0.6
+				return f
+			}
+			return clean
+		}, nil},
+		{"a dark picture", func(i int) frame {
+			f := starvedOn(50, 100)(i)
+			f.luma = 0.04
+			return f
+		}, nil},
+		{"a fade inside a starved stretch does not end it", func(i int) frame {
+			f := starvedOn(50, 100)(i)
+			if i > 50 && i < 100 {
+				f.luma = 0.5 + 0.01*float64(i-50)
+			}
+			return f
+		}, []span{{2, 4}}},
+		{"starved from the first frame: nothing to compare with", starvedOn(0, 100), nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+			for i := 0; i < 150; i++ {
+				fr := tc.frame(i)
+				f := collapseFeature(fr.in, fr.tex, fr.r)
+				d.Video(float64(i)/25, 1.0/25, fr.luma, fr.motion, &f, false)
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -171,7 +286,7 @@ func TestDetailLossSlow(t *testing.T) {
 			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 			for i := 0; i < 100; i++ {
 				f := detailFeature(tc.ratio(i), fall(i))
-				d.Video(float64(i)/25, 1.0/25, 0.5, &f, false)
+				d.Video(float64(i)/25, 1.0/25, 0.5, 0, &f, false)
 			}
 			d.Flush(4)
 			if got := len(log.events) > 0; got != tc.want {
@@ -189,8 +304,8 @@ func TestDetailLossBadInput(t *testing.T) {
 	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 	for i := 0; i < 100; i++ {
 		f := BlockFeature{} // no positions: a picture too small to measure
-		d.Video(float64(i)/25, 1.0/25, 0.5, &f, false)
-		d.Video(float64(i)/25, 0, 0.5, &f, false)
+		d.Video(float64(i)/25, 1.0/25, 0.5, 0, &f, false)
+		d.Video(float64(i)/25, 0, 0.5, 0, &f, false)
 	}
 	d.Flush(4)
 	if len(log.events) != 0 {
@@ -204,7 +319,7 @@ func BenchmarkDetailLossDecision(b *testing.B) {
 	b.ReportAllocs()
 	t := 0.0
 	for b.Loop() {
-		d.Video(t, 0.04, 0.5, &f, false)
+		d.Video(t, 0.04, 0.5, 0, &f, false)
 		t += 0.04
 	}
 }

@@ -249,8 +249,16 @@ type FreezeDetector struct {
 	// of the cells moved (valid when motion is set).
 	lastMotion float64
 	motion     bool
-	runNoisy   bool // the current run followed motion: noise may carry it
+	runNoisy   bool    // the current run followed motion: noise may carry it
+	drifted    bool    // the last frame was a refinement bridged inside a run
+	lastDrift  float64 // when the run's last refinement was bridged (valid when driftSeen)
+	driftSeen  bool
 }
+
+// driftGap is how far apart bridged refinements must be: an encoder refines
+// a frozen picture now and then, while a title card that creeps (a slow
+// zoom, text fading in) moves a few cells every frame or two.
+const driftGap = 0.5
 
 // motionMemory is how recent the motion before a noisy still run must be: an
 // encoder settling on a frozen picture moves a few cells for a frame or two.
@@ -289,9 +297,21 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	noisy := f.Cells > 0 && moved <= d.cfg.MaxMoved && mad <= d.cfg.GrainNoise && (inRun && d.runNoisy || !inRun && recent)
 	still := mad <= d.cfg.Noise || noisy
 	recoded := !still && inRun && keyFrame && mad <= d.cfg.KeyFrameNoise
-	bad := still || recoded
+	// Drift: an encoder fed a frozen picture refines it now and then; such a
+	// P-frame moves a few more cells than MaxMoved, far fewer than motion
+	// (MinMotion), by no more than grain does (GrainNoise). One such frame at a time does
+	// not end a run (nor restart it late); the refined picture becomes the
+	// reference. Two in a row, or two within driftGap, are motion; a fade
+	// moves no cell (each step is too small) and is not bridged.
+	drift := !still && !recoded && inRun && !d.drifted && moved > d.cfg.MaxMoved && moved < d.cfg.MinMotion &&
+		mad <= d.cfg.GrainNoise && (!d.driftSeen || t-d.lastDrift >= driftGap-eps)
+	d.drifted = drift
+	if drift {
+		d.lastDrift, d.driftSeen = t, true
+	}
+	bad := still || recoded || drift
 	if bad && !inRun {
-		d.maxMAD, d.maxMoved, d.runNoisy = 0, 0, recent
+		d.maxMAD, d.maxMoved, d.runNoisy, d.driftSeen = 0, 0, recent, false
 		d.dec.Observe(refT, true)
 	}
 	if bad {

@@ -368,6 +368,26 @@ func grainScene(seed uint64, first, last, grain int, still bool) func(i int) *Vi
 	}
 }
 
+// refined raises a 64x16 patch of scene by 8 levels from frame at[0] on,
+// another one from at[1] on, and so on (an encoder refining a frozen picture).
+func refined(scene func(i int) *VideoFrame, at ...int) func(i int) *VideoFrame {
+	return func(i int) *VideoFrame {
+		f := scene(i)
+		for k, a := range at {
+			if i < a {
+				continue
+			}
+			x0, y0 := 64*(k%2), 16+32*(k/2)
+			for y := y0; y < y0+16; y++ {
+				for x := x0; x < x0+64; x++ {
+					f.Y[y*f.Stride+x] = byte(min(int(f.Y[y*f.Stride+x])+8, 235))
+				}
+			}
+		}
+		return f
+	}
+}
+
 func TestFreezeUnderGrain(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -380,6 +400,12 @@ func TestFreezeUnderGrain(t *testing.T) {
 		{"grain on a static shot from the start: never moved, not a freeze", grainScene(4, 0, 0, 12, true), nil},
 		{"grain on moving content: no freeze", grainScene(5, 1000, 1000, 12, false), nil},
 		{"freeze shorter than min_duration", grainScene(6, 50, 90, 12, false), nil},
+		// Re-encoding drift: the encoder refines a 64x16 patch (4 of 60 cells:
+		// over max_moved, under min_motion) of the frozen picture.
+		{"a re-encoder refines a few cells once inside the freeze", refined(grainScene(7, 50, 124, 3, false), 80), []span{{1.96, 5}}},
+		{"refined at two frames apart: still one freeze", refined(grainScene(8, 50, 124, 3, false), 70, 90), []span{{1.96, 5}}},
+		{"refined on two frames in a row: motion", refined(grainScene(9, 50, 124, 3, false), 80, 81), nil},
+		{"refined every other frame (a creeping title card): motion", refined(grainScene(10, 50, 124, 3, false), 70, 72, 74, 76), nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

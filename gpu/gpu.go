@@ -284,7 +284,7 @@ func (b *Backend) measure(cur, ref *detectors.VideoFrame, out *detectors.VideoFe
 		for i := range bs {
 			k := c[offBands+kernels.BandCounters*i:]
 			bs[i] = detectors.BandCounts{VPositions: k[0], VSteps: k[1], VControl: k[2], HPositions: k[3], HSteps: k[4],
-				HControl: k[5], VStepsM: k[6], VControlM: k[7], HStepsM: k[8], HControlM: k[9], GridSum: k[10], ControlSum: k[11]}
+				HControl: k[5], VStepsM: k[6], VControlM: k[7], HStepsM: k[8], HControlM: k[9], GridSum: k[10], ControlSum: k[11], Flat: k[12]}
 		}
 		detectors.BlockFromBands(cur, bs, &out.Block)
 	}

@@ -103,10 +103,10 @@ extern "C" __global__ void sq_block_vertical(const sq_u8 *plane, long long pitch
                                              int strong, int moderate, sq_i64 *bands) {
 	__shared__ sq_i64 shared[SQ_THREADS / 32];
 	int y = sq_block();
-	sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
+	sq_i64 c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 	sq_block_vertical_row(plane + y * pitch, w, sixteen, shift, strong, moderate, sq_tid(), sq_ntid(), c);
-	sq_i64 t[7];
-	for (int k = 0; k < 7; k++) {
+	sq_i64 t[8];
+	for (int k = 0; k < 8; k++) {
 		t[k] = sq_reduce(c[k], shared);
 	}
 	if (sq_tid() == 0) {
@@ -118,6 +118,7 @@ extern "C" __global__ void sq_block_vertical(const sq_u8 *plane, long long pitch
 		sq_add(&b[SQ_V_CONTROL_M], t[4]);
 		sq_add(&b[SQ_GRID_SUM], t[5]);
 		sq_add(&b[SQ_CONTROL_SUM], t[6]);
+		sq_add(&b[SQ_FLAT], t[7]);
 	}
 }
 
@@ -128,10 +129,10 @@ extern "C" __global__ void sq_block_horizontal_edges(const sq_u8 *plane, long lo
                                                      int strong, int moderate, sq_i64 *bands) {
 	__shared__ sq_i64 shared[SQ_THREADS / 32];
 	int band = sq_block();
-	sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
+	sq_i64 c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 	sq_block_horizontal(plane, pitch, SQ_BAND * (band + 1), w, sixteen, shift, strong, moderate, sq_tid(), sq_ntid(), c);
-	sq_i64 t[7];
-	for (int k = 0; k < 7; k++) {
+	sq_i64 t[8];
+	for (int k = 0; k < 8; k++) {
 		t[k] = sq_reduce(c[k], shared);
 	}
 	if (sq_tid() == 0) {
@@ -143,6 +144,7 @@ extern "C" __global__ void sq_block_horizontal_edges(const sq_u8 *plane, long lo
 		sq_add(&b[SQ_H_CONTROL_M], t[4]);
 		sq_add(&b[SQ_GRID_SUM], t[5]);
 		sq_add(&b[SQ_CONTROL_SUM], t[6]);
+		sq_add(&b[SQ_FLAT], t[7]);
 	}
 }
 

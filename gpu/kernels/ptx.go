@@ -22,7 +22,7 @@ const (
 	BlockHorizontal = "sq_block_horizontal_edges"
 	ThreadsPerBlock = 256 // SQ_THREADS
 	CellRows        = 4   // SQ_CELL_ROWS: rows of a freeze cell, one block per group of them
-	BandCounters    = 12  // SQ_BAND_COUNTERS
+	BandCounters    = 13  // SQ_BAND_COUNTERS
 	BlackCounters   = 3
 	FreezeCounters  = 3 // SAD, cells, cells moved
 )

@@ -51,7 +51,7 @@ static void freeze_cells_plane(const sq_u8 *cur, long long cp, const sq_u8 *ref,
 static void block_plane(const sq_u8 *plane, long long pitch, int w, int h, int sixteen, int shift,
                         int strong, int moderate, int edges, sq_i64 *bands) {
 	for (int y = 0; y < h; y++) {
-		sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
+		sq_i64 c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 		for (int t = 0; t < THREADS; t++) {
 			sq_block_vertical_row(plane + y * pitch, w, sixteen, shift, strong, moderate, t, THREADS, c);
 		}
@@ -63,9 +63,10 @@ static void block_plane(const sq_u8 *plane, long long pitch, int w, int h, int s
 		b[SQ_V_CONTROL_M] += c[4];
 		b[SQ_GRID_SUM] += c[5];
 		b[SQ_CONTROL_SUM] += c[6];
+		b[SQ_FLAT] += c[7];
 	}
 	for (int band = 0; band < edges; band++) {
-		sq_i64 c[7] = {0, 0, 0, 0, 0, 0, 0};
+		sq_i64 c[8] = {0, 0, 0, 0, 0, 0, 0, 0};
 		for (int t = 0; t < THREADS; t++) {
 			sq_block_horizontal(plane, pitch, SQ_BAND * (band + 1), w, sixteen, shift, strong, moderate, t, THREADS, c);
 		}
@@ -77,6 +78,7 @@ static void block_plane(const sq_u8 *plane, long long pitch, int w, int h, int s
 		b[SQ_H_CONTROL_M] += c[4];
 		b[SQ_GRID_SUM] += c[5];
 		b[SQ_CONTROL_SUM] += c[6];
+		b[SQ_FLAT] += c[7];
 	}
 }
 */

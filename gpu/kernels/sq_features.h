@@ -80,7 +80,7 @@ SQ_FN sq_i64 sq_freeze_row(const sq_u8 *a, const sq_u8 *b, int w, int sixteen, i
 /* One band's counters, in the order of detectors.BandCounts. */
 enum {
 	SQ_V_POSITIONS, SQ_V_STEPS, SQ_V_CONTROL, SQ_H_POSITIONS, SQ_H_STEPS, SQ_H_CONTROL,
-	SQ_V_STEPS_M, SQ_V_CONTROL_M, SQ_H_STEPS_M, SQ_H_CONTROL_M, SQ_GRID_SUM, SQ_CONTROL_SUM, SQ_BAND_COUNTERS
+	SQ_V_STEPS_M, SQ_V_CONTROL_M, SQ_H_STEPS_M, SQ_H_CONTROL_M, SQ_GRID_SUM, SQ_CONTROL_SUM, SQ_FLAT, SQ_BAND_COUNTERS
 };
 
 /* The band height: a macroblock row (detectors' blockBand). */
@@ -97,8 +97,9 @@ SQ_FN void sq_step(int b, int n1, int n2, int strong, int moderate, int *s, int 
 
 /* sq_edge8 counts one position from eight samples across it: a..e around the
  * grid edge (between b and d), g..j around the mid-block edge (between h and
- * i); c[0..6] take positions, grid steps, control steps, the same with the
- * moderate step, and the absolute steps on the grid and mid-block. */
+ * i); c[0..7] take positions, grid steps, control steps, the same with the
+ * moderate step, the absolute steps on the grid and mid-block, and whether
+ * the block interior g..j is flat (four equal samples). */
 SQ_FN void sq_edge8(int a, int b, int d, int e, int g, int h, int i, int j, int strong, int moderate, sq_i64 *c) {
 	int s, m, cs, cm;
 	int gs = sq_abs(d - b), ms = sq_abs(i - h);
@@ -111,6 +112,7 @@ SQ_FN void sq_edge8(int a, int b, int d, int e, int g, int h, int i, int j, int 
 	c[4] += cm;
 	c[5] += gs;
 	c[6] += ms;
+	c[7] += g == h && h == i && i == j;
 }
 
 /* ---- freeze cells: detectors.MeasureFreeze's cell test ------------------- */

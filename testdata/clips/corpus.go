@@ -24,7 +24,7 @@ import (
 // Held, which they must never be tuned on.
 
 // CorpusVersion names the corpus recipes: bump it when one changes.
-const CorpusVersion = "q3"
+const CorpusVersion = "q4"
 
 // Corpus splits.
 const (
@@ -67,6 +67,9 @@ var corpusSources = map[string][]source{
 		{name: "ch1", file: "tsduck072_ru_channel1_576p_h264_aac.ts", start: 2, audio: true},
 		{name: "bbb", file: "bbb_0-30s_720p_vp8_vorbis.webm", start: 6},
 		{name: "synA", seed: 101},
+		{name: "bgdvb", file: "tsduck025_bg_dvb_576i_mpeg2_mp2.ts", start: 0, loop: true, audio: true},
+		{name: "sintel9", file: "sintel_trailer_excerpt_720p_h264_aac.mp4", start: 9, audio: true},
+		{name: "synC", seed: 303},
 	},
 	Held: {
 		{name: "flower", file: "flower_timelapse_cc0_540p_h264_silentaac.mp4", loop: true},
@@ -123,6 +126,23 @@ var corpusClips = map[string][]corpusClip{
 		{ClassClean + "_soft", "synA", 1280, 720, "h264", "pcm", 6, makeCleanSoft},
 		{ClassClean + "_soft", "bbb", 1280, 720, "mpeg2", "pcm", 6, makeCleanSoft},
 		{ClassClean + "_dark", "ch1", 1024, 576, "h264", "pcm", 6, makeCleanDark},
+		// Added with issue 13's second pass: more sources and seeds in tune.
+		// (sintel from 9 s is a near-black scene: used for audio only; its
+		// starved, re-encoded freeze and dark clips showed nothing of their class.)
+		{ClassStarved, "bgdvb", 720, 576, "h264", "mp2", 6, makeStarved},
+		{ClassStarved, "friday", 640, 480, "hevc10", "aac", 6, makeStarved},
+		{ClassStarved, "synC", 960, 540, "hevc10", "pcm", 6, makeStarved},
+		{ClassStarved, "friday", 640, 480, "h264", "aac", 6, makeStarved},
+		{ClassStarved, "bgdvb", 1024, 576, "mpeg2", "pcm", 6, makeStarved},
+		{ClassFreezeRecoded, "bgdvb", 1024, 576, "hevc", "pcm", 6, makeFreezeRecoded},
+		{ClassFreezeRecoded, "synC", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded},
+		{ClassFreezeRecoded, "friday", 640, 480, "mpeg2", "pcm", 6, makeFreezeRecoded},
+		{ClassClipLossy, "bgdvb", 720, 576, "mpeg2", "mp2", 6, makeClipLossy},
+		{ClassClipLossy, "ch1", 1024, 576, "h264", "aac", 6, makeClipLossy},
+		{ClassClipLossy, "sintel9", 1280, 720, "hevc", "aac", 6, makeClipLossy},
+		{ClassClean + "_soft", "bgdvb", 1024, 576, "hevc", "pcm", 6, makeCleanSoft},
+		{ClassClean + "_dark", "bgdvb", 1024, 576, "hevc10", "pcm", 6, makeCleanDark},
+		{ClassClean + "_grain_static", "bgdvb", 720, 576, "mpeg2", "pcm", 6, makeCleanGrainStatic},
 	},
 	Held: {
 		{ClassStarved, "flower", 960, 540, "h264", "aac", 6, makeStarved},
@@ -139,6 +159,15 @@ var corpusClips = map[string][]corpusClip{
 		{ClassClean + "_grain_moving", "synB", 1280, 720, "hevc", "aac", 6, makeCleanGrainMoving},
 		{ClassClean + "_soft", "flower", 960, 540, "h264", "aac", 6, makeCleanSoft},
 		{ClassClean + "_dark", "squirrel", 1280, 720, "h264", "pcm", 6, makeCleanDark},
+		// Added with issue 13's second pass, before any result on them was seen:
+		// starved MPEG-2, 10-bit HEVC and H.264 from other held sources, a
+		// re-encoded freeze, clipping through MP2 and a soft MPEG-2 clean clip.
+		{ClassStarved, "squirrel", 1280, 720, "mpeg2", "pcm", 6, makeStarved},
+		{ClassStarved, "bbc", 704, 576, "hevc10", "mp2", 6, makeStarved},
+		{ClassStarved, "rooftop", 854, 480, "h264", "aac", 6, makeStarved},
+		{ClassFreezeRecoded, "bbb1080", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded},
+		{ClassClipLossy, "bbb1080", 1280, 720, "h264", "mp2", 6, makeClipLossy},
+		{ClassClean + "_soft", "bbc", 704, 576, "mpeg2", "pcm", 6, makeCleanSoft},
 	},
 }
 
@@ -457,40 +486,33 @@ func ct(frame int) float64 { return float64(frame) / CorpusFPS }
 // --- the corpus recipes -----------------------------------------------------------
 
 // makeStarved: frames 2.0..4.0 s at the encoder's maximum quantizer (x264 and
-// x265 zones q=51, deblocking on; MPEG-2 qscale 31), a key frame at the
-// start of the zone so that the first starved frame is starved everywhere.
+// x265 QP 51, deblocking on; MPEG-2 qscale 31), a key frame at the start of
+// the span so that the first starved frame is starved everywhere.
 func makeStarved(ctx context.Context, g *generator, c *corpusClip, src source, out string) (Truth, error) {
 	first, end := 2*CorpusFPS, 4*CorpusFPS
 	in, v, a, err := g.inputsFor(ctx, c, src, -3, false)
 	if err != nil {
 		return Truth{}, err
 	}
-	format := ",format=yuv420p"
-	if c.video == "hevc10" {
-		format = ",format=yuv420p10le"
+	// Three encodes joined at key frames, for every codec: x264's zones=...,q=51
+	// with a key frame forced at the zone's start coded that key frame at the
+	// quality of the frames before it (x264 takes an I-frame's quantizer from
+	// the preceding P-frames) and the first key frame after the zone starved,
+	// so the truth did not say where the starved pictures were.
+	if err := g.starvedSegments(ctx, c, in, v, a, first, end, out); err != nil {
+		return Truth{}, err
 	}
-	graph := v + format + "[vout];" + a + "[aout]"
-	force := []string{"-force_key_frames", fmt.Sprintf("expr:eq(n,%d)+eq(n,%d)", first, end)}
-	how, shift := "", 0.0
+	// The joined stream's first picture may not be at the input's first timestamp (B-frame delay).
+	shift, err := videoShift(ctx, out)
+	if err != nil {
+		return Truth{}, err
+	}
+	how := "MPEG-2 5 Mb/s GOP 12 with the frames in the span coded at qscale 31 (three encodes joined at GOP boundaries)"
 	switch c.video {
-	case "mpeg2", "hevc", "hevc10":
-		if err := g.starvedSegments(ctx, c, in, v, a, first, end, out); err != nil {
-			return Truth{}, err
-		}
-		// The joined stream's first picture may not be at the input's first timestamp (B-frame delay).
-		if shift, err = videoShift(ctx, out); err != nil {
-			return Truth{}, err
-		}
-		how = "MPEG-2 5 Mb/s GOP 12 with the frames in the span coded at qscale 31 (three encodes joined at GOP boundaries)"
-		if c.video != "mpeg2" {
-			how = c.video + " (x265 ultrafast crf 24, deblocking on) with the frames in the span coded at QP 51 (three encodes joined at key frames)"
-		}
-	default:
-		zone := fmt.Sprintf("zones=%d,%d,q=51", first, end-1)
-		if err := g.encodeClip(ctx, c, in, graph, 20, zone, out, force...); err != nil {
-			return Truth{}, err
-		}
-		how = fmt.Sprintf("%s with zone q=51 over frames %d..%d (deblocking on), key frames forced at %d and %d", c.video, first, end-1, first, end)
+	case "hevc", "hevc10":
+		how = c.video + " (x265 ultrafast crf 24, deblocking on) with the frames in the span coded at QP 51 (three encodes joined at key frames)"
+	case "h264":
+		how = "h264 (x264 veryfast crf 20, deblocking on) with the frames in the span coded at QP 51 (three encodes joined at key frames)"
 	}
 	return Truth{
 		Defects: []Span{{Defect: DefectDetailLoss, Start: ct(first) + shift, End: ct(end) + shift}},
@@ -526,7 +548,7 @@ func videoShift(ctx context.Context, file string) (float64, error) {
 	return math.Round((v-min(v, a))*1000) / 1000, nil
 }
 
-// starvedSegments encodes three MPEG-2 or HEVC elementary streams (normal,
+// starvedSegments encodes three MPEG-2, H.264 or HEVC elementary streams (normal,
 // starved, normal), joins them byte for byte and muxes them with the audio.
 // (x265's zones=...,q=51 did not starve its CRF encodes.)
 func (g *generator) starvedSegments(ctx context.Context, c *corpusClip, in []string, v, a string, first, end int, out string) error {
@@ -544,7 +566,15 @@ func (g *generator) starvedSegments(ctx context.Context, c *corpusClip, in []str
 			enc = []string{"-c:v", "mpeg2video", "-g", "12", "-bf", "2", "-flags", "+cgop", "-sc_threshold", "1000000000", "-pix_fmt", "yuv420p",
 				"-qscale:v", "31", "-qmin", "31", "-f", "mpeg2video"}
 		}
-		if c.video != "mpeg2" {
+		if c.video == "h264" {
+			q := []string{"-crf", "20"}
+			if i == 1 {
+				q = []string{"-qp", "51"}
+			}
+			// No B-frames: the raw stream's timestamps are made up from its frame order.
+			enc = append([]string{"-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-bf", "0", "-pix_fmt", "yuv420p"}, q...)
+			enc = append(enc, "-f", "h264")
+		} else if c.video != "mpeg2" {
 			pix, q := "yuv420p", "crf=24"
 			if c.video == "hevc10" {
 				pix = "yuv420p10le"
@@ -568,7 +598,10 @@ func (g *generator) starvedSegments(ctx context.Context, c *corpusClip, in []str
 		joined = append(joined, b...)
 	}
 	es, demux := base+".es", "mpegvideo"
-	if c.video != "mpeg2" {
+	switch c.video {
+	case "h264":
+		demux = "h264"
+	case "hevc", "hevc10":
 		demux = "hevc"
 	}
 	if err := os.WriteFile(es, joined, 0o644); err != nil {
@@ -583,7 +616,7 @@ func (g *generator) starvedSegments(ctx context.Context, c *corpusClip, in []str
 	}
 	args := append([]string{"-fflags", "+genpts", "-r", strconv.Itoa(CorpusFPS), "-f", demux, "-i", es}, ain...)
 	args = append(args, "-filter_complex", achain+"[aout]", "-map", "0:v", "-map", "[aout]", "-c:v", "copy")
-	if c.video != "mpeg2" {
+	if strings.HasPrefix(c.video, "hevc") {
 		args = append(args, "-tag:v", "hvc1")
 	}
 	args = append(args, audioArgs(c.audio)...)
@@ -732,6 +765,9 @@ func makeCleanGrainStatic(ctx context.Context, g *generator, c *corpusClip, src 
 	}
 	graph := v + fmt.Sprintf(",noise=alls=12:allf=t:all_seed=%d[vout];", 5+src.seed) + a + "[aout]"
 	rate := c.w * c.h * 54 / 10 // 5 Mb/s at 720p
+	if c.video == "mpeg2" {
+		rate *= 3 // MPEG-2 needs about three times H.264's rate for the same quality: 6.7 Mb/s at 576p
+	}
 	more := []string{"-b:v", strconv.Itoa(rate), "-maxrate", strconv.Itoa(rate), "-bufsize", strconv.Itoa(2 * rate)}
 	if err := g.encodeClip(ctx, c, in, graph, -1, "", out, more...); err != nil {
 		return Truth{}, err
