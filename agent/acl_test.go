@@ -627,6 +627,33 @@ func TestIoTPolicyMatchesACL(t *testing.T) {
 	if !wrote {
 		t.Error("recorder policy: may not publish watermarks")
 	}
+	// The client ids the commands connect with (cmd/streamqc: broker.go,
+	// events.go, dashboard.go) are ones their policy lets connect.
+	connects := func(name, id string) bool {
+		for _, s := range load(name) {
+			if !slices.Contains(list(s.Action), "iot:Connect") {
+				continue
+			}
+			for _, r := range list(s.Resource) {
+				_, pat, _ := strings.Cut(r, ":client/")
+				if p, ok := strings.CutSuffix(pat, "*"); ok && strings.HasPrefix(id, p) || pat == id {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, c := range []struct{ policy, id string }{
+		{"streamqc-dashboard-policy.json", "streamqc-cli-0a1b"},
+		{"streamqc-dashboard-policy.json", "streamqc-events-ops"},
+		{"streamqc-dashboard-policy.json", "streamqc-dashboard-0a1b"},  // --no-record
+		{"streamqc-recorder-policy.json", "streamqc-recorder-plant-a"}, // recording, fleet plant-a
+		{"streamqc-recorder-policy.json", "streamqc-recorder-all-fleets"},
+	} {
+		if !connects(c.policy, c.id) {
+			t.Errorf("%s: client id %s may not connect", c.policy, c.id)
+		}
+	}
 }
 
 // TestACLPinnedFleet: the shipped ACL lets an agent use its id under any

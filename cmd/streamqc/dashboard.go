@@ -112,7 +112,9 @@ func runDashboard(ctx context.Context, o dashboardRun, stdout io.Writer) error {
 	if id == "" {
 		id = "streamqc-dashboard-" + newSuffix()
 		if o.record {
-			id = "streamqc-dashboard-" + orDefault(fleet, "all-fleets")
+			// The consumer of record's own prefix: a read-only account
+			// (client ids streamqc-dashboard-*) cannot take its session over.
+			id = "streamqc-recorder-" + orDefault(fleet, "all-fleets")
 		}
 	}
 	clean := !o.record

@@ -28,7 +28,7 @@
 //
 //	var rec *history.Recorder
 //	c, err := mqtt.New(mqtt.Options{
-//		Broker: broker, ClientID: "streamqc-dashboard-" + fleet,
+//		Broker: broker, ClientID: "streamqc-recorder-" + fleet,
 //		CleanSession: &durable, // false
 //		OnConnect: func(ctx context.Context, c *mqtt.Client) { rec.OnConnect(ctx, c) },
 //	})
