@@ -293,6 +293,10 @@ func (m *model) metrics(topic string, payload []byte) error {
 	for id := range a.streams {
 		if !seen[id] {
 			k := a.view.Key + "/" + id
+			if s := m.streams[k]; s != nil {
+				m.thumbs.unpin(s.live)
+				m.thumbs.unpin(s.alarmThumb.ID)
+			}
 			delete(a.streams, id)
 			delete(m.streams, k)
 			delete(m.dirtyS, k)
@@ -565,6 +569,14 @@ func (c *thumbCache) pin(old string, d schema.ThumbnailDoc) {
 		delete(c.pinned, old)
 	}
 	c.pinned[d.ID] = d
+}
+
+// unpin leaves a removed stream's picture to the bound (still served while
+// it is among the last ones).
+func (c *thumbCache) unpin(id string) {
+	if id != "" {
+		delete(c.pinned, id)
+	}
 }
 
 // thumb returns a cached thumbnail.

@@ -15,12 +15,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -445,5 +447,23 @@ func TestServeTLS(t *testing.T) {
 	}
 	if _, err := io.Copy(io.Discard, res.Body); err != nil && !strings.Contains(err.Error(), "EOF") {
 		t.Logf("live stream ended: %v", err)
+	}
+}
+
+// TestRemovedStreamUnpinsPictures: a stream its agent's metrics no longer
+// list loses its pinned pictures too (they fall under the cache's bound),
+// else every stream ever removed keeps two JPEGs in memory for good.
+func TestRemovedStreamUnpinsPictures(t *testing.T) {
+	s := New(Options{Logger: discard(), Thumbnails: 1})
+	s.HandleMessage(metricsMsg("a", at(1), map[string]any{"id": "s1", "state": "running"}, map[string]any{"id": "s2", "state": "running"}))
+	s.HandleMessage(thumbMsg("a", "s1", "live", "l1", "", ""))
+	s.HandleMessage(thumbMsg("a", "s1", "alarm", "t1", "e1", "black"))
+	s.HandleMessage(thumbMsg("a", "s2", "live", "l2", "", ""))
+	if n := len(s.m.thumbs.pinned); n != 3 {
+		t.Fatalf("%d pinned, want 3", n)
+	}
+	s.HandleMessage(metricsMsg("a", at(2), map[string]any{"id": "s2", "state": "running"}))
+	if _, ok := s.m.thumbs.pinned["l2"]; !ok || len(s.m.thumbs.pinned) != 1 {
+		t.Errorf("pinned after s1 was removed: %v, want l2 only", slices.Sorted(maps.Keys(s.m.thumbs.pinned)))
 	}
 }
