@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/streamqc/streamqc/agent/mqtt"
 	"github.com/streamqc/streamqc/consumer/history"
@@ -28,7 +27,7 @@ func (h storeHistory) Events(ctx context.Context, q Query) (Page, error) {
 	recs, err := h.st.Events(ctx, history.Query{Fleet: fleet, Agent: q.Agent, Stream: q.Stream, Defect: q.Defect,
 		State: q.State, Limit: q.Limit, Before: history.Cursor(q.Before)})
 	if err != nil {
-		if q.Before != "" && strings.Contains(err.Error(), "bad cursor") {
+		if errors.Is(err, history.ErrBadCursor) {
 			return Page{}, fmt.Errorf("%w: %w", ErrBadCursor, err)
 		}
 		return Page{}, err

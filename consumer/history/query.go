@@ -46,7 +46,7 @@ func (c Cursor) parse() (int64, string, error) {
 	ns, id, ok := strings.Cut(string(c), "_")
 	t, err := strconv.ParseInt(ns, 10, 64)
 	if !ok || err != nil || id == "" {
-		return 0, "", fmt.Errorf("history: bad cursor %.80q", string(c))
+		return 0, "", fmt.Errorf("%w %.80q", ErrBadCursor, string(c))
 	}
 	return t, id, nil
 }

@@ -35,6 +35,8 @@ const (
 var (
 	// ErrNotFound: no such thumbnail.
 	ErrNotFound = errors.New("history: not found")
+	// ErrBadCursor: Query.Before is not a Cursor the store made.
+	ErrBadCursor = errors.New("history: bad cursor")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("history: store closed")
 	// ErrIDCollision: an event's id is stored already for another agent or

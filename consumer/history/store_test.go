@@ -277,8 +277,8 @@ func testQueries(t *testing.T, newDB func(*testing.T) string) {
 		if want := []string{"f/a1#4", "f/a1#3", "f/a1#2", "f2/a1#1", "f/a2#1", "f/a1#1"}; fmt.Sprint(all) != fmt.Sprint(want) {
 			t.Errorf("paged %v, want %v", all, want)
 		}
-		if _, err := s.Events(ctx, Query{Before: "garbage"}); err == nil {
-			t.Error("a bad cursor was accepted")
+		if _, err := s.Events(ctx, Query{Before: "garbage"}); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("a bad cursor: %v, want ErrBadCursor", err)
 		}
 	})
 	t.Run("record", func(t *testing.T) {
