@@ -141,8 +141,8 @@ func (s *Server) AddThumbnail(d schema.ThumbnailDoc) {
 		return
 	}
 	s.m.addThumbnail(d)
-	if s.mem != nil {
-		s.mem.AddThumbnail(d)
+	if s.mem != nil && d.Kind == schema.ThumbAlarm {
+		s.mem.AddThumbnail(d) // the timeline's; live ones would push them out
 	}
 	s.soon()
 }
@@ -171,8 +171,8 @@ func (s *Server) HandleMessage(msg mqtt.Message) {
 		var d schema.ThumbnailDoc
 		d, err = s.m.thumbnail(msg.Topic, msg.Payload)
 		if err == nil && d.ID != "" {
-			if s.mem != nil {
-				s.mem.AddThumbnail(d)
+			if s.mem != nil && d.Kind == schema.ThumbAlarm {
+				s.mem.AddThumbnail(d) // the timeline's; live ones would push them out
 			}
 			s.soon()
 		}

@@ -467,3 +467,23 @@ func TestRemovedStreamUnpinsPictures(t *testing.T) {
 		t.Errorf("pinned after s1 was removed: %v, want l2 only", slices.Sorted(maps.Keys(s.m.thumbs.pinned)))
 	}
 }
+
+// TestMemHistoryKeepsAlarmPictures: without a store the timeline's pictures
+// are the in-memory history's; live pictures (a mosaic's, one per stream
+// every live_interval) do not go there, else they push the alarms' out
+// within minutes (1,000 streams every 10 s: 10,000 in 100 s). The current
+// live picture of a tile is served from the model.
+func TestMemHistoryKeepsAlarmPictures(t *testing.T) {
+	s := New(Options{Logger: discard()})
+	s.HandleMessage(thumbMsg("a", "s1", "alarm", "t1", "e1", "black"))
+	s.HandleMessage(thumbMsg("a", "s1", "live", "l1", "", ""))
+	if _, ok, _ := s.mem.Thumbnail(context.Background(), "t1"); !ok {
+		t.Error("the alarm picture is not in the history")
+	}
+	if _, ok, _ := s.mem.Thumbnail(context.Background(), "l1"); ok {
+		t.Error("a live picture went into the history")
+	}
+	if res := get(t, s.Handler(), "/api/thumbnails/l1"); res.Code != http.StatusOK {
+		t.Errorf("the current live picture: %d", res.Code)
+	}
+}
