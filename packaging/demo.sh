@@ -67,7 +67,7 @@ live="thumbnails: {live_interval: 2s}"
 if "$BIN" config check <(cat "$work/agent.yaml"; echo "$live") >/dev/null 2>&1; then echo "$live" >>"$work/agent.yaml"; fi
 
 echo "== mosquitto on 127.0.0.1:$port; agent: fleet demo, agent demo-box, 3 streams"
-"$BIN" dashboard --config "$work/agent.yaml" --listen "127.0.0.1:$dash_port" >"$work/dashboard.log" 2>&1 & pids+=($!)
+"$BIN" dashboard --config "$work/agent.yaml" --listen "127.0.0.1:$dash_port" --db "$work/history.db" >"$work/dashboard.log" 2>&1 & pids+=($!)
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$dash_port) 2>/dev/null && break; sleep 0.1; done
 echo "== the dashboard: http://127.0.0.1:$dash_port/ (open it in a browser; it runs as long as the demo)"
 echo "== streamqc events --follow (for ${SECONDS_TO_RUN} s; the clips loop every 12 s)"
