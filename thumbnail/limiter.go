@@ -37,9 +37,15 @@ type Interval struct {
 // Allow reports whether now is at least Every after the last event let
 // through, and if so makes now the last.
 func (i *Interval) Allow(now time.Time) bool {
-	if !i.last.IsZero() && now.Sub(i.last) < i.Every {
+	if !i.Due(now) {
 		return false
 	}
 	i.last = now
 	return true
+}
+
+// Due reports whether Allow(now) would let an event through, without
+// taking it.
+func (i *Interval) Due(now time.Time) bool {
+	return i.last.IsZero() || now.Sub(i.last) >= i.Every
 }

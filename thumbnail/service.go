@@ -241,10 +241,13 @@ func (c *Camera) Alarm(f *detectors.VideoFrame, defect string, t float64) *Shot 
 		c.drop("the previous is still in the worker", "defect", defect)
 		return nil
 	}
-	if !c.alarmInt.Allow(now) || !c.svc.allow(now) {
+	// The stream's interval is taken only once the global limit let the
+	// shot through: a refused alarm took no picture.
+	if !c.alarmInt.Due(now) || !c.svc.allow(now) {
 		c.svc.limited.Add(1)
 		return nil
 	}
+	c.alarmInt.Allow(now)
 	sh := &c.alarm
 	sh.busy.Store(true)
 	sh.ID, sh.Event, sh.Defect, sh.Time, sh.PTS, sh.filled = newID(), "", defect, now, t, false

@@ -290,3 +290,27 @@ func BenchmarkAlarm(b *testing.B) {
 		sh.release() // as the worker would, without encoding
 	}
 }
+
+// TestAlarmGlobalLimitKeepsInterval: an alarm refused by the global limit
+// (max_per_second) took no thumbnail, so it does not use up its stream's
+// min_interval: the stream's next alarm, once the bucket has refilled, has
+// its picture.
+func TestAlarmGlobalLimitKeepsInterval(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MinInterval, cfg.MaxPerSecond = time.Hour, 1
+	s := New(cfg, (&recorder{}).publish, nil) // no worker: shots are dropped at Commit
+	a, b := s.Camera("a"), s.Camera("b")
+	f := flat(16, 1)
+	if sh := a.Alarm(f, "black", 1); sh == nil {
+		t.Fatal("the first alarm has no shot")
+	} else {
+		a.Commit(sh) // no Event: released
+	}
+	if sh := b.Alarm(f, "black", 1); sh != nil {
+		t.Fatal("over max_per_second, an alarm has a shot")
+	}
+	time.Sleep(1100 * time.Millisecond) // the bucket refills (1 a second); the limiter reads the clock
+	if sh := b.Alarm(f, "freeze", 2); sh == nil {
+		t.Error("the stream's min_interval was used up by an alarm the global limit refused")
+	}
+}
