@@ -11,7 +11,12 @@ type Limiter struct {
 }
 
 // Allow takes a token at now if there is one.
-func (l *Limiter) Allow(now time.Time) bool {
+func (l *Limiter) Allow(now time.Time) bool { return l.AllowAbove(now, 0) }
+
+// AllowAbove takes a token at now only if reserve tokens are left after it:
+// a lower-priority user (live thumbnails) leaves reserve to Allow's users
+// (alarms), so that it cannot use up the whole budget.
+func (l *Limiter) AllowAbove(now time.Time, reserve float64) bool {
 	if l.Rate <= 0 {
 		return true
 	}
@@ -21,7 +26,7 @@ func (l *Limiter) Allow(now time.Time) bool {
 		l.tokens = min(l.Rate, l.tokens+dt*l.Rate)
 	}
 	l.last = now
-	if l.tokens < 1 {
+	if l.tokens < 1+reserve {
 		return false
 	}
 	l.tokens--

@@ -113,6 +113,15 @@ func (s *Service) allow(now time.Time) bool {
 	return s.global.Allow(now)
 }
 
+// allowLive is allow for a live thumbnail: it leaves half of the budget's
+// burst to alarms, so that live pictures of many streams cannot take every
+// token and leave the next alarms without their picture.
+func (s *Service) allowLive(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.global.AllowAbove(now, s.global.Rate/2)
+}
+
 // Run encodes and publishes queued thumbnails until ctx is done, then those
 // still queued (Publish sees ctx done: the agent's fail at once, counted;
 // analyze's files are written).
@@ -294,7 +303,7 @@ func (c *Camera) Picture(f *detectors.VideoFrame) {
 	if !c.liveInt.Allow(now) {
 		return
 	}
-	if !c.svc.allow(now) {
+	if !c.svc.allowLive(now) {
 		c.svc.limited.Add(1)
 		return
 	}

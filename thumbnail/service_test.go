@@ -39,6 +39,32 @@ func TestLimiter(t *testing.T) {
 	}
 }
 
+// TestLimiterReserve: a live thumbnail leaves its reserve to alarms: with
+// live pictures asking all the time, alarms still find tokens.
+func TestLimiterReserve(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := Limiter{Rate: 10}
+	live := 0
+	for ms := 0; ms < 10000; ms += 10 { // a live picture asked every 10 ms for 10 s
+		if l.AllowAbove(t0.Add(time.Duration(ms)*time.Millisecond), l.Rate/2) {
+			live++
+		}
+	}
+	if live < 90 || live > 106 {
+		t.Errorf("live pictures let through in 10 s at 10 a second: %d", live)
+	}
+	now := t0.Add(10 * time.Second)
+	alarms := 0
+	for range 10 {
+		if l.Allow(now) {
+			alarms++
+		}
+	}
+	if alarms < 4 {
+		t.Errorf("alarms let through at once after 10 s of live pictures: %d, want the reserve (5)", alarms)
+	}
+}
+
 func TestInterval(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	i := Interval{Every: 2 * time.Second}
