@@ -64,11 +64,15 @@ type Agent struct {
 	sup     *supervisor.Supervisor
 	accel   detectors.Accelerator
 	thumbs  *thumbnail.Service // nil: thumbnails off
-	upd     *updater
-	dlv     *delivery
-	cfgKeys *firmware.Keyring // config.trusted_keys; empty: unsigned documents apply
-	started time.Time
-	host    string
+	// thumbMu orders the thumbnail worker's publishes with the clearing of
+	// the retained thumbnails of removed streams (thumbGone).
+	thumbMu   sync.Mutex
+	thumbGone map[string]bool
+	upd       *updater
+	dlv       *delivery
+	cfgKeys   *firmware.Keyring // config.trusted_keys; empty: unsigned documents apply
+	started   time.Time
+	host      string
 
 	desired chan desiredMsg
 	report  chan struct{} // the reported document changed
@@ -682,7 +686,9 @@ func (a *Agent) applyDesired(m desiredMsg) {
 		reject(version, fmt.Errorf("not persisted, not applied: %w", err), true)
 		return
 	}
+	a.keepThumbnails(eff.Streams)
 	d := a.sup.Apply(eff.Streams)
+	a.clearThumbnails(d.Stopped)
 	a.mu.Lock()
 	if m.fleetWide {
 		a.fleetDoc, a.fleetRaw = newFlt, doc

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/streamqc/streamqc/agent/mqtt"
+	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/schema"
 	"github.com/streamqc/streamqc/thumbnail"
 )
@@ -37,8 +38,59 @@ func (a *Agent) newThumbnails() *thumbnail.Service {
 	return thumbnail.New(c, a.publishThumbnail, a.log)
 }
 
+// keepThumbnails lets the streams of a config publish thumbnails again
+// (one removed earlier may come back), before they start.
+func (a *Agent) keepThumbnails(streams []supervisor.StreamConfig) {
+	a.thumbMu.Lock()
+	defer a.thumbMu.Unlock()
+	for _, s := range streams {
+		delete(a.thumbGone, s.ID)
+	}
+}
+
+// clearThumbnails clears the retained thumbnails of streams removed from
+// the config, so that consumers that come later (a dashboard) do not show a
+// stream that is gone; a picture of theirs still queued in the worker is
+// not published after the clear. It runs in the background: the broker
+// may be slow or away (then the clear is lost, and logged).
+func (a *Agent) clearThumbnails(removed []string) {
+	if len(removed) == 0 {
+		return
+	}
+	a.thumbMu.Lock()
+	if a.thumbGone == nil {
+		a.thumbGone = map[string]bool{}
+	}
+	for _, id := range removed {
+		a.thumbGone[id] = true
+	}
+	a.thumbMu.Unlock()
+	go func() {
+		a.thumbMu.Lock()
+		defer a.thumbMu.Unlock()
+		for _, id := range removed {
+			if !a.thumbGone[id] {
+				continue // configured again meanwhile
+			}
+			for _, kind := range []string{schema.ThumbAlarm, schema.ThumbLive} {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := a.client.Publish(ctx, mqtt.Message{Topic: a.topics.Thumbnail(id, kind), QoS: 1, Retained: true})
+				cancel()
+				if err != nil {
+					a.log.Warn("the retained thumbnail of a removed stream is not cleared", "stream", id, "kind", kind, "err", err)
+				}
+			}
+		}
+	}()
+}
+
 // publishThumbnail runs on the thumbnail worker.
 func (a *Agent) publishThumbnail(ctx context.Context, t *thumbnail.Thumb) error {
+	a.thumbMu.Lock()
+	defer a.thumbMu.Unlock()
+	if a.thumbGone[t.Stream] {
+		return nil // the stream was removed: its thumbnails are cleared
+	}
 	if n := len(t.JPEG); n > maxThumbnailData {
 		return fmt.Errorf("thumbnail of %d bytes: over the schema's %d (lower thumbnails.width or quality)", n, maxThumbnailData)
 	}

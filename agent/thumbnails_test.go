@@ -21,6 +21,13 @@ import (
 type thumbWatcher struct {
 	mu      sync.Mutex
 	byTopic map[string][]schema.ThumbnailDoc
+	cleared map[string]int // empty retained payloads seen per topic
+}
+
+func (w *thumbWatcher) clears(topic string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cleared[topic]
 }
 
 func watchThumbnails(t *testing.T, b *mqtttest.Broker) *thumbWatcher {
@@ -33,8 +40,14 @@ func watchThumbnails(t *testing.T, b *mqtttest.Broker) *thumbWatcher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &thumbWatcher{byTopic: map[string][]schema.ThumbnailDoc{}}
+	w := &thumbWatcher{byTopic: map[string][]schema.ThumbnailDoc{}, cleared: map[string]int{}}
 	c.Subscribe(schema.Filter("test", "", "thumbnails/+/+"), 1, func(m mqtt.Message) {
+		if len(m.Payload) == 0 { // a retained thumbnail cleared
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.cleared[m.Topic]++
+			return
+		}
 		if err := s.Validate(schema.Thumbnail, m.Payload); err != nil {
 			t.Errorf("%s: not a thumbnail document: %v", m.Topic, err)
 		}
@@ -162,4 +175,22 @@ func TestThumbnailsIntegration(t *testing.T) {
 		_, ok := late.find(topics.Thumbnail("a", schema.ThumbAlarm), func(schema.ThumbnailDoc) bool { return true })
 		return ok
 	})
+
+	// A stream removed from the config: its retained thumbnails are
+	// cleared, so a client that comes later sees b's and nothing of a's.
+	w.push(t, topics.Desired, `{"version":2,"publish":{"metrics_interval":1},"streams":[
+		{"id":"b","url":"clean_quiet.mkv","loop":true}]}`)
+	w.waitFor("a's thumbnails cleared", 10*time.Second, func() bool {
+		return late.clears(topics.Thumbnail("a", schema.ThumbAlarm)) > 0 && late.clears(topics.Thumbnail("a", schema.ThumbLive)) > 0
+	})
+	later := watchThumbnails(t, b)
+	w.waitFor("b's retained live thumbnail", 10*time.Second, func() bool {
+		_, ok := later.find(topics.Thumbnail("b", schema.ThumbLive), func(schema.ThumbnailDoc) bool { return true })
+		return ok
+	})
+	// Retained messages come with the subscription, together: b's is here,
+	// so a's would be.
+	if _, ok := later.find(topics.Thumbnail("a", schema.ThumbAlarm), func(schema.ThumbnailDoc) bool { return true }); ok {
+		t.Error("the removed stream's alarm thumbnail is still retained")
+	}
 }
