@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/streamqc/streamqc/agent/config"
 	"github.com/streamqc/streamqc/agent/spool"
 	"github.com/streamqc/streamqc/agent/supervisor"
 	"github.com/streamqc/streamqc/detectors"
@@ -23,6 +24,8 @@ type promState struct {
 	Events                        map[eventKey]uint64
 	ConfigVersion                 map[string]int64 // scope (agent, fleet) -> applied version
 	Streams                       []supervisor.Status
+	Delivery                      deliveryFigures
+	Thumbnails                    *ThumbnailMetrics // nil: thumbnails off
 }
 
 func (a *Agent) promState() promState {
@@ -31,6 +34,7 @@ func (a *Agent) promState() promState {
 		Fleet: a.cfg.Fleet, Agent: a.cfg.ID, Version: a.version, Flavor: a.cfg.Firmware.Flavor,
 		Connected: a.client.Connected(), Spool: st, SpoolMaxBytes: a.cfg.Spool.MaxBytes,
 		Events: a.events.snapshot(), Streams: a.sup.Status(),
+		Delivery: a.dlv.figures(), Thumbnails: a.thumbnailMetrics(),
 	}
 	if st.Pending > 0 {
 		s.OldestAge = a.oldestAge()
@@ -90,6 +94,8 @@ type promCollector struct {
 	events, appendErrors                                                         *prometheus.Desc
 	spoolPending, spoolBytes, spoolMax, spoolDropped, spoolAppended, spoolAcked  *prometheus.Desc
 	spoolOldest                                                                  *prometheus.Desc
+	spoolStoredMode, spoolSent, spoolWatermark, spoolMissing, spoolResends       *prometheus.Desc
+	thumbnails                                                                   *prometheus.Desc
 	streamState, info, fps, frames, audioBlocks, decodeLag, momentary, shortTerm *prometheus.Desc
 	queued, restarts, reconnects, openAlarms, transportErrors                    *prometheus.Desc
 }
@@ -113,6 +119,12 @@ func newPromCollector(state func() promState) *promCollector {
 		spoolAppended:   d("spool_appended_events_total", "Events appended to the spool since the start."),
 		spoolAcked:      d("spool_acked_events_total", "Events deleted from the spool as delivered since the start: acknowledged by the broker, or (stored mode) stored by the consumer of record."),
 		spoolOldest:     d("spool_oldest_age_seconds", "Age of the oldest event in the spool (unsent; stored mode: unstored); 0 when the spool is empty."),
+		spoolStoredMode: d("spool_stored_mode", "1 while events are kept until the consumer of record stored them (spool.keep_until stored, or auto after its watermark), 0 while a broker acknowledgement deletes them."),
+		spoolSent:       d("spool_sent_events", "Events in the spool the broker acknowledged, not yet stored by the consumer of record (stored mode)."),
+		spoolWatermark:  d("spool_stored_watermark", "The consumer of record's last stored watermark for this agent: every event seq up to it is stored or declared missing (0: none received)."),
+		spoolMissing:    d("spool_missing_declared_total", "Event seqs the agent declared missing to the consumer of record (dropped, unreadable, unwritten) since the start."),
+		spoolResends:    d("spool_resends_total", "Times the agent sent its events again from the stored watermark (a gap, or a watermark that stayed behind) since the start."),
+		thumbnails:      d("thumbnails_total", "Thumbnails since the start, by outcome: published, dropped (the worker busy), limited (rate limits), failed (not published).", "outcome"),
 		streamState:     d("stream_state", "1 for the stream's current state, 0 for the others.", "stream", "state"),
 		info:            d("stream_info", "Where the stream decodes (cpu, nvdec:N; empty before it is placed); always 1.", "stream", "decoder"),
 		fps:             d("stream_fps", "Decoded video frames per second, over the last second or more.", "stream"),
@@ -133,6 +145,7 @@ func (c *promCollector) descs() []*prometheus.Desc {
 	return []*prometheus.Desc{
 		c.buildInfo, c.agentInfo, c.brokerConnected, c.configVersion, c.events, c.appendErrors,
 		c.spoolPending, c.spoolBytes, c.spoolMax, c.spoolDropped, c.spoolAppended, c.spoolAcked, c.spoolOldest,
+		c.spoolStoredMode, c.spoolSent, c.spoolWatermark, c.spoolMissing, c.spoolResends, c.thumbnails,
 		c.streamState, c.info, c.fps, c.frames, c.audioBlocks, c.decodeLag, c.momentary, c.shortTerm,
 		c.queued, c.restarts, c.reconnects, c.openAlarms, c.transportErrors,
 	}
@@ -182,6 +195,17 @@ func (c *promCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.spoolAppended, float64(s.Spool.Appended))
 	counter(c.spoolAcked, float64(s.Spool.Acked))
 	gauge(c.spoolOldest, s.OldestAge)
+	gauge(c.spoolStoredMode, b2f(s.Delivery.keepUntil == config.KeepStored))
+	gauge(c.spoolSent, float64(s.Spool.Sent))
+	gauge(c.spoolWatermark, float64(s.Delivery.stored))
+	counter(c.spoolMissing, float64(s.Delivery.missing))
+	counter(c.spoolResends, float64(s.Delivery.resends))
+	if t := s.Thumbnails; t != nil {
+		counter(c.thumbnails, float64(t.Published), "published")
+		counter(c.thumbnails, float64(t.Dropped), "dropped")
+		counter(c.thumbnails, float64(t.Limited), "limited")
+		counter(c.thumbnails, float64(t.Failed), "failed")
+	}
 
 	for _, st := range s.Streams {
 		id := st.ID
