@@ -292,6 +292,17 @@ func EnsureCorpus(ctx context.Context, split, mediaDir string) ([]Truth, error) 
 					origin = filepath.Base(src.file) + fmt.Sprintf(" from %.1f s", src.start)
 				}
 				t.Notes = fmt.Sprintf("[%s split, source %s, %s %dx%d, audio %s] %s", split, origin, c.video, c.w, c.h, c.audio, t.Notes)
+				if _, container := c.ext(); container == "mpegts" {
+					gap, err := maxPCRGap(out)
+					if err != nil {
+						return Truth{}, err
+					}
+					if gap > 0.040 {
+						// FFmpeg's muxer, as an outside judge would run it: a true TR 101 290 2.3a error.
+						t.Allow = append(t.Allow, DefectTR101290)
+						t.Notes += fmt.Sprintf(" FFmpeg's mpegts muxer left PCRs up to %.0f ms apart (TR 101 290 2.3a: 40 ms): tr101290 is allowed.", gap*1000)
+					}
+				}
 				return t, nil
 			}})
 	}
@@ -330,6 +341,34 @@ func EnsureCorpus(ctx context.Context, split, mediaDir string) ([]Truth, error) 
 		return nil, err
 	}
 	return truths, nil
+}
+
+// DefectTR101290 is the transport stream check's defect name.
+const DefectTR101290 = "tr101290"
+
+// maxPCRGap returns the longest interval (seconds) between consecutive PCRs
+// of any PID in an MPEG-TS file.
+func maxPCRGap(file string) (float64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("clips: %w", err)
+	}
+	last := map[int]uint64{}
+	var gap uint64
+	for i := 0; i+188 <= len(b); i += 188 {
+		p := b[i : i+188]
+		if p[0] != 0x47 || p[3]&0x20 == 0 || p[4] < 7 || p[5]&0x10 == 0 {
+			continue // no adaptation field with a PCR
+		}
+		pid := int(p[1]&0x1f)<<8 | int(p[2])
+		base := uint64(p[6])<<25 | uint64(p[7])<<17 | uint64(p[8])<<9 | uint64(p[9])<<1 | uint64(p[10]>>7)
+		pcr := base*300 + (uint64(p[10]&1)<<8 | uint64(p[11]))
+		if prev, ok := last[pid]; ok && pcr > prev {
+			gap = max(gap, pcr-prev)
+		}
+		last[pid] = pcr
+	}
+	return float64(gap) / 27e6, nil
 }
 
 // --- building blocks of the corpus ------------------------------------------
