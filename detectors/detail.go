@@ -18,7 +18,9 @@ import "math"
 // positions together) falling to 1/Drop of its level of the last DropWindow
 // seconds at once. A focus pull or a fade loses detail over many frames, and
 // the short level follows it; a starved encoder loses it from one frame to
-// the next.
+// the next, and its grid ratio rises (a run begins only where it stands
+// collapseRise above its level: a cut to softer content loses detail at
+// once too, but its block edges do not stand out more).
 //
 // Starved P-frames lose detail gradually (the encoder keeps copying what it
 // had); the third cue sees that: detail at 1/SlowDrop of its recent level
@@ -32,7 +34,9 @@ import "math"
 // next. Their log-drops against the level of the last CollapseWindow seconds
 // are summed; Collapse is the factor the sum must reach, and a run begins
 // only where at least half of that fall happened from the previous frame (a
-// step, not a ramp). A bright cartoon or a grainy scene, a soft or dark one,
+// step, not a ramp) and the grid ratio stands above its level (a cut to
+// softer content loses interior detail and texture at once, but its block
+// edges do not stand out more). A bright cartoon or a grainy scene, a soft or dark one,
 // is judged against itself; a focus pull or a fade changes little from frame
 // to frame (the level follows it, and no step starts a run); a
 // cut (new content: the picture moves by far more than its detail, or its
@@ -121,6 +125,13 @@ const (
 	// collapseStep is the share of the fall that must happen from the
 	// previous frame to the first frame of a run.
 	collapseStep = 0.5
+	// collapseRise (log) is how far above its level the grid ratio must be
+	// at the first frame of a run: a starved encoder keeps its block edges
+	// while the interiors go, so the ratio rises (by 4.5% and more at the
+	// tune split's starved onsets); a cut to softer content loses interior
+	// detail and texture at once but not its grid ratio (Big Buck Bunny's
+	// cut at 5.1 s: -0.5%).
+	collapseRise = 0.03
 )
 
 // Texture is the share of positions whose block interior is not flat.
@@ -189,7 +200,10 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion float64, f *BlockFea
 	}
 	rel := math.Exp(lr - d.level)
 	grid := d.seen >= detailWarmup && r >= d.cfg.MinRatio && rel >= d.cfg.Factor
-	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop
+	on, _ := d.dec.Pending()
+	// A drop begins a run only where the grid ratio stands above its level
+	// (see collapseRise): a cut to softer content loses detail at once too.
+	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop && (on || lr-d.level >= collapseRise)
 	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
 	collapse, fall := d.collapse(dur, meanLuma, motion, cut, f)
 	starved := grid || drop || slow || collapse
@@ -239,7 +253,8 @@ func (d *DetailLossDetector) collapse(dur, meanLuma, motion float64, lumaCut boo
 	}
 	s := (d.cInterior - li) + (d.cTexture - lt) + max(0, lr-d.cRatio)
 	fall := math.Exp(s)
-	ok := d.seen >= detailWarmup && d.cSeen >= collapseWarmup && meanLuma >= collapseDark && (on || step >= collapseStep*s)
+	begins := step >= collapseStep*s && lr-d.cRatio >= collapseRise
+	ok := d.seen >= detailWarmup && d.cSeen >= collapseWarmup && meanLuma >= collapseDark && (on || begins)
 	return ok && fall >= d.cfg.Collapse, fall
 }
 

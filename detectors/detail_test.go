@@ -129,34 +129,53 @@ func detailFeature(r, dt float64) BlockFeature {
 }
 
 func TestDetailLossDrop(t *testing.T) {
+	starved := func(i int) bool { return i >= 50 && i < 100 }
 	tests := []struct {
 		name   string
 		detail func(frame int) float64
+		ratio  func(frame int) float64
 		want   []span
 	}{
-		{"steady detail", func(int) float64 { return 3 }, nil},
+		{"steady detail", func(int) float64 { return 3 }, nil, nil},
+		// The tune split's HEVC onsets at QP 51: the grid ratio rises 11-34%
+		// on the first starved frame while detail halves.
 		{"detail halves at once 2.0 to 4.0 s (HEVC at QP 51)", func(i int) float64 {
-			if i >= 50 && i < 100 {
+			if starved(i) {
 				return 1.2
 			}
 			return 3
+		}, func(i int) float64 {
+			if starved(i) {
+				return 1.25
+			}
+			return 1.1
 		}, []span{{2, 4}}},
+		{"a cut to softer content: detail halves at once, the grid ratio does not rise", func(i int) float64 {
+			if i >= 50 {
+				return 1.2
+			}
+			return 3
+		}, nil, nil},
 		{"focus pull: detail falls to a third over 1.5 s", func(i int) float64 {
 			return 3 - 2*min(1, max(0, float64(i-50)/37.5))
-		}, nil},
+		}, nil, nil},
 		{"flat picture, detail under the floor, on a dark picture", func(i int) float64 {
 			if i >= 50 {
 				return 0.05
 			}
 			return 0.3
-		}, nil},
+		}, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var log eventLog
 			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 			for i := 0; i < 150; i++ {
-				f := detailFeature(1.1, tc.detail(i))
+				r := 1.1
+				if tc.ratio != nil {
+					r = tc.ratio(i)
+				}
+				f := detailFeature(r, tc.detail(i))
 				if got := f.Detail(); math.Abs(got-tc.detail(i)) > 1e-3 {
 					t.Fatalf("detailFeature: Detail %v, want %v", got, tc.detail(i))
 				}
@@ -229,6 +248,15 @@ func TestDetailLossCollapse(t *testing.T) {
 					f.motion = 0.5
 				}
 				return f
+			}
+			return clean
+		}, nil},
+		{"a cut to softer content: interior and texture fall at once, the grid ratio does not rise", func(i int) frame {
+			// Big Buck Bunny at 5.1 s (the tune split's clean_plain clip):
+			// interior 3.35 to 1.8, texture 0.79 to 0.61, ratio 1.02 to 1.02,
+			// motion 4.9 levels (under the cut test's 8 x interior).
+			if i >= 50 {
+				return frame{1.3, 0.45, 1.0, 0.5, 4.9}
 			}
 			return clean
 		}, nil},

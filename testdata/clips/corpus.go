@@ -90,13 +90,23 @@ type corpusClip struct {
 	audio   string // pcm, aac, mp2
 	seconds int
 	make    func(ctx context.Context, g *generator, c *corpusClip, src source, out string) (Truth, error)
+	// variant tells apart clips of one class, source, codec and size made
+	// another way ("zone": plain x264 zones; a "ts" suffix: in MPEG-TS).
+	variant string
 }
 
 func (c *corpusClip) name() string {
-	return fmt.Sprintf("%s_%s_%s_%dp", c.class, c.src, c.video, c.h)
+	n := fmt.Sprintf("%s_%s_%s_%dp", c.class, c.src, c.video, c.h)
+	if c.variant != "" {
+		n += "_" + c.variant
+	}
+	return n
 }
 
 func (c *corpusClip) ext() (ext, container string) {
+	if strings.HasSuffix(c.variant, "ts") {
+		return ".ts", "mpegts"
+	}
 	if c.audio == "aac" {
 		return ".mp4", "mp4"
 	}
@@ -107,67 +117,85 @@ func (c *corpusClip) ext() (ext, container string) {
 // sources and two codecs per split; the held split never shares a source with tune.
 var corpusClips = map[string][]corpusClip{
 	Tune: {
-		{ClassStarved, "sintel", 1280, 720, "h264", "aac", 6, makeStarved},
-		{ClassStarved, "bbb", 1280, 720, "hevc10", "pcm", 6, makeStarved},
-		{ClassStarved, "ch1", 720, 576, "mpeg2", "mp2", 6, makeStarved},
-		{ClassStarved, "synA", 1280, 720, "h264", "pcm", 6, makeStarved},
-		{ClassStarved, "friday", 640, 480, "mpeg2", "pcm", 6, makeStarved},
-		{ClassStarved, "ch1", 1024, 576, "hevc", "pcm", 6, makeStarved},
-		{ClassFreezeGrain, "sintel", 1280, 720, "h264", "pcm", 6, makeFreezeGrain},
-		{ClassFreezeGrain, "friday", 640, 480, "hevc", "pcm", 6, makeFreezeGrain},
-		{ClassFreezeRecoded, "synA", 1920, 1080, "h264", "pcm", 6, makeFreezeRecoded},
-		{ClassFreezeRecoded, "ch1", 720, 576, "mpeg2", "pcm", 6, makeFreezeRecoded},
-		{ClassClipLossy, "sintel", 1280, 720, "h264", "aac", 6, makeClipLossy},
-		{ClassClipLossy, "friday", 640, 480, "h264", "mp2", 6, makeClipLossy},
-		{ClassBlack, "synA", 854, 480, "h264", "pcm", 6, makeBlackSilence},
-		{ClassClean + "_grain_static", "synA", 1280, 720, "h264", "pcm", 6, makeCleanGrainStatic},
-		{ClassClean + "_grain_moving", "bbb", 1280, 720, "h264", "aac", 6, makeCleanGrainMoving},
-		{ClassClean + "_soft", "sintel", 1280, 720, "hevc", "aac", 6, makeCleanSoft},
-		{ClassClean + "_soft", "synA", 1280, 720, "h264", "pcm", 6, makeCleanSoft},
-		{ClassClean + "_soft", "bbb", 1280, 720, "mpeg2", "pcm", 6, makeCleanSoft},
-		{ClassClean + "_dark", "ch1", 1024, 576, "h264", "pcm", 6, makeCleanDark},
+		{ClassStarved, "sintel", 1280, 720, "h264", "aac", 6, makeStarved, ""},
+		{ClassStarved, "bbb", 1280, 720, "hevc10", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "ch1", 720, 576, "mpeg2", "mp2", 6, makeStarved, ""},
+		{ClassStarved, "synA", 1280, 720, "h264", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "friday", 640, 480, "mpeg2", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "ch1", 1024, 576, "hevc", "pcm", 6, makeStarved, ""},
+		{ClassFreezeGrain, "sintel", 1280, 720, "h264", "pcm", 6, makeFreezeGrain, ""},
+		{ClassFreezeGrain, "friday", 640, 480, "hevc", "pcm", 6, makeFreezeGrain, ""},
+		{ClassFreezeRecoded, "synA", 1920, 1080, "h264", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeRecoded, "ch1", 720, 576, "mpeg2", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassClipLossy, "sintel", 1280, 720, "h264", "aac", 6, makeClipLossy, ""},
+		{ClassClipLossy, "friday", 640, 480, "h264", "mp2", 6, makeClipLossy, ""},
+		{ClassBlack, "synA", 854, 480, "h264", "pcm", 6, makeBlackSilence, ""},
+		{ClassClean + "_grain_static", "synA", 1280, 720, "h264", "pcm", 6, makeCleanGrainStatic, ""},
+		{ClassClean + "_grain_moving", "bbb", 1280, 720, "h264", "aac", 6, makeCleanGrainMoving, ""},
+		{ClassClean + "_soft", "sintel", 1280, 720, "hevc", "aac", 6, makeCleanSoft, ""},
+		{ClassClean + "_soft", "synA", 1280, 720, "h264", "pcm", 6, makeCleanSoft, ""},
+		{ClassClean + "_soft", "bbb", 1280, 720, "mpeg2", "pcm", 6, makeCleanSoft, ""},
+		{ClassClean + "_dark", "ch1", 1024, 576, "h264", "pcm", 6, makeCleanDark, ""},
 		// Added with issue 13's second pass: more sources and seeds in tune.
 		// (sintel from 9 s is a near-black scene: used for audio only; its
 		// starved, re-encoded freeze and dark clips showed nothing of their class.)
-		{ClassStarved, "bgdvb", 720, 576, "h264", "mp2", 6, makeStarved},
-		{ClassStarved, "friday", 640, 480, "hevc10", "aac", 6, makeStarved},
-		{ClassStarved, "synC", 960, 540, "hevc10", "pcm", 6, makeStarved},
-		{ClassStarved, "friday", 640, 480, "h264", "aac", 6, makeStarved},
-		{ClassStarved, "bgdvb", 1024, 576, "mpeg2", "pcm", 6, makeStarved},
-		{ClassFreezeRecoded, "bgdvb", 1024, 576, "hevc", "pcm", 6, makeFreezeRecoded},
-		{ClassFreezeRecoded, "synC", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded},
-		{ClassFreezeRecoded, "friday", 640, 480, "mpeg2", "pcm", 6, makeFreezeRecoded},
-		{ClassClipLossy, "bgdvb", 720, 576, "mpeg2", "mp2", 6, makeClipLossy},
-		{ClassClipLossy, "ch1", 1024, 576, "h264", "aac", 6, makeClipLossy},
-		{ClassClipLossy, "sintel9", 1280, 720, "hevc", "aac", 6, makeClipLossy},
-		{ClassClean + "_soft", "bgdvb", 1024, 576, "hevc", "pcm", 6, makeCleanSoft},
-		{ClassClean + "_dark", "bgdvb", 1024, 576, "hevc10", "pcm", 6, makeCleanDark},
-		{ClassClean + "_grain_static", "bgdvb", 720, 576, "mpeg2", "pcm", 6, makeCleanGrainStatic},
+		{ClassStarved, "bgdvb", 720, 576, "h264", "mp2", 6, makeStarved, ""},
+		{ClassStarved, "friday", 640, 480, "hevc10", "aac", 6, makeStarved, ""},
+		{ClassStarved, "synC", 960, 540, "hevc10", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "friday", 640, 480, "h264", "aac", 6, makeStarved, ""},
+		{ClassStarved, "bgdvb", 1024, 576, "mpeg2", "pcm", 6, makeStarved, ""},
+		{ClassFreezeRecoded, "bgdvb", 1024, 576, "hevc", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeRecoded, "synC", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeRecoded, "friday", 640, 480, "mpeg2", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassClipLossy, "bgdvb", 720, 576, "mpeg2", "mp2", 6, makeClipLossy, ""},
+		{ClassClipLossy, "ch1", 1024, 576, "h264", "aac", 6, makeClipLossy, ""},
+		{ClassClipLossy, "sintel9", 1280, 720, "hevc", "aac", 6, makeClipLossy, ""},
+		{ClassClean + "_soft", "bgdvb", 1024, 576, "hevc", "pcm", 6, makeCleanSoft, ""},
+		{ClassClean + "_dark", "bgdvb", 1024, 576, "hevc10", "pcm", 6, makeCleanDark, ""},
+		{ClassClean + "_grain_static", "bgdvb", 720, 576, "mpeg2", "pcm", 6, makeCleanGrainStatic, ""},
+		// Added for issue 13's plain x264 zones (the way the outside judge
+		// makes the class): starved stretches that come in over several
+		// P-frames, in MP4 and MPEG-TS, 720p and 1080p, real footage and
+		// cartoon, and their clean neighbours (the same sources without a
+		// zone, a focus pull, a fade through a dark picture).
+		{ClassStarved, "sintel", 1920, 1080, "h264", "aac", 6, makeStarvedZone, "zone"},
+		{ClassStarved, "bbb", 1280, 720, "h264", "mp2", 6, makeStarvedZone, "zone_ts"},
+		{ClassStarved, "ch1", 1920, 1080, "h264", "mp2", 6, makeStarvedZone, "zone_ts"},
+		{ClassStarved, "friday", 1280, 720, "h264", "aac", 6, makeStarvedZone, "zone"},
+		{ClassStarved, "bgdvb", 1280, 720, "h264", "mp2", 6, makeStarvedZone, "zone_ts"},
+		{ClassStarved, "bbb", 1920, 1080, "h264", "aac", 6, makeStarvedZone, "zone"},
+		{ClassClean + "_plain", "sintel", 1920, 1080, "h264", "aac", 6, makeCleanPlain, ""},
+		{ClassClean + "_plain", "bbb", 1280, 720, "h264", "mp2", 6, makeCleanPlain, "ts"},
+		{ClassClean + "_plain", "ch1", 1920, 1080, "h264", "mp2", 6, makeCleanPlain, "ts"},
+		{ClassClean + "_soft", "ch1", 1920, 1080, "h264", "mp2", 6, makeCleanSoft, "ts"},
+		{ClassClean + "_soft", "friday", 1280, 720, "h264", "aac", 6, makeCleanSoft, ""},
+		{ClassClean + "_fade", "sintel", 1280, 720, "h264", "mp2", 6, makeCleanFade, "ts"},
+		{ClassClean + "_fade", "bgdvb", 1280, 720, "h264", "aac", 6, makeCleanFade, ""},
 	},
 	Held: {
-		{ClassStarved, "flower", 960, 540, "h264", "aac", 6, makeStarved},
-		{ClassStarved, "bbb1080", 1920, 1080, "hevc", "pcm", 6, makeStarved},
-		{ClassStarved, "synB", 720, 576, "mpeg2", "mp2", 6, makeStarved},
-		{ClassFreezeGrain, "flower", 960, 540, "hevc10", "pcm", 6, makeFreezeGrain},
-		{ClassFreezeGrain, "synB", 1280, 720, "h264", "pcm", 6, makeFreezeGrain},
-		{ClassFreezeRecoded, "squirrel", 1280, 720, "hevc", "pcm", 6, makeFreezeRecoded},
-		{ClassFreezeRecoded, "flower", 720, 576, "mpeg2", "pcm", 6, makeFreezeRecoded},
-		{ClassClipLossy, "synB", 1280, 720, "h264", "aac", 6, makeClipLossy},
-		{ClassClipLossy, "bbc", 704, 576, "mpeg2", "mp2", 6, makeClipLossy},
-		{ClassBlack, "squirrel", 1280, 720, "hevc", "pcm", 6, makeBlackSilence},
-		{ClassClean + "_grain_static", "rooftop", 854, 480, "h264", "pcm", 6, makeCleanGrainStatic},
-		{ClassClean + "_grain_moving", "synB", 1280, 720, "hevc", "aac", 6, makeCleanGrainMoving},
-		{ClassClean + "_soft", "flower", 960, 540, "h264", "aac", 6, makeCleanSoft},
-		{ClassClean + "_dark", "squirrel", 1280, 720, "h264", "pcm", 6, makeCleanDark},
+		{ClassStarved, "flower", 960, 540, "h264", "aac", 6, makeStarved, ""},
+		{ClassStarved, "bbb1080", 1920, 1080, "hevc", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "synB", 720, 576, "mpeg2", "mp2", 6, makeStarved, ""},
+		{ClassFreezeGrain, "flower", 960, 540, "hevc10", "pcm", 6, makeFreezeGrain, ""},
+		{ClassFreezeGrain, "synB", 1280, 720, "h264", "pcm", 6, makeFreezeGrain, ""},
+		{ClassFreezeRecoded, "squirrel", 1280, 720, "hevc", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeRecoded, "flower", 720, 576, "mpeg2", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassClipLossy, "synB", 1280, 720, "h264", "aac", 6, makeClipLossy, ""},
+		{ClassClipLossy, "bbc", 704, 576, "mpeg2", "mp2", 6, makeClipLossy, ""},
+		{ClassBlack, "squirrel", 1280, 720, "hevc", "pcm", 6, makeBlackSilence, ""},
+		{ClassClean + "_grain_static", "rooftop", 854, 480, "h264", "pcm", 6, makeCleanGrainStatic, ""},
+		{ClassClean + "_grain_moving", "synB", 1280, 720, "hevc", "aac", 6, makeCleanGrainMoving, ""},
+		{ClassClean + "_soft", "flower", 960, 540, "h264", "aac", 6, makeCleanSoft, ""},
+		{ClassClean + "_dark", "squirrel", 1280, 720, "h264", "pcm", 6, makeCleanDark, ""},
 		// Added with issue 13's second pass, before any result on them was seen:
 		// starved MPEG-2, 10-bit HEVC and H.264 from other held sources, a
 		// re-encoded freeze, clipping through MP2 and a soft MPEG-2 clean clip.
-		{ClassStarved, "squirrel", 1280, 720, "mpeg2", "pcm", 6, makeStarved},
-		{ClassStarved, "bbc", 704, 576, "hevc10", "mp2", 6, makeStarved},
-		{ClassStarved, "rooftop", 854, 480, "h264", "aac", 6, makeStarved},
-		{ClassFreezeRecoded, "bbb1080", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded},
-		{ClassClipLossy, "bbb1080", 1280, 720, "h264", "mp2", 6, makeClipLossy},
-		{ClassClean + "_soft", "bbc", 704, 576, "mpeg2", "pcm", 6, makeCleanSoft},
+		{ClassStarved, "squirrel", 1280, 720, "mpeg2", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "bbc", 704, 576, "hevc10", "mp2", 6, makeStarved, ""},
+		{ClassStarved, "rooftop", 854, 480, "h264", "aac", 6, makeStarved, ""},
+		{ClassFreezeRecoded, "bbb1080", 1280, 720, "h264", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassClipLossy, "bbb1080", 1280, 720, "h264", "mp2", 6, makeClipLossy, ""},
+		{ClassClean + "_soft", "bbc", 704, 576, "mpeg2", "pcm", 6, makeCleanSoft, ""},
 	},
 }
 
@@ -264,6 +292,17 @@ func EnsureCorpus(ctx context.Context, split, mediaDir string) ([]Truth, error) 
 					origin = filepath.Base(src.file) + fmt.Sprintf(" from %.1f s", src.start)
 				}
 				t.Notes = fmt.Sprintf("[%s split, source %s, %s %dx%d, audio %s] %s", split, origin, c.video, c.w, c.h, c.audio, t.Notes)
+				if _, container := c.ext(); container == "mpegts" {
+					gap, err := maxPCRGap(out)
+					if err != nil {
+						return Truth{}, err
+					}
+					if gap > 0.040 {
+						// FFmpeg's muxer, as an outside judge would run it: a true TR 101 290 2.3a error.
+						t.Allow = append(t.Allow, DefectTR101290)
+						t.Notes += fmt.Sprintf(" FFmpeg's mpegts muxer left PCRs up to %.0f ms apart (TR 101 290 2.3a: 40 ms): tr101290 is allowed.", gap*1000)
+					}
+				}
 				return t, nil
 			}})
 	}
@@ -302,6 +341,34 @@ func EnsureCorpus(ctx context.Context, split, mediaDir string) ([]Truth, error) 
 		return nil, err
 	}
 	return truths, nil
+}
+
+// DefectTR101290 is the transport stream check's defect name.
+const DefectTR101290 = "tr101290"
+
+// maxPCRGap returns the longest interval (seconds) between consecutive PCRs
+// of any PID in an MPEG-TS file.
+func maxPCRGap(file string) (float64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("clips: %w", err)
+	}
+	last := map[int]uint64{}
+	var gap uint64
+	for i := 0; i+188 <= len(b); i += 188 {
+		p := b[i : i+188]
+		if p[0] != 0x47 || p[3]&0x20 == 0 || p[4] < 7 || p[5]&0x10 == 0 {
+			continue // no adaptation field with a PCR
+		}
+		pid := int(p[1]&0x1f)<<8 | int(p[2])
+		base := uint64(p[6])<<25 | uint64(p[7])<<17 | uint64(p[8])<<9 | uint64(p[9])<<1 | uint64(p[10]>>7)
+		pcr := base*300 + (uint64(p[10]&1)<<8 | uint64(p[11]))
+		if prev, ok := last[pid]; ok && pcr > prev {
+			gap = max(gap, pcr-prev)
+		}
+		last[pid] = pcr
+	}
+	return float64(gap) / 27e6, nil
 }
 
 // --- building blocks of the corpus ------------------------------------------
@@ -519,6 +586,87 @@ func makeStarved(ctx context.Context, g *generator, c *corpusClip, src source, o
 		Allow:   []string{DefectBlockiness, DefectLoudness},
 		Notes:   "Starved encode: " + how + ". Blockiness is allowed: a starved picture may also be blocky.",
 	}, nil
+}
+
+// zonePlan is a plain-zone clip's starved frames (first..end-1) and GOP
+// (keyint; 250 is x264's own): zone starts on and off key frames, zones of
+// two to three seconds.
+func zonePlan(name string) (first, end, gop int) {
+	switch {
+	case strings.Contains(name, "_sintel_"):
+		return 50, 100, 60 // 2.0-4.0 s, mid-GOP
+	case strings.Contains(name, "_bbb_") && strings.Contains(name, "_720p"):
+		return 55, 105, 250 // x264 picks its key frames
+	case strings.Contains(name, "_ch1_"):
+		return 50, 100, 50 // a key frame on the zone's first frame
+	case strings.Contains(name, "_friday_"):
+		return 62, 112, 50
+	case strings.Contains(name, "_bgdvb_"):
+		return 40, 115, 60
+	}
+	return 45, 110, 250
+}
+
+// makeStarvedZone: the plain way an outside judge makes the class: one
+// libx264 encode (veryfast, CRF 20, deblocking on) with
+// -x264-params zones=FIRST,LAST,q=51 and no key frame forced at the zone:
+// the starved pictures are mostly P-frames that keep referencing the good
+// picture before the zone, so quality bleeds away over several frames. The
+// truth span is the zone's frames (onset: its first frame).
+func makeStarvedZone(ctx context.Context, g *generator, c *corpusClip, src source, out string) (Truth, error) {
+	first, end, gop := zonePlan(c.name())
+	in, v, a, err := g.inputsFor(ctx, c, src, -3, false)
+	if err != nil {
+		return Truth{}, err
+	}
+	graph := v + "[vout];" + a + "[aout]"
+	zone := fmt.Sprintf("zones=%d,%d,q=51", first, end-1)
+	if err := g.encodeClip(ctx, c, in, graph, 20, zone, out, "-g", strconv.Itoa(gop)); err != nil {
+		return Truth{}, err
+	}
+	shift, err := videoShift(ctx, out)
+	if err != nil {
+		return Truth{}, err
+	}
+	return Truth{
+		Defects: []Span{{Defect: DefectDetailLoss, Start: ct(first) + shift, End: ct(end) + shift}},
+		Allow:   []string{DefectBlockiness, DefectLoudness},
+		Notes: fmt.Sprintf("Starved encode, plain x264 zone: libx264 veryfast CRF 20 (deblocking on), keyint %d, "+
+			"-x264-params %s, no key frame forced at the zone: frames %d..%d at QP 51, quality falling over several P-frames. "+
+			"Blockiness is allowed: a starved picture may also be blocky.", gop, zone, first, end-1),
+	}, nil
+}
+
+// makeCleanPlain: the source as it is, H.264 CRF 20 with x264's own GOP:
+// the plain-zone clips' clean counterpart.
+func makeCleanPlain(ctx context.Context, g *generator, c *corpusClip, src source, out string) (Truth, error) {
+	in, v, a, err := g.inputsFor(ctx, c, src, -3, false)
+	if err != nil {
+		return Truth{}, err
+	}
+	if err := g.encodeClip(ctx, c, in, v+"[vout];"+a+"[aout]", 20, "", out, "-g", "250"); err != nil {
+		return Truth{}, err
+	}
+	return Truth{Defects: []Span{}, Allow: []string{DefectLoudness},
+		Notes: "Clean: the source without a zone (x264 veryfast CRF 20, keyint 250)."}, nil
+}
+
+// makeCleanFade: a fade through a dark picture: from 1.5 s the picture dims
+// to 20% (luma toward 16, chroma toward grey) by 2.5 s, stays until 3.0 s
+// and comes back by 4.0 s: detail falls over many frames, nothing is black.
+func makeCleanFade(ctx context.Context, g *generator, c *corpusClip, src source, out string) (Truth, error) {
+	in, v, a, err := g.inputsFor(ctx, c, src, -3, false)
+	if err != nil {
+		return Truth{}, err
+	}
+	k := "(0.8*min(1,max(0,min(T-1.5,4.0-T))))"
+	graph := v + ",split[s0][s1];[s0][s1]blend=c0_expr='A-(A-16)*" + k + "':c1_expr='A-(A-128)*" + k + "':c2_expr='A-(A-128)*" + k + "'[vout];" +
+		a + "[aout]"
+	if err := g.encodeClip(ctx, c, in, graph, 20, "", out); err != nil {
+		return Truth{}, err
+	}
+	return Truth{Defects: []Span{}, Allow: []string{DefectLoudness},
+		Notes: "Clean: a fade through a dark picture (to 20% from 1.5 s to 2.5 s, back from 3.0 s to 4.0 s), coded at a normal quality."}, nil
 }
 
 // videoShift is how much later than the input's first timestamp (as

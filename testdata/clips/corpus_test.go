@@ -1,6 +1,8 @@
 package clips
 
 import (
+	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,5 +68,33 @@ func TestCorpusCatalogue(t *testing.T) {
 	}
 	if _, err := EnsureCorpus(t.Context(), "no_such_split", ""); err == nil || !strings.Contains(err.Error(), "no_such_split") {
 		t.Errorf("EnsureCorpus(unknown split) = %v, want an error naming it", err)
+	}
+}
+
+// TestMaxPCRGap: PCRs 80 ms apart on one PID (FFmpeg's muxer on the plain-zone clips) and 20 ms on another.
+func TestMaxPCRGap(t *testing.T) {
+	pkt := func(pid int, pcr uint64) []byte {
+		p := make([]byte, 188)
+		p[0], p[1], p[2], p[3], p[4], p[5] = 0x47, byte(pid>>8), byte(pid), 0x30, 7, 0x10
+		base, ext := pcr/300, pcr%300
+		p[6], p[7], p[8], p[9] = byte(base>>25), byte(base>>17), byte(base>>9), byte(base>>1)
+		p[10], p[11] = byte(base&1)<<7|byte(ext>>8), byte(ext)
+		return p
+	}
+	var ts []byte
+	for i := uint64(0); i < 5; i++ {
+		ts = append(ts, pkt(256, i*80*27000)...)
+		ts = append(ts, pkt(257, i*20*27000+13)...)
+		ts = append(ts, make([]byte, 188)...) // no sync byte: skipped
+	}
+	f := filepath.Join(t.TempDir(), "a.ts")
+	if err := os.WriteFile(f, ts, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := maxPCRGap(f); err != nil || math.Abs(got-0.080) > 1e-9 {
+		t.Errorf("maxPCRGap = %v, %v; want 0.080", got, err)
+	}
+	if _, err := maxPCRGap(filepath.Join(t.TempDir(), "none.ts")); err == nil {
+		t.Error("maxPCRGap of a missing file: no error")
 	}
 }
