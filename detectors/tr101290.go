@@ -28,11 +28,20 @@ type TR101290Config struct {
 	CATInterval      float64 `json:"cat_interval"`      // 2.6: one error per this period while scrambled without a CAT
 }
 
-// DefaultTR101290Config returns TR 101 290's timings and the documented decision.
+// DefaultPCRRepetition is the default 2.3a limit: ISO/IEC 13818-1's 100 ms
+// (the decoder's own requirement) rather than DVB's 40 ms, which common
+// encoders and FFmpeg's muxer (about 80 ms in its variable-rate mode) exceed
+// on streams that play perfectly: an alarm that stays raised on a healthy
+// stream teaches operators to ignore the dashboard. A DVB network sets
+// pcr_repetition to 0.04.
+const DefaultPCRRepetition = 0.1
+
+// DefaultTR101290Config returns TR 101 290's timings (2.3a: ISO 13818-1's,
+// DefaultPCRRepetition) and the documented decision.
 func DefaultTR101290Config() TR101290Config {
 	l := transport.DefaultLimits()
 	return TR101290Config{Enabled: true, MinDuration: 2, ClearAfter: 2,
-		PATInterval: l.PAT, PMTInterval: l.PMT, PIDInterval: l.PID, PCRRepetition: l.PCRRepetition,
+		PATInterval: l.PAT, PMTInterval: l.PMT, PIDInterval: l.PID, PCRRepetition: DefaultPCRRepetition,
 		PCRDiscontinuity: l.PCRDiscontinuity, PCRAccuracyNs: math.Round(l.PCRAccuracy * 1e9), PTSInterval: l.PTS, CATInterval: l.CAT}
 }
 

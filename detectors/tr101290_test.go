@@ -108,7 +108,10 @@ func TestTR101290ConfigValidate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "tr101290.pat_interval") || !strings.Contains(err.Error(), "tr101290.pcr_accuracy_ns") {
 		t.Fatalf("validate: %v", err)
 	}
-	if l := DefaultTR101290Config().Limits(); l != transport.DefaultLimits() {
-		t.Fatalf("default limits %+v, TR 101 290's %+v", l, transport.DefaultLimits())
+	// TR 101 290's timings but for 2.3a, ISO 13818-1's 100 ms by default.
+	want := transport.DefaultLimits()
+	want.PCRRepetition = 0.1
+	if l := DefaultTR101290Config().Limits(); l != want {
+		t.Fatalf("default limits %+v, want %+v", l, want)
 	}
 }
