@@ -64,8 +64,10 @@ type Agent struct {
 	sup     *supervisor.Supervisor
 	accel   detectors.Accelerator
 	thumbs  *thumbnail.Service // nil: thumbnails off
-	// thumbMu orders the thumbnail worker's publishes with the clearing of
-	// the retained thumbnails of removed streams (thumbGone).
+	// thumbPub orders the thumbnail worker's publishes with the clearing of
+	// the retained thumbnails of removed streams; thumbMu guards thumbGone
+	// (the main loop takes only thumbMu: a slow broker never holds it up).
+	thumbPub  sync.Mutex
 	thumbMu   sync.Mutex
 	thumbGone map[string]bool
 	upd       *updater

@@ -66,10 +66,10 @@ func (a *Agent) clearThumbnails(removed []string) {
 	}
 	a.thumbMu.Unlock()
 	go func() {
-		a.thumbMu.Lock()
-		defer a.thumbMu.Unlock()
+		a.thumbPub.Lock()
+		defer a.thumbPub.Unlock()
 		for _, id := range removed {
-			if !a.thumbGone[id] {
+			if !a.thumbnailGone(id) {
 				continue // configured again meanwhile
 			}
 			for _, kind := range []string{schema.ThumbAlarm, schema.ThumbLive} {
@@ -84,11 +84,17 @@ func (a *Agent) clearThumbnails(removed []string) {
 	}()
 }
 
-// publishThumbnail runs on the thumbnail worker.
-func (a *Agent) publishThumbnail(ctx context.Context, t *thumbnail.Thumb) error {
+func (a *Agent) thumbnailGone(stream string) bool {
 	a.thumbMu.Lock()
 	defer a.thumbMu.Unlock()
-	if a.thumbGone[t.Stream] {
+	return a.thumbGone[stream]
+}
+
+// publishThumbnail runs on the thumbnail worker.
+func (a *Agent) publishThumbnail(ctx context.Context, t *thumbnail.Thumb) error {
+	a.thumbPub.Lock()
+	defer a.thumbPub.Unlock()
+	if a.thumbnailGone(t.Stream) {
 		return nil // the stream was removed: its thumbnails are cleared
 	}
 	if n := len(t.JPEG); n > maxThumbnailData {
