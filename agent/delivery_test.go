@@ -687,6 +687,9 @@ func TestOnStoredUnit(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	a := runTestAgent(t, deliveryConfig(t, b, config.KeepStored))
 	a.emitPairs(t, 1)
+	// Both acknowledged by the broker first: a watermark over events not
+	// yet sent counts only the sent ones (TestDeliveryWipedBelowWatermark).
+	waitUntil(t, "2 events sent", 10*time.Second, func() bool { return a.spool.Stats().Sent == 2 })
 	if arm := a.dlv.onStored(context.Background(), storedMsg{topic: schema.NewTopics("test", "box2").Stored, payload: storedDoc(2, false)}); arm {
 		t.Fatal("foreign watermark armed the timer")
 	}
