@@ -406,25 +406,36 @@ func (e *updateEnv) lastStatusOf(job string) firmware.JobStatus {
 
 // expectStates checks that the job went through want, in order (repeats
 // and progress updates between them allowed).
+// expectStates checks that the job went through want, in order. The push
+// command and this test's watcher are two subscribers of the same status
+// topic: the push may return before the watcher has the last status, so it
+// waits for it a while.
 func (e *updateEnv) expectStates(job string, want ...firmware.JobState) {
 	e.t.Helper()
-	e.mu.Lock()
 	var got []firmware.JobState
-	for _, s := range e.statuses[job] {
-		if len(got) == 0 || got[len(got)-1] != s.State {
-			got = append(got, s.State)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got = got[:0]
+		e.mu.Lock()
+		for _, s := range e.statuses[job] {
+			if len(got) == 0 || got[len(got)-1] != s.State {
+				got = append(got, s.State)
+			}
+		}
+		e.mu.Unlock()
+		i := 0
+		for _, s := range got {
+			if i < len(want) && s == want[i] {
+				i++
+			}
+		}
+		if i == len(want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			break
 		}
 	}
-	e.mu.Unlock()
-	i := 0
-	for _, s := range got {
-		if i < len(want) && s == want[i] {
-			i++
-		}
-	}
-	if i != len(want) {
-		e.t.Errorf("job %s went through %v, want %v in order", job, got, want)
-	}
+	e.t.Errorf("job %s went through %v, want %v in order", job, got, want)
 }
 
 func (e *updateEnv) slotsSnapshot() map[string]string {
