@@ -207,10 +207,16 @@ func Generate(ctx context.Context, dir string, only ...string) ([]Truth, error) 
 	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, err
 	}
+	return build(ctx, dir, sel)
+}
+
+// build returns the truths of the recipes rs in dir, building those not
+// cached yet, a few at once (ffmpeg's filters are mostly single-threaded).
+func build(ctx context.Context, dir string, rs []recipe) ([]Truth, error) {
 	// Fast path: everything cached, ffmpeg not even needed.
-	truths := make([]Truth, len(sel))
+	truths := make([]Truth, len(rs))
 	missing := false
-	for i, r := range sel {
+	for i, r := range rs {
 		t, ok := loadTruth(dir, r)
 		truths[i] = t
 		missing = missing || !ok
@@ -227,12 +233,10 @@ func Generate(ctx context.Context, dir string, only ...string) ([]Truth, error) 
 	}
 	g := &generator{dir: dir, ffmpeg: ffmpeg}
 	defer g.cleanup()
-
-	// ffmpeg's filters are mostly single-threaded: run a few clips at once.
 	sem := make(chan struct{}, min(max(2, runtime.NumCPU()), 4))
-	errs := make([]error, len(sel))
+	errs := make([]error, len(rs))
 	var wg sync.WaitGroup
-	for i, r := range sel {
+	for i, r := range rs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

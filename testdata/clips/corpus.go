@@ -10,10 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 )
 
 // The quality corpus (`make quality`): the defect classes detection must
@@ -306,41 +304,7 @@ func EnsureCorpus(ctx context.Context, split, mediaDir string) ([]Truth, error) 
 				return t, nil
 			}})
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("clips: %w", err)
-	}
-	truths := make([]Truth, len(rs))
-	missing := false
-	for i, r := range rs {
-		t, ok := loadTruth(dir, r)
-		truths[i], missing = t, missing || !ok
-	}
-	if !missing {
-		return truths, nil
-	}
-	ffmpeg, err := exec.LookPath("ffmpeg")
-	if err != nil {
-		return nil, ErrNoFFmpeg
-	}
-	g := &generator{dir: dir, ffmpeg: ffmpeg}
-	defer g.cleanup()
-	sem := make(chan struct{}, min(max(2, runtime.NumCPU()), 4))
-	errs := make([]error, len(rs))
-	var wg sync.WaitGroup
-	for i, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			truths[i], errs[i] = g.ensure(ctx, r)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return truths, nil
+	return build(ctx, dir, rs)
 }
 
 // DefectTR101290 is the transport stream check's defect name.
