@@ -125,9 +125,10 @@ func (f *fakeBroker) published(agent string) []schema.StoredDoc {
 	return out
 }
 
-// TestRecorderPublishes: the StoredDoc publication without a broker:
-// coalesced under a burst, every known agent again after a reconnection.
-func TestRecorderPublishes(t *testing.T) {
+// runFakeRecorder runs a Recorder named "unit" of fleet "f" on a fresh
+// store and a fakeBroker until the test ends.
+func runFakeRecorder(t *testing.T) (*Store, *fakeBroker, *Recorder, context.Context) {
+	t.Helper()
 	s := openStore(t, t.TempDir(), nil)
 	fb := &fakeBroker{}
 	rec, err := NewRecorder(s, RecorderOptions{Fleet: "f", Name: "unit", Client: fb, Logger: quiet()})
@@ -135,8 +136,15 @@ func TestRecorderPublishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	go rec.Run(ctx)
+	return s, fb, rec, ctx
+}
+
+// TestRecorderPublishes: the StoredDoc publication without a broker:
+// coalesced under a burst, every known agent again after a reconnection.
+func TestRecorderPublishes(t *testing.T) {
+	_, fb, rec, ctx := runFakeRecorder(t)
 	events := fb.handler(schema.Filter("f", "", "events"))
 	send := func(agent string, seq uint64) {
 		b, _ := json.Marshal(ev("f", agent, seq, "s1", "black", "raised"))
@@ -199,15 +207,7 @@ func TestRecorderPublishes(t *testing.T) {
 // the history needs is passed over and counted lost; one whose agent is
 // unknown or forged changes no watermark.
 func TestRecorderNewerAgents(t *testing.T) {
-	s := openStore(t, t.TempDir(), nil)
-	fb := &fakeBroker{}
-	rec, err := NewRecorder(s, RecorderOptions{Fleet: "f", Name: "unit", Client: fb, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go rec.Run(ctx)
+	s, fb, rec, ctx := runFakeRecorder(t)
 	events := fb.handler(schema.Filter("f", "", "events"))
 	topic := schema.NewTopics("f", "a1").Events
 	send := func(topic string, payload []byte) {
