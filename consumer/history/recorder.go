@@ -283,17 +283,22 @@ func (r *Recorder) onMissing(m mqtt.Message) {
 		r.refuse(&r.stats.invalid, "missing", m, errors.New("not an agent's events/missing topic"))
 		return
 	}
-	k := agentKey{parts[2], parts[3]}
-	err := r.st.submit(context.Background(), op{kind: opMissing, key: k, rng: Range{d.From, d.To}, done: func(res result) {
+	r.addMissing(m, agentKey{parts[2], parts[3]}, Range{d.From, d.To}, &r.stats.missing, "history: missing declaration not stored")
+}
+
+// addMissing records seqs of an agent as missing (lost), counting it in
+// applied once stored; failures are counted and logged with failMsg.
+func (r *Recorder) addMissing(m mqtt.Message, k agentKey, rng Range, applied *atomic.Uint64, failMsg string) {
+	err := r.st.submit(context.Background(), op{kind: opMissing, key: k, rng: rng, done: func(res result) {
 		if res.err != nil {
 			r.stats.storeErrs.Add(1)
 			return
 		}
-		r.stats.missing.Add(1)
+		applied.Add(1)
 	}})
 	if err != nil {
 		r.stats.storeErrs.Add(1)
-		r.log.Error("history: missing declaration not stored", "topic", clip(m.Topic), "err", err)
+		r.log.Error(failMsg, "topic", clip(m.Topic), "err", err)
 	}
 }
 
@@ -512,18 +517,7 @@ func (r *Recorder) passOver(m mqtt.Message) {
 		return
 	}
 	r.log.Error("history: event refused and passed over (counted lost)", "topic", clip(m.Topic), "seq", h.Seq, "payload", clip(string(m.Payload)))
-	k := agentKey{h.Fleet, h.Agent}
-	err := r.st.submit(context.Background(), op{kind: opMissing, key: k, rng: Range{h.Seq, h.Seq}, done: func(res result) {
-		if res.err != nil {
-			r.stats.storeErrs.Add(1)
-			return
-		}
-		r.stats.passedOver.Add(1)
-	}})
-	if err != nil {
-		r.stats.storeErrs.Add(1)
-		r.log.Error("history: passing over a refused event failed", "topic", clip(m.Topic), "err", err)
-	}
+	r.addMissing(m, agentKey{h.Fleet, h.Agent}, Range{h.Seq, h.Seq}, &r.stats.passedOver, "history: passing over a refused event failed")
 }
 
 // isEventID says whether id has the form of an event id (event.schema.json:
