@@ -107,6 +107,9 @@ func (c *Config) Validate() error {
 	check(c.DetailLoss.DropWindow > 0 && c.DetailLoss.DropWindow <= 60, "detail_loss.drop_window", "must be in (0, 60] seconds")
 	check(c.DetailLoss.Collapse > 1, "detail_loss.collapse", "must be above 1")
 	check(c.DetailLoss.CollapseWindow > 0 && c.DetailLoss.CollapseWindow <= 60, "detail_loss.collapse_window", "must be in (0, 60] seconds")
+	check(c.DetailLoss.QuantJump > 0, "detail_loss.quant_jump", "must be above 0")
+	check(c.DetailLoss.QuantWindow > 0 && c.DetailLoss.QuantWindow <= 4, "detail_loss.quant_window", "must be in (0, 4] seconds")
+	check(c.DetailLoss.QuantHold >= 0 && c.DetailLoss.QuantHold <= 10, "detail_loss.quant_hold", "must be in [0, 10] seconds")
 	check(c.Silence.Threshold < 0, "silence.threshold_db", "must be below 0 dBFS")
 	check(c.Clipping.Level > 0 && c.Clipping.Level <= 1, "clipping.level", "must be in (0, 1]")
 	check(c.Clipping.MinRun >= 2, "clipping.min_run", "must be at least 2")
@@ -303,7 +306,7 @@ func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
 		if fz := &a.feat.Freeze; a.freeze != nil && fz.Valid && fz.Pixels > 0 {
 			motion = float64(fz.SAD) / float64(fz.Pixels)
 		}
-		a.detail.Video(t, dur, a.feat.Black.MeanLuma, motion, &a.feat.Block, a.block != nil && a.block.Raised())
+		a.detail.Video(t, dur, a.feat.Black.MeanLuma, motion, cur.Quant, cur.HasQuant, &a.feat.Block, a.block != nil && a.block.Raised())
 	}
 	if a.avsync != nil {
 		a.avsync.Video(t, dur, a.feat.Black.MeanLuma)

@@ -43,6 +43,16 @@ import "math"
 // mean luma jumps) restarts the level. Once a run has begun the level holds
 // (a fade inside a starved stretch does not hide it), so the event starts
 // at the first starved frame.
+//
+// Where the decoder exports the quantizers it read (software H.264 and
+// MPEG-2: VideoFrame.Quant), the fifth cue needs no pixels: a picture coded
+// QuantJump (H.264 QP; 6 doubles the step) above the coarsest picture of the
+// last QuantWindow seconds (less the last 0.2: the B-frames before a starved
+// P-frame climb with it), and at QuantFloor or above, begins a run on the
+// first starved picture, even where a starved P-frame still copies the good
+// picture before it (see quant.go). The run holds while the quantizer stays
+// above half that jump, bridging QuantHold seconds of finer pictures (a key
+// frame inside the starved stretch).
 type DetailLossConfig struct {
 	Enabled bool `json:"enabled"`
 	// Factor is how many times its recent level the grid ratio must reach.
@@ -64,7 +74,13 @@ type DetailLossConfig struct {
 	// must fall below their level of the last CollapseWindow seconds.
 	Collapse       float64 `json:"collapse"`
 	CollapseWindow float64 `json:"collapse_window"`
-	MinDuration    float64 `json:"min_duration"`
+	// QuantJump, QuantFloor, QuantWindow and QuantHold set the quantizer
+	// cue (see above): H.264 QP units, and seconds.
+	QuantJump   float64 `json:"quant_jump"`
+	QuantFloor  float64 `json:"quant_floor"`
+	QuantWindow float64 `json:"quant_window"`
+	QuantHold   float64 `json:"quant_hold"`
+	MinDuration float64 `json:"min_duration"`
 	// ClearAfter bridges frames below the threshold inside a starved run
 	// (0: none: a starved encoder stays starved from frame to frame, while
 	// the ratio of dark or flat pictures spikes on single frames).
@@ -74,7 +90,7 @@ type DetailLossConfig struct {
 // DefaultDetailLossConfig returns the documented defaults.
 func DefaultDetailLossConfig() DetailLossConfig {
 	return DetailLossConfig{Enabled: true, Factor: 1.3, MinRatio: 1.5, Window: 4, Drop: 1.5, DropWindow: 0.25, SlowDrop: 1.6, SlowFactor: 1.15,
-		Collapse: 1.3, CollapseWindow: 0.25, MinDuration: 0.5, ClearAfter: 0}
+		Collapse: 1.3, CollapseWindow: 0.25, QuantJump: 12, QuantFloor: 33, QuantWindow: 1, QuantHold: 0.3, MinDuration: 0.5, ClearAfter: 0}
 }
 
 // detailFloor (8-bit levels per position) keeps the ratio of nearly flat
@@ -169,6 +185,12 @@ type DetailLossDetector struct {
 	cHave                       bool
 	// The previous frame's logs, for the step test.
 	pInterior, pTexture, pRatio float64
+	// The quantizer cue, and the highest rise it saw in the current run.
+	quant quantCue
+	qpeak float64
+	// pictureCue: a picture cue judged a frame starved since the quantizer
+	// cue's current stretch of finer pictures began.
+	pictureCue bool
 }
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
@@ -183,13 +205,22 @@ const detailWarmup = 0.5
 
 // Video consumes one frame's feature, its mean luma (BlackFeature.MeanLuma)
 // and its motion (mean absolute difference from the previous picture in
-// 8-bit levels, FreezeFeature; 0 or less: unknown); blocky says the
-// blockiness alarm already covers the frame (one defect, one alarm).
-func (d *DetailLossDetector) Video(t, dur, meanLuma, motion float64, f *BlockFeature, blocky bool) {
+// 8-bit levels, FreezeFeature; 0 or less: unknown), and its quantizer
+// (VideoFrame.Quant, when hasQuant); blocky says the blockiness alarm
+// already covers the frame (one defect, one alarm).
+func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQuant bool, f *BlockFeature, blocky bool) {
 	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
 	d.luma, d.haveLuma = meanLuma, true
+	quantOn, rise := false, 0.0
+	switch {
+	case dur <= 0:
+	case hasQuant:
+		quantOn, rise = d.quant.observe(&d.cfg, t, dur, quant)
+	default:
+		quantOn = d.quant.unknown(&d.cfg, t, dur)
+	}
 	if f.Positions == 0 || dur <= 0 {
-		d.dec.Observe(t, false)
+		d.dec.Observe(t, quantOn && !blocky)
 		d.dec.Advance(t + dur)
 		return
 	}
@@ -206,7 +237,11 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion float64, f *BlockFea
 	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop && (on || lr-d.level >= collapseRise)
 	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
 	collapse, fall := d.collapse(dur, meanLuma, motion, cut, f)
-	starved := grid || drop || slow || collapse
+	if d.quant.low == 0 {
+		d.pictureCue = false
+	}
+	d.pictureCue = d.pictureCue || grid || drop || slow || collapse
+	starved := grid || drop || slow || collapse || quantOn
 	bad := starved && !blocky
 	// The short level follows detail, and the long one once it is starved.
 	dtau := d.cfg.DropWindow
@@ -226,12 +261,18 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion float64, f *BlockFea
 	d.seen += dur
 	if bad {
 		if on, _ := d.dec.Pending(); !on {
-			d.peak, d.base = 0, math.Exp(d.level)
+			d.peak, d.base, d.qpeak = 0, math.Exp(d.level), 0
 		}
 		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld), math.Exp(d.llevel-ld), fall)
+		d.qpeak = max(d.qpeak, rise)
 	}
 	if !starved {
 		d.followCollapse(dur, f)
+	}
+	if !bad && d.quant.ended && !d.pictureCue {
+		// The quantizer cue bridged finer pictures that did not come back
+		// starved: the run ended on the first of them.
+		t = d.quant.lowSince
 	}
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
@@ -273,5 +314,10 @@ func (d *DetailLossDetector) Flush(t float64) { d.dec.Flush(t) }
 func (d *DetailLossDetector) annotate(e *Event) {
 	// ratio_vs_recent: the grid ratio over its recent level, or the detail
 	// drop factor, whichever was larger.
+	// quant_rise: the most the quantizer stood above its level (H.264 QP),
+	// when the decoder exported it.
 	e.Values = map[string]float64{"ratio_vs_recent": round3(d.peak), "recent_ratio": round3(d.base)}
+	if d.qpeak > 0 {
+		e.Values["quant_rise"] = round3(d.qpeak)
+	}
 }

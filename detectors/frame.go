@@ -35,6 +35,12 @@ type VideoFrame struct {
 	Device uintptr
 	// Chroma views the colour planes, for thumbnails (empty when unknown).
 	Chroma Chroma
+	// Quant is the picture's mean quantizer as its bitstream coded it, on
+	// H.264's QP scale (the step doubles every 6; MPEG-2's quantiser_scale
+	// q maps to 7 + 6 log2 q), when HasQuant: software H.264 and MPEG-1/2
+	// decoders export it, hardware decoders and HEVC do not.
+	Quant    float64
+	HasQuant bool
 }
 
 // LumaRange returns the nominal black and white levels of the frame's luma in

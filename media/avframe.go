@@ -2,6 +2,7 @@ package media
 
 /*
 #cgo pkg-config: libavcodec libavutil
+#cgo LDFLAGS: -lm
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
@@ -9,6 +10,8 @@ package media
 #include <stdlib.h>
 
 #include <libavutil/hwcontext.h>
+#include <libavutil/video_enc_params.h>
+#include <math.h>
 
 typedef struct {
 	uint8_t *data0;
@@ -26,7 +29,49 @@ typedef struct {
 	// sample, subsampled by 1<<csx, 1<<csy; samples as wide as the luma's.
 	uint8_t *cb, *cr;
 	int cstride, cstep, csx, csy, chroma_ok, cblen, crlen;
+	// quant: the picture's mean quantizer from the decoder's exported
+	// encoding parameters (H.264 QP units), when quant_ok.
+	double quant;
+	int quant_ok;
 } sq_frame;
+
+// sq_quant reads the mean quantizer of a software-decoded picture from its
+// AV_FRAME_DATA_VIDEO_ENC_PARAMS (the decoder exports it with
+// export_side_data=venc_params: H.264 and MPEG-1/2 in FFmpeg 5.1), on
+// H.264's QP scale (a step doubles every 6): H.264's per-macroblock QP less
+// its high-bit-depth offset; MPEG-2's quantiser_scale q as 7 + 6 log2(q),
+// which puts broadcast MPEG-2 (q 4 to 20) at 19 to 33 and its maximum (112,
+// non-linear) at 48.
+static void sq_quant(const AVFrame *f, int depth, sq_frame *o) {
+	o->quant_ok = 0;
+	const AVFrameSideData *sd = av_frame_get_side_data(f, AV_FRAME_DATA_VIDEO_ENC_PARAMS);
+	if (!sd || sd->size < sizeof(AVVideoEncParams)) return;
+	const AVVideoEncParams *p = (const AVVideoEncParams *)sd->data;
+	if (p->nb_blocks == 0 || p->block_size < sizeof(AVVideoBlockParams) ||
+	    p->blocks_offset + (size_t)p->nb_blocks * p->block_size > sd->size)
+		return;
+	int64_t sum = 0, area = 0;
+	for (unsigned i = 0; i < p->nb_blocks; i++) {
+		const AVVideoBlockParams *b = av_video_enc_params_block((AVVideoEncParams *)p, i);
+		int64_t a = (int64_t)b->w * b->h;
+		sum += (int64_t)b->delta_qp * a;
+		area += a;
+	}
+	if (area <= 0) return;
+	double q = p->qp + (double)sum / (double)area;
+	switch (p->type) {
+	case AV_VIDEO_ENC_PARAMS_H264:
+		o->quant = q - (depth > 8 ? 6 * (depth - 8) : 0);
+		break;
+	case AV_VIDEO_ENC_PARAMS_MPEG2:
+		if (q < 1) return;
+		o->quant = 7 + 6 * log2(q);
+		break;
+	default:
+		return;
+	}
+	o->quant_ok = 1;
+}
 
 // sq_luma_format says whether plane 0 of fmt is luma alone, one sample per
 // step, little-endian if wide, YUV or grey, and its depth. A sample kept in
@@ -92,7 +137,7 @@ static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 	o->nb_samples = f->nb_samples;
 	o->channels = f->ch_layout.nb_channels;
 	o->sample_rate = f->sample_rate;
-	o->depth = o->step = o->hw = o->plane_ok = o->dev_ok = o->chroma_ok = 0;
+	o->depth = o->step = o->hw = o->plane_ok = o->dev_ok = o->chroma_ok = o->quant_ok = 0;
 	if (f->width > 0) {
 		const AVPixFmtDescriptor *d = av_pix_fmt_desc_get(f->format);
 		if (d) {
@@ -100,6 +145,7 @@ static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 			if (!o->hw) {
 				o->plane_ok = sq_luma_format(f->format, &o->depth, &o->step);
 				if (o->plane_ok) sq_chroma_view(f, f->format, o);
+				if (f->nb_side_data > 0) sq_quant(f, o->depth, o);
 			} else if (f->format == AV_PIX_FMT_CUDA && f->hw_frames_ctx) {
 				const AVHWFramesContext *fc = (const AVHWFramesContext *)f->hw_frames_ctx->data;
 				o->dev_ok = sq_luma_format(fc->sw_format, &o->depth, &o->step);

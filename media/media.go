@@ -529,7 +529,18 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 	if !setOpaque(d.cc, uintptr(d.handle)) {
 		s.o.Logger.Warn("decoder errors logged by FFmpeg cannot be attributed", "stream", st.Index())
 	}
-	if err := d.cc.Open(codec, nil); err != nil {
+	var opts *astiav.Dictionary
+	if track == detectors.VideoTrack && hw == "software" && exportsQuant(cp.CodecID()) {
+		// The quantizer of every macroblock, for the starved-encode cue
+		// (detectors.DetailLossConfig); hardware decoders do not export it.
+		opts = astiav.NewDictionary()
+		_ = opts.Set("export_side_data", "venc_params", 0)
+	}
+	err = d.cc.Open(codec, opts)
+	if opts != nil {
+		opts.Free()
+	}
+	if err != nil {
 		d.free()
 		return nil, fmt.Errorf("%w: stream %d: open %s decoder: %w", ErrInput, st.Index(), codec.Name(), err)
 	}
@@ -555,6 +566,12 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 		s.o.OnDecoder(track.String(), d.name)
 	}
 	return d, nil
+}
+
+// exportsQuant: the software decoders that export their quantizers
+// (AV_FRAME_DATA_VIDEO_ENC_PARAMS) in FFmpeg 5.1.
+func exportsQuant(id astiav.CodecID) bool {
+	return id == astiav.CodecIDH264 || id == astiav.CodecIDMpeg2Video || id == astiav.CodecIDMpeg1Video
 }
 
 // setupHW attaches a hardware device to a video decoder when asked and
@@ -788,6 +805,7 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 		PTS: t, Duration: dur, Width: int(d.info.width), Height: int(d.info.height),
 		Stride: int(d.info.linesize0), BitDepth: int(d.info.depth), FullRange: d.info.full_range != 0,
 		KeyFrame: d.info.key_frame != 0, Corrupt: corrupt && d.clean,
+		Quant: float64(d.info.quant), HasQuant: d.info.quant_ok != 0,
 	}
 	if device != 0 {
 		v.Device = device

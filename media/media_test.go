@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -39,6 +41,7 @@ type recorder struct {
 	width, height    int
 	tr               transport.Counts // TR 101 290 errors (the recorder is a TransportSink)
 	trTimes          int
+	quant            []float64 // each picture's quantizer (NaN: unknown)
 }
 
 func (r *recorder) TransportLimits() (transport.Limits, bool) { return transport.DefaultLimits(), true }
@@ -52,6 +55,13 @@ func (r *recorder) Video(cur, ref *detectors.VideoFrame) bool {
 	r.video++
 	r.lastVideo = cur.PTS
 	r.width, r.height = cur.Width, cur.Height
+	if r.from == 0 {
+		q := math.NaN()
+		if cur.HasQuant {
+			q = cur.Quant
+		}
+		r.quant = append(r.quant, q)
+	}
 	if r.from > 0 && r.video == r.from {
 		runtime.ReadMemStats(&r.ms)
 		r.mallocsAt = r.ms.Mallocs
@@ -127,6 +137,53 @@ func TestRunDecodesAudioAndVideo(t *testing.T) {
 	}
 	if len(r.errors) != 0 {
 		t.Errorf("decode errors on a clean clip: %v", r.errors)
+	}
+}
+
+// TestQuantizers: software H.264 and MPEG-2 decoders export each
+// picture's quantizers, on H.264's QP scale; HEVC's does not.
+func TestQuantizers(t *testing.T) {
+	src := []string{"-f", "lavfi", "-i", "testsrc2=s=320x240:r=25", "-t", "2", "-pix_fmt", "yuv420p"}
+	tests := []struct {
+		name        string
+		args        []string
+		key, others float64 // expected quantizer of the key frame and of the others (NaN: none)
+	}{
+		// Constant QP 24: x264 codes its key frame 3 finer (ip_ratio 1.4).
+		{"h264.mp4", []string{"-c:v", "libx264", "-preset", "ultrafast", "-qp", "24"}, 21, 24},
+		// 10-bit H.264: x264's QP 24 is QP' (QP plus its 12 offset): as
+		// coarse, relative to the range, as QP 12 in 8 bits.
+		{"h264_10.mkv", []string{"-c:v", "libx264", "-preset", "ultrafast", "-qp", "24", "-pix_fmt", "yuv420p10le"}, 9, 12},
+		// MPEG-2 at quantiser_scale 8 (qscale 4): 7 + 6 log2 8 = 25; its
+		// last picture, flushed from the decoder, comes without.
+		{"mpeg2.ts", []string{"-c:v", "mpeg2video", "-qscale:v", "4"}, 25, 25},
+		{"hevc.mkv", []string{"-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"}, math.NaN(), math.NaN()},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clip := ffmpegClip(t, tc.name, append(slices.Clone(src), tc.args...)...)
+			o := quiet()
+			o.URL = clip
+			var r recorder
+			if _, err := Run(context.Background(), o, &r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.quant) != 50 {
+				t.Fatalf("%d pictures, want 50", len(r.quant))
+			}
+			for i, q := range r.quant {
+				want := tc.others
+				if i == 0 {
+					want = tc.key
+				}
+				if i == 49 && tc.name == "mpeg2.ts" {
+					want = math.NaN()
+				}
+				if math.IsNaN(want) != math.IsNaN(q) || math.Abs(q-want) > 0.01 {
+					t.Fatalf("picture %d: quantizer %.2f, want %.2f (all: %.1f)", i, q, want, r.quant)
+				}
+			}
+		})
 	}
 }
 

@@ -1,0 +1,122 @@
+package detectors
+
+// The quantizer cue of the starved-encode detector (DetailLossConfig): the
+// feature is the picture's mean quantizer as its bitstream coded it
+// (VideoFrame.Quant, H.264's QP scale), read by the decoder, not measured
+// in pixels; the decision is a jump against the stream's own recent level.
+//
+// An encoder starved of bits (a rate cap far below the content's need, a
+// zone forced to the maximum quantizer) raises its quantizer from one
+// picture to the next, by a factor of 3 to 10 in step size; the picture
+// then loses its detail, at once on a key frame or over several P-frames
+// that keep copying what they had. The bitstream says so on the first
+// starved picture, however little the pixels have changed yet. Rate
+// control on clean content moves the quantizer by a few steps from frame to
+// frame (B-frames a little coarser, key frames finer, a ramp of 4 QP a
+// frame at most on the captures of ../shared/media after a cut or a fade),
+// so a run begins only where a picture stands QuantJump above the coarsest
+// picture of the last QuantWindow seconds and at least at QuantFloor (a
+// jump from a near-lossless level to an ordinary one is no loss). The last
+// quantRise seconds before the picture are left out of that level: an
+// encoder interpolates the B-frames just before a starved P-frame, so the
+// jump may take two or three pictures; a ramp that takes longer (a CBR
+// encoder out of a fade: MPEG-2's quantiser_scale from 4 to 62 over 15
+// pictures) is rate control, and its pictures raise the level as it goes.
+
+// quantRing is how many recent pictures the cue keeps (4 s at 60 fps).
+const quantRing = 256
+
+// quantRise is how long a jump may take (see above), in seconds.
+const quantRise = 0.2
+
+// quantWarmup is the video the cue needs before it judges (a stream's
+// first key frame is coded finer than what follows).
+const quantWarmup = 0.5
+
+// quantCue is the decision state of the quantizer cue.
+type quantCue struct {
+	t, q    [quantRing]float64 // recent pictures' times and quantizers (a ring)
+	n, next int
+	seen    float64 // seconds of video with a known quantizer
+	on      bool
+	base    float64 // the level a run began from
+	low     float64 // seconds below the release level inside a run
+	// lowSince is the time of the first picture of that stretch; ended
+	// says the run ended on the picture just observed.
+	lowSince float64
+	ended    bool
+}
+
+// reset forgets the stream's level (a new encoder, or no quantizer).
+func (c *quantCue) reset() {
+	c.n, c.next, c.seen, c.on, c.low, c.ended = 0, 0, 0, false, 0, false
+}
+
+// level returns the coarsest quantizer of the pictures from t0 to before t1.
+func (c *quantCue) level(t0, t1 float64) (float64, bool) {
+	lv, ok := 0.0, false
+	for i := range c.n {
+		j := (c.next - 1 - i + quantRing) % quantRing
+		if c.t[j] < t0 {
+			break
+		}
+		if c.t[j] >= t1 {
+			continue
+		}
+		if !ok || c.q[j] > lv {
+			lv, ok = c.q[j], true
+		}
+	}
+	return lv, ok
+}
+
+// observe judges one picture (time t, duration dur, quantizer q) and
+// returns whether it is starved and its rise over the run's level.
+func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, float64) {
+	if c.n > 0 && t < c.t[(c.next-1+quantRing)%quantRing] {
+		c.reset() // time went back (a new input): a new level
+	}
+	c.ended = false
+	switch {
+	case !c.on:
+		if lv, ok := c.level(t-cfg.QuantWindow, t-quantRise); ok && c.seen >= quantWarmup && q >= cfg.QuantFloor && q-lv >= cfg.QuantJump {
+			c.on, c.base, c.low = true, lv, 0
+		}
+	case q >= c.base+cfg.QuantJump/2:
+		c.low = 0
+	default:
+		c.finer(cfg, t, dur)
+	}
+	c.seen += dur
+	if c.on {
+		return true, q - c.base
+	}
+	// The level is made of pictures judged clean: a starved stretch does
+	// not hide the next one.
+	c.t[c.next], c.q[c.next] = t, q
+	c.next = (c.next + 1) % quantRing
+	c.n = min(c.n+1, quantRing)
+	return false, 0
+}
+
+// unknown passes a picture whose quantizer is unknown (a decoder's last,
+// flushed picture; a hardware or HEVC decoder after a switch): inside a
+// run it counts as a finer one.
+func (c *quantCue) unknown(cfg *DetailLossConfig, t, dur float64) bool {
+	c.ended = false
+	if c.on {
+		c.finer(cfg, t, dur)
+	}
+	return c.on
+}
+
+// finer counts a picture under the release level inside a run: the run
+// ends once they last longer than QuantHold.
+func (c *quantCue) finer(cfg *DetailLossConfig, t, dur float64) {
+	if c.low == 0 {
+		c.lowSince = t
+	}
+	if c.low += dur; c.low > cfg.QuantHold {
+		c.on, c.ended = false, true
+	}
+}

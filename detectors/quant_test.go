@@ -1,0 +1,133 @@
+package detectors
+
+import (
+	"math"
+	"testing"
+)
+
+// TestDetailLossQuant: the quantizer cue on quantizer traces shaped like
+// the ones software decoders export (see quant.go), with pictures that do
+// not change (every picture cue stays quiet), at 30 frames a second.
+func TestDetailLossQuant(t *testing.T) {
+	const fps = 30.0
+	// crf: an x264 CRF 20 stream's rhythm: P-frames 15-17, a B-frame every
+	// third picture 2 coarser, a key frame every 2 s 3 finer.
+	crf := func(i int) float64 {
+		switch {
+		case i%60 == 0:
+			return 13
+		case i%3 == 2:
+			return 18
+		}
+		return 15 + float64(i%2)
+	}
+	zone := func(first, end int, q float64) func(int) float64 {
+		return func(i int) float64 {
+			if i >= first && i < end {
+				return q + float64(i%3) // a starved encoder's own rhythm
+			}
+			return crf(i)
+		}
+	}
+	tests := []struct {
+		name  string
+		quant func(frame int) float64
+		known func(frame int) bool // nil: every picture
+		want  []span
+	}{
+		{"clean CRF stream", crf, nil, nil},
+		// x264 zones=50,99,q=51 on Sintel: QP 36-43 from the zone's first
+		// picture on (the key frame at 60 stays fine), back at 100.
+		{"a plain x264 zone, a fine key frame inside", zone(50, 100, 38), nil, []span{{50 / fps, 100 / fps}}},
+		{"MPEG-2 at its maximum quantizer (6 to 62: 22.5 to 42.7)", func(i int) float64 {
+			if i >= 60 && i < 120 {
+				return 42.7
+			}
+			return 22.5
+		}, nil, []span{{2, 4}}},
+		{"starved to the end", zone(90, 150, 40), nil, []span{{3, 5}}},
+		// Rate control: MPEG-2 out of a fade, quantiser_scale 4 to 62 in 16
+		// pictures (exoplayer_bbb_1080p_mpeg2_mp2.ts), and an H.264 CBR
+		// climb of 1 to 2 QP a picture (tsduck064_bbb_1080p_h264_mp2.ts).
+		{"an MPEG-2 ramp out of a fade", func(i int) float64 {
+			q := []float64{4, 10, 8, 10, 16, 14, 14, 20, 18, 24, 30, 36, 42, 48, 54, 60}
+			return 7 + 6*math.Log2(q[min(max(i-40, 0), len(q)-1)])
+		}, nil, nil},
+		{"an H.264 CBR climb", func(i int) float64 { return min(29+1.5*float64(max(i-40, 0)), 50) }, nil, nil},
+		// The B-frames before a starved P-frame climb with it: the run begins
+		// on the first picture at quant_floor.
+		{"four pictures to starvation (x264 interpolating the B-frames before)", func(i int) float64 {
+			switch {
+			case i < 50:
+				return crf(i)
+			case i < 53:
+				return []float64{22, 29, 32}[i-50]
+			}
+			return 43 + float64(i%3)
+		}, nil, []span{{53 / fps, 5}}},
+		{"a jump that stays under quant_floor (near-lossless to ordinary)", func(i int) float64 {
+			if i >= 50 {
+				return 28
+			}
+			return 8
+		}, nil, nil},
+		{"a jump under quant_jump", func(i int) float64 {
+			if i >= 50 && i < 100 {
+				return 34 + float64(i%2)
+			}
+			return 23 + float64(i%2)
+		}, nil, nil},
+		{"always coarse: no jump", func(i int) float64 { return 40 + float64(i%3) }, nil, nil},
+		{"a jump at the start, before the level is known", zone(3, 60, 40), nil, nil},
+		{"a single coarse picture", zone(50, 51, 45), nil, nil},
+		{"quantizers unknown from the jump on", zone(50, 100, 40), func(i int) bool { return i < 50 }, nil},
+		{"quantizers lost inside a run (a decoder switch): it ends where they stopped", zone(40, 150, 40),
+			func(i int) bool { return i < 80 }, []span{{40 / fps, 80 / fps}}},
+		{"a zone of finer pictures for longer than quant_hold: two runs", func(i int) float64 {
+			if i >= 40 && i < 130 && (i < 70 || i >= 90) {
+				return 40
+			}
+			return crf(i)
+		}, nil, []span{{40 / fps, 70 / fps}, {90 / fps, 130 / fps}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			cfg := DefaultDetailLossConfig()
+			d := NewDetailLossDetector(cfg, log.emit)
+			f := gridFeature(1.1)
+			for i := range 150 {
+				known := tc.known == nil || tc.known(i)
+				d.Video(float64(i)/fps, 1/fps, 0.5, 0, tc.quant(i), known, &f, false)
+			}
+			d.Flush(5)
+			checkSpans(t, log.events, tc.want, 1e-9)
+			for _, e := range log.events {
+				if e.State == Cleared && e.Values["quant_rise"] < cfg.QuantJump {
+					t.Errorf("%v values %v, want quant_rise >= quant_jump", e, e.Values)
+				}
+			}
+		})
+	}
+}
+
+// TestDetailLossQuantTimeBack: a new input (time going back) starts a new
+// level: its first coarse pictures are not judged against the last input.
+func TestDetailLossQuantTimeBack(t *testing.T) {
+	var log eventLog
+	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+	f := gridFeature(1.1)
+	for i := range 60 {
+		d.Video(float64(i)/25, 0.04, 0.5, 0, 15, true, &f, false)
+	}
+	for i := range 60 {
+		d.Video(float64(i)/25, 0.04, 0.5, 0, 40, true, &f, false)
+	}
+	d.Flush(2.4)
+	if len(log.events) != 0 {
+		t.Errorf("events %v, want none", log.events)
+	}
+	if math.IsNaN(d.qpeak) {
+		t.Error("qpeak NaN")
+	}
+}
