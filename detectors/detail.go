@@ -52,7 +52,11 @@ import "math"
 // first starved picture, even where a starved P-frame still copies the good
 // picture before it (see quant.go). The run holds while the quantizer stays
 // above half that jump, bridging QuantHold seconds of finer pictures (a key
-// frame inside the starved stretch).
+// frame inside the starved stretch). There the quantizer is the judge: the
+// picture cues do not begin runs on pictures whose quantizer is known (soft,
+// grainy, dark or cut content that they might take for starvation comes at
+// the stream's usual quantizer), unless PictureWithQuant; they may extend a
+// run the quantizer began (a starved picture lingers until refreshed).
 type DetailLossConfig struct {
 	Enabled bool `json:"enabled"`
 	// Factor is how many times its recent level the grid ratio must reach.
@@ -80,7 +84,11 @@ type DetailLossConfig struct {
 	QuantFloor  float64 `json:"quant_floor"`
 	QuantWindow float64 `json:"quant_window"`
 	QuantHold   float64 `json:"quant_hold"`
-	MinDuration float64 `json:"min_duration"`
+	// PictureWithQuant lets the picture cues begin runs where the quantizer
+	// is known too: for a stream re-encoded after a starved link, whose
+	// last encoder's quantizer does not move.
+	PictureWithQuant bool    `json:"picture_with_quant"`
+	MinDuration      float64 `json:"min_duration"`
 	// ClearAfter bridges frames below the threshold inside a starved run
 	// (0: none: a starved encoder stays starved from frame to frame, while
 	// the ratio of dark or flat pictures spikes on single frames).
@@ -237,6 +245,10 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop && (on || lr-d.level >= collapseRise)
 	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
 	collapse, fall := d.collapse(dur, meanLuma, motion, cut, f)
+	if hasQuant && !d.cfg.PictureWithQuant && !on {
+		// The quantizer judges this stream (see DetailLossConfig).
+		grid, drop, slow, collapse = false, false, false, false
+	}
 	if d.quant.low == 0 {
 		d.pictureCue = false
 	}

@@ -131,3 +131,50 @@ func TestDetailLossQuantTimeBack(t *testing.T) {
 		t.Error("qpeak NaN")
 	}
 }
+
+// TestDetailLossQuantJudges: where the quantizer is known the picture cues
+// do not begin runs (a picture that looks starved at the stream's usual
+// quantizer is content), unless picture_with_quant; they still extend a run
+// the quantizer began.
+func TestDetailLossQuantJudges(t *testing.T) {
+	const fps = 25.0
+	// The grid ratio jumps at frame 50 (the grid cue's starved look) and
+	// stays up to frame 100.
+	ratio := func(i int) float64 {
+		if i >= 50 && i < 100 {
+			return 2.5
+		}
+		return 1.2
+	}
+	tests := []struct {
+		name         string
+		quant        func(int) float64
+		known        bool
+		pictureQuant bool
+		want         []span
+	}{
+		{"quantizer unknown (HEVC, hardware): the pictures judge", func(int) float64 { return 20 }, false, false, []span{{2, 4}}},
+		{"quantizer known and steady: no run", func(int) float64 { return 20 }, true, false, nil},
+		{"quantizer known and steady, picture_with_quant", func(int) float64 { return 20 }, true, true, []span{{2, 4}}},
+		{"the quantizer begins the run at 50 and releases at 75; the pictures hold it to 100", func(i int) float64 {
+			if i >= 50 && i < 75 {
+				return 40
+			}
+			return 20
+		}, true, false, []span{{2, 4}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			cfg := DefaultDetailLossConfig()
+			cfg.PictureWithQuant = tc.pictureQuant
+			d := NewDetailLossDetector(cfg, log.emit)
+			for i := range 150 {
+				f := gridFeature(ratio(i))
+				d.Video(float64(i)/fps, 1/fps, 0.5, 0, tc.quant(i), tc.known, &f, false)
+			}
+			d.Flush(6)
+			checkSpans(t, log.events, tc.want, 1e-9)
+		})
+	}
+}

@@ -169,6 +169,16 @@ var corpusClips = map[string][]corpusClip{
 		{ClassClean + "_soft", "friday", 1280, 720, "h264", "aac", 6, makeCleanSoft, ""},
 		{ClassClean + "_fade", "sintel", 1280, 720, "h264", "mp2", 6, makeCleanFade, "ts"},
 		{ClassClean + "_fade", "bgdvb", 1280, 720, "h264", "aac", 6, makeCleanFade, ""},
+		// Added with issue 13's third pass, before any result on them was
+		// seen: tune neighbours of the held split's misses (HEVC starved at
+		// 1080p, HEVC re-encoded freezes at 720p) and of its soft MPEG-2
+		// clean clip, from tune sources.
+		{ClassStarved, "bbb", 1920, 1080, "hevc", "pcm", 6, makeStarved, ""},
+		{ClassStarved, "ch1", 1920, 1080, "hevc", "aac", 6, makeStarved, ""},
+		{ClassFreezeRecoded, "sintel", 1280, 720, "hevc", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeRecoded, "bbb", 1280, 720, "hevc", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassClean + "_soft", "ch1", 720, 576, "mpeg2", "mp2", 6, makeCleanSoft, ""},
+		{ClassClean + "_soft", "friday", 640, 480, "mpeg2", "pcm", 6, makeCleanSoft, ""},
 	},
 	Held: {
 		{ClassStarved, "flower", 960, 540, "h264", "aac", 6, makeStarved, ""},
