@@ -15,7 +15,7 @@ type featureLog struct {
 }
 
 func newFeatureLog(a *detectors.Analyzer, w io.Writer) *featureLog {
-	fmt.Fprintln(w, "t,key,corrupt,black_share,centre_bright,mean_luma,freeze_mad,freeze_moved,block_score,block_band,picture_block_score,grid_ratio,detail,interior,texture")
+	fmt.Fprintln(w, "t,key,corrupt,black_share,centre_bright,mean_luma,freeze_mad,freeze_moved,block_score,block_band,picture_block_score,grid_ratio,detail,interior,texture,quant")
 	return &featureLog{Analyzer: a, w: w}
 }
 
@@ -28,8 +28,14 @@ func (l *featureLog) Video(cur, ref *detectors.VideoFrame) bool {
 	if f.Freeze.Valid {
 		mad, moved = f.Freeze.MAD(levels), f.Freeze.MovedShare()
 	}
-	fmt.Fprintf(l.w, "%.3f,%t,%t,%.4f,%.5f,%.4f,%.6f,%.4f,%.4f,%d,%.4f,%.4f,%.3f,%.3f,%.4f\n", cur.PTS, cur.KeyFrame, cur.Corrupt,
+	// quant: the picture's mean quantizer (H.264 QP scale), empty when
+	// the decoder does not export it.
+	quant := ""
+	if cur.HasQuant {
+		quant = fmt.Sprintf("%.2f", cur.Quant)
+	}
+	fmt.Fprintf(l.w, "%.3f,%t,%t,%.4f,%.5f,%.4f,%.6f,%.4f,%.4f,%d,%.4f,%.4f,%.3f,%.3f,%.4f,%s\n", cur.PTS, cur.KeyFrame, cur.Corrupt,
 		f.Black.BlackShare(), f.Black.CentreBrightShare(), f.Black.MeanLuma, mad, moved,
-		f.Block.Score(), f.Block.Band, f.Block.PictureScoreShare(), f.Block.GridRatio(), f.Block.Detail(), f.Block.Interior(), f.Block.Texture())
+		f.Block.Score(), f.Block.Band, f.Block.PictureScoreShare(), f.Block.GridRatio(), f.Block.Detail(), f.Block.Interior(), f.Block.Texture(), quant)
 	return keep
 }
