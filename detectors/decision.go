@@ -28,12 +28,14 @@ type Decision struct {
 	raised    bool
 	goodStart float64 // start of the good stretch while raised
 	inGood    bool
+	bridging  bool // the good stretch is bridged (Bridge) until the next Observe
 	now       float64
 }
 
 // Observe records that from time t on the condition is bad (or good).
 func (d *Decision) Observe(t float64, bad bool) {
 	d.Advance(t)
+	d.bridging = false
 	switch {
 	case bad:
 		if !d.inRun {
@@ -45,11 +47,23 @@ func (d *Decision) Observe(t float64, bad bool) {
 			d.inGood, d.goodStart = true, t
 		}
 		if d.ClearAfter <= 0 {
-			d.end(t)
+			d.end(d.goodStart) // t, or where a bridged stretch began
 		}
 	}
 	d.bad = bad
 	d.Advance(t) // a zero MinDuration raises at once
+}
+
+// Bridge records that from time t on the condition is absent but may come
+// back: a detector's own hysteresis. The run neither ends nor raises its
+// alarm until the next Observe; if that one is good, the run ends where
+// the bridged stretch began, whatever ClearAfter says.
+func (d *Decision) Bridge(t float64) {
+	d.Advance(t)
+	if d.inRun && !d.inGood {
+		d.inGood, d.goodStart = true, t
+	}
+	d.bad, d.bridging = false, d.inRun
 }
 
 // Advance tells the decision that media time has reached t with no change.
@@ -61,7 +75,7 @@ func (d *Decision) Advance(t float64) {
 		d.raised = true
 		d.emit(Event{Defect: d.Defect, State: Raised, Start: d.runStart})
 	}
-	if d.inRun && d.inGood && t-d.goodStart >= d.ClearAfter-eps {
+	if d.inRun && d.inGood && !d.bridging && t-d.goodStart >= d.ClearAfter-eps {
 		d.end(d.goodStart)
 	}
 }

@@ -81,3 +81,71 @@ func TestDecision(t *testing.T) {
 		})
 	}
 }
+
+type bridgeKind int
+
+const (
+	obsGood bridgeKind = iota
+	obsBad
+	obsBridge
+)
+
+type bridgeObs struct {
+	t    float64
+	kind bridgeKind
+}
+
+// TestDecisionBridge: Bridge, a detector's own hysteresis (ClearAfter 0).
+func TestDecisionBridge(t *testing.T) {
+	tests := []struct {
+		name string
+		min  float64
+		obs  []bridgeObs
+		end  float64
+		want []Event
+	}{
+		{
+			name: "a bridged stretch neither raises the alarm nor ends the run",
+			min:  1, obs: []bridgeObs{{0, obsBad}, {0.5, obsBridge}, {1.2, obsBridge}, {1.4, obsGood}}, end: 3,
+		},
+		{
+			name: "bad after a bridged stretch continues the run",
+			min:  1, obs: []bridgeObs{{0, obsBad}, {0.5, obsBridge}, {0.8, obsBad}, {2, obsGood}}, end: 3,
+			want: []Event{{State: Raised, Start: 0}, {State: Cleared, Start: 0, End: 2}},
+		},
+		{
+			name: "a raised run that does not come back ends where the bridge began",
+			min:  0.5, obs: []bridgeObs{{0, obsBad}, {1, obsBridge}, {1.3, obsGood}}, end: 3,
+			want: []Event{{State: Raised, Start: 0}, {State: Cleared, Start: 0, End: 1}},
+		},
+		{
+			name: "a bridge at the end of the input ends the alarm where it began",
+			min:  0.5, obs: []bridgeObs{{0, obsBad}, {1, obsBridge}}, end: 3,
+			want: []Event{{State: Raised, Start: 0}, {State: Cleared, Start: 0, End: 1}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []Event
+			d := Decision{Defect: "x", MinDuration: tc.min, Emit: func(e Event) { got = append(got, e) }}
+			for _, o := range tc.obs {
+				if o.kind == obsBridge {
+					d.Bridge(o.t)
+				} else {
+					d.Observe(o.t, o.kind == obsBad)
+				}
+				d.Advance(o.t + 0.01)
+			}
+			d.Flush(tc.end)
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				g, w := got[i], tc.want[i]
+				if g.State != w.State || math.Abs(g.Start-w.Start) > 1e-9 || math.Abs(g.End-w.End) > 1e-9 {
+					t.Errorf("event %d: got %v, want %v", i, g, w)
+				}
+			}
+		})
+	}
+}

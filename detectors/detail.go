@@ -196,9 +196,6 @@ type DetailLossDetector struct {
 	// The quantizer cue, and the highest rise it saw in the current run.
 	quant quantCue
 	qpeak float64
-	// pictureCue: a picture cue judged a frame starved since the quantizer
-	// cue's current stretch of finer pictures began.
-	pictureCue bool
 }
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
@@ -228,8 +225,7 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 		quantOn = d.quant.unknown(&d.cfg, t, dur)
 	}
 	if f.Positions == 0 || dur <= 0 {
-		d.dec.Observe(t, quantOn && !blocky)
-		d.dec.Advance(t + dur)
+		d.observe(t, dur, quantOn && !blocky, false)
 		return
 	}
 	r := f.GridRatio()
@@ -249,11 +245,8 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 		// The quantizer judges this stream (see DetailLossConfig).
 		grid, drop, slow, collapse = false, false, false, false
 	}
-	if d.quant.low == 0 {
-		d.pictureCue = false
-	}
-	d.pictureCue = d.pictureCue || grid || drop || slow || collapse
-	starved := grid || drop || slow || collapse || quantOn
+	picture := grid || drop || slow || collapse
+	starved := picture || quantOn
 	bad := starved && !blocky
 	// The short level follows detail, and the long one once it is starved.
 	dtau := d.cfg.DropWindow
@@ -281,12 +274,19 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 	if !starved {
 		d.followCollapse(dur, f)
 	}
-	if !bad && d.quant.ended && !d.pictureCue {
-		// The quantizer cue bridged finer pictures that did not come back
-		// starved: the run ended on the first of them.
-		t = d.quant.lowSince
+	d.observe(t, dur, bad, picture)
+}
+
+// observe passes a frame's verdict to the decision: a frame starved only by
+// the quantizer cue's hold (a finer picture inside a starved stretch) is
+// bridged, so that it neither raises the alarm nor ends the run, and a run
+// that does not come back ends on the first such picture.
+func (d *DetailLossDetector) observe(t, dur float64, bad, picture bool) {
+	if bad && !picture && d.quant.low > 0 {
+		d.dec.Bridge(t)
+	} else {
+		d.dec.Observe(t, bad)
 	}
-	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
 }
 

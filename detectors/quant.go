@@ -41,15 +41,11 @@ type quantCue struct {
 	on      bool
 	base    float64 // the level a run began from
 	low     float64 // seconds below the release level inside a run
-	// lowSince is the time of the first picture of that stretch; ended
-	// says the run ended on the picture just observed.
-	lowSince float64
-	ended    bool
 }
 
 // reset forgets the stream's level (a new encoder, or no quantizer).
 func (c *quantCue) reset() {
-	c.n, c.next, c.seen, c.on, c.low, c.ended = 0, 0, 0, false, 0, false
+	c.n, c.next, c.seen, c.on, c.low = 0, 0, 0, false, 0
 }
 
 // level returns the coarsest quantizer of the pictures from t0 to before t1.
@@ -76,7 +72,6 @@ func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, floa
 	if c.n > 0 && t < c.t[(c.next-1+quantRing)%quantRing] {
 		c.reset() // time went back (a new input): a new level
 	}
-	c.ended = false
 	switch {
 	case !c.on:
 		if lv, ok := c.level(t-cfg.QuantWindow, t-quantRise); ok && c.seen >= quantWarmup && q >= cfg.QuantFloor && q-lv >= cfg.QuantJump {
@@ -85,7 +80,7 @@ func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, floa
 	case q >= c.base+cfg.QuantJump/2:
 		c.low = 0
 	default:
-		c.finer(cfg, t, dur)
+		c.finer(cfg, dur)
 	}
 	c.seen += dur
 	if c.on {
@@ -103,20 +98,17 @@ func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, floa
 // flushed picture; a hardware or HEVC decoder after a switch): inside a
 // run it counts as a finer one.
 func (c *quantCue) unknown(cfg *DetailLossConfig, t, dur float64) bool {
-	c.ended = false
 	if c.on {
-		c.finer(cfg, t, dur)
+		c.finer(cfg, dur)
 	}
 	return c.on
 }
 
 // finer counts a picture under the release level inside a run: the run
-// ends once they last longer than QuantHold.
-func (c *quantCue) finer(cfg *DetailLossConfig, t, dur float64) {
-	if c.low == 0 {
-		c.lowSince = t
-	}
+// ends once they last longer than QuantHold (the detector bridges them
+// meanwhile, see DetailLossDetector.observe).
+func (c *quantCue) finer(cfg *DetailLossConfig, dur float64) {
 	if c.low += dur; c.low > cfg.QuantHold {
-		c.on, c.ended = false, true
+		c.on, c.low = false, 0
 	}
 }

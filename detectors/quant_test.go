@@ -80,6 +80,15 @@ func TestDetailLossQuant(t *testing.T) {
 		{"always coarse: no jump", func(i int) float64 { return 40 + float64(i%3) }, nil, nil},
 		{"a jump at the start, before the level is known", zone(3, 60, 40), nil, nil},
 		{"a single coarse picture", zone(50, 51, 45), nil, nil},
+		// A CBR encoder's brief starvation after a cut: 0.2 s, then finer
+		// pictures; the hold bridges them without raising the alarm.
+		{"0.2 s starved, then fine: under min_duration", zone(50, 56, 40), nil, nil},
+		{"0.4 s starved, a fine key frame, 0.2 s starved: one run", func(i int) float64 {
+			if i >= 50 && i < 68 && i != 62 {
+				return 40
+			}
+			return crf(i)
+		}, nil, []span{{50 / fps, 68 / fps}}},
 		{"quantizers unknown from the jump on", zone(50, 100, 40), func(i int) bool { return i < 50 }, nil},
 		{"quantizers lost inside a run (a decoder switch): it ends where they stopped", zone(40, 150, 40),
 			func(i int) bool { return i < 80 }, []span{{40 / fps, 80 / fps}}},
