@@ -221,6 +221,10 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 	case dur <= 0:
 	case hasQuant:
 		quantOn, rise = d.quant.observe(&d.cfg, t, dur, quant)
+		if on, _ := d.dec.Pending(); d.quant.started && d.quant.began < t && !on && !blocky {
+			// The run began on pictures already passed (see quantBack).
+			d.dec.Observe(d.quant.began, true)
+		}
 	default:
 		quantOn = d.quant.unknown(&d.cfg, t, dur)
 	}

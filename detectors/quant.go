@@ -29,6 +29,15 @@ const quantRing = 256
 // quantRise is how long a jump may take (see above), in seconds.
 const quantRise = 0.2
 
+// quantBack is the share of QuantJump above the level at which the
+// pictures just before a run's first one (inside quantRise) already count
+// as starved: x264 gives the B-frames that open a zone quantizers between
+// those of the P-frames on either side (28, 38, then 48 from a level of 27
+// on a synthetic picture), so the jump is seen a frame or two after the
+// zone's first picture; its run starts back on the first of those pictures
+// two thirds of the way up and at QuantFloor.
+const quantBack = 2.0 / 3
+
 // quantWarmup is the video the cue needs before it judges (a stream's
 // first key frame is coded finer than what follows).
 const quantWarmup = 0.5
@@ -41,6 +50,10 @@ type quantCue struct {
 	on      bool
 	base    float64 // the level a run began from
 	low     float64 // seconds below the release level inside a run
+	// began is the time of a run's first picture, set on the picture that
+	// began it (see quantBack), and started says this picture did.
+	began   float64
+	started bool
 }
 
 // reset forgets the stream's level (a new encoder, or no quantizer).
@@ -72,10 +85,12 @@ func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, floa
 	if c.n > 0 && t < c.t[(c.next-1+quantRing)%quantRing] {
 		c.reset() // time went back (a new input): a new level
 	}
+	c.started = false
 	switch {
 	case !c.on:
 		if lv, ok := c.level(t-cfg.QuantWindow, t-quantRise); ok && c.seen >= quantWarmup && q >= cfg.QuantFloor && q-lv >= cfg.QuantJump {
 			c.on, c.base, c.low = true, lv, 0
+			c.started, c.began = true, c.back(t, max(lv+quantBack*cfg.QuantJump, cfg.QuantFloor))
 		}
 	case q >= c.base+cfg.QuantJump/2:
 		c.low = 0
@@ -94,10 +109,25 @@ func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, floa
 	return false, 0
 }
 
+// back returns the time of the first of the pictures just before t (inside
+// quantRise, without a break) at or above q, or t.
+func (c *quantCue) back(t, q float64) float64 {
+	first := t
+	for i := range c.n {
+		j := (c.next - 1 - i + quantRing) % quantRing
+		if c.t[j] <= t-quantRise || c.q[j] < q {
+			break
+		}
+		first = c.t[j]
+	}
+	return first
+}
+
 // unknown passes a picture whose quantizer is unknown (a decoder's last,
 // flushed picture; a hardware or HEVC decoder after a switch): inside a
 // run it counts as a finer one.
 func (c *quantCue) unknown(cfg *DetailLossConfig, t, dur float64) bool {
+	c.started = false
 	if c.on {
 		c.finer(cfg, dur)
 	}

@@ -71,6 +71,20 @@ func TestDetailLossQuant(t *testing.T) {
 			}
 			return 8
 		}, nil, nil},
+		// x264 opening a zone with B-frames (testsrc2, TestStarvedZone's
+		// picture with B-frames): 28, 38, 48 from a level of 27, the zone's
+		// first frame at 50: the run starts on the first picture two thirds
+		// of the way up and at quant_floor (51), not on the one that
+		// jumped (52).
+		{"B-frames opening a zone", func(i int) float64 {
+			switch {
+			case i < 50:
+				return crf(i) + 9*float64(i%3/2) // B-frames 9 coarser: 27
+			case i < 53:
+				return []float64{28, 38, 48}[i-50]
+			}
+			return 46 + float64(i%3)
+		}, nil, []span{{51 / fps, 5}}},
 		{"a jump under quant_jump", func(i int) float64 {
 			if i >= 50 && i < 100 {
 				return 34 + float64(i%2)
