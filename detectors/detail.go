@@ -216,7 +216,7 @@ const detailWarmup = 0.5
 func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQuant bool, f *BlockFeature, blocky bool) {
 	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
 	d.luma, d.haveLuma = meanLuma, true
-	quantOn, rise := false, 0.0
+	quantOn, rise, backdated := false, 0.0, false
 	switch {
 	case dur <= 0:
 	case hasQuant:
@@ -224,6 +224,7 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 		if on, _ := d.dec.Pending(); d.quant.started && d.quant.began < t && !on && !blocky {
 			// The run began on pictures already passed (see quantBack).
 			d.dec.Observe(d.quant.began, true)
+			backdated = true
 		}
 	default:
 		quantOn = d.quant.unknown(&d.cfg, t, dur)
@@ -269,7 +270,7 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 	d.llevel += (ld - d.llevel) * min(1, dur/max(tau, dur))
 	d.seen += dur
 	if bad {
-		if on, _ := d.dec.Pending(); !on {
+		if on, _ := d.dec.Pending(); !on || backdated {
 			d.peak, d.base, d.qpeak = 0, math.Exp(d.level), 0
 		}
 		d.peak = max(d.peak, rel, math.Exp(d.dlevel-ld), math.Exp(d.llevel-ld), fall)

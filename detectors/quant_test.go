@@ -201,3 +201,37 @@ func TestDetailLossQuantJudges(t *testing.T) {
 		})
 	}
 }
+
+// TestDetailLossQuantValuesPerRun: each run's event carries its own
+// quant_rise, also when its start was set back (quantBack).
+func TestDetailLossQuantValuesPerRun(t *testing.T) {
+	const fps = 25.0
+	quant := func(i int) float64 {
+		switch {
+		case i >= 30 && i < 60: // a steep zone: rise 26
+			return 50
+		case i == 99: // opening the second zone: 10 up (under quant_jump), at quant_floor
+			return 34
+		case i >= 100 && i < 130: // rise 16
+			return 40
+		}
+		return 24
+	}
+	var log eventLog
+	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+	f := gridFeature(1.1)
+	for i := range 175 {
+		d.Video(float64(i)/fps, 1/fps, 0.5, 0, quant(i), true, &f, false)
+	}
+	d.Flush(7)
+	checkSpans(t, log.events, []span{{30 / fps, 60 / fps}, {99 / fps, 130 / fps}}, 1e-9)
+	var rises []float64
+	for _, e := range log.events {
+		if e.State == Cleared {
+			rises = append(rises, e.Values["quant_rise"])
+		}
+	}
+	if len(rises) != 2 || math.Abs(rises[0]-26) > 0.01 || math.Abs(rises[1]-16) > 0.01 {
+		t.Errorf("quant_rise per run %v, want [26 16]", rises)
+	}
+}
