@@ -69,15 +69,7 @@ func TestDecision(t *testing.T) {
 				d.Advance(o.t + 0.01)
 			}
 			d.Flush(tc.end)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				g, w := got[i], tc.want[i]
-				if g.State != w.State || math.Abs(g.Start-w.Start) > 1e-9 || math.Abs(g.End-w.End) > 1e-9 {
-					t.Errorf("event %d: got %v, want %v", i, g, w)
-				}
-			}
+			checkDecisionEvents(t, got, tc.want)
 		})
 	}
 }
@@ -137,15 +129,22 @@ func TestDecisionBridge(t *testing.T) {
 				d.Advance(o.t + 0.01)
 			}
 			d.Flush(tc.end)
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %v, want %v", got, tc.want)
-			}
-			for i := range got {
-				g, w := got[i], tc.want[i]
-				if g.State != w.State || math.Abs(g.Start-w.Start) > 1e-9 || math.Abs(g.End-w.End) > 1e-9 {
-					t.Errorf("event %d: got %v, want %v", i, g, w)
-				}
-			}
+			checkDecisionEvents(t, got, tc.want)
 		})
+	}
+}
+
+// checkDecisionEvents compares a Decision's events with want: states,
+// starts and ends.
+func checkDecisionEvents(t *testing.T, got, want []Event) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range got {
+		g, w := got[i], want[i]
+		if g.State != w.State || math.Abs(g.Start-w.Start) > 1e-9 || math.Abs(g.End-w.End) > 1e-9 {
+			t.Errorf("event %d: got %v, want %v", i, g, w)
+		}
 	}
 }
