@@ -176,7 +176,19 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 // poll waits until the page's expression is true.
 func poll(t *testing.T, ctx context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(20*time.Millisecond))); err != nil {
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(time.Until(deadline)), chromedp.WithPollingInterval(20*time.Millisecond)))
+		// A navigation that replaces the page's JavaScript context while the
+		// poll starts fails it at once ("Cannot find context with specified
+		// id"): poll the new page, within the same deadline.
+		if err != nil && strings.Contains(err.Error(), "Cannot find context with specified id") && time.Until(deadline) > 20*time.Millisecond {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		if err == nil {
+			return
+		}
 		dump, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText.slice(0, 3000)`))
 		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " " + document.documentElement.outerHTML.slice(0, 500)`))
 		t.Fatalf("%s: not within %s (%v); the page says:\n%s\n%s", what, timeout, err, dump, html)
