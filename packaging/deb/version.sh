@@ -6,7 +6,8 @@
 #   v1.2.3                 -> 1.2.3
 #   v1.2.3-rc.1            -> 1.2.3~rc.1            (pre-release: sorts before 1.2.3)
 #   v1.2.3-5-gabc1234      -> 1.2.3+git5.abc1234    (5 commits after the tag: after 1.2.3, before 1.2.4)
-#   abc1234 (no tag yet)   -> 0.0.0~git20250520.abc1234  (date of that commit, UTC)
+#   abc1234 (no tag yet)   -> 0.0.0~git20250520.abc1234  (date of that commit, UTC;
+#                             also a hash of digits only, such as 0859122)
 #   ...-dirty              -> ...+dirty, or .dirty after a +git part
 #
 # Anything else (e.g. "dev", when there is no git) is an error: a package
@@ -28,8 +29,19 @@ if [[ $v == *-dirty ]]; then
   v=${v%-dirty}
 fi
 
+# is_commit: an abbreviated hash of this repository that no tag is named
+# after. Checked first: a hash of digits only (0859122) reads as a version.
+is_commit() {
+  [[ $1 =~ ^[0-9a-f]{7,40}$ ]] || return 1
+  ! git rev-parse -q --verify "refs/tags/$1" >/dev/null 2>&1 &&
+    git cat-file -e "$1^{commit}" 2>/dev/null
+}
+
 semver='([0-9]+(\.[0-9]+)*)(-([0-9A-Za-z.]+))?'
-if [[ $v =~ ^v?${semver}-([0-9]+)-g([0-9a-f]+)$ ]]; then
+if is_commit "$v"; then
+  date=$(TZ=UTC git show -s --format=%cd --date=format-local:%Y%m%d "$v")
+  out="0.0.0~git${date}.${v}"
+elif [[ $v =~ ^v?${semver}-([0-9]+)-g([0-9a-f]+)$ ]]; then
   # A tag plus commits: git describe's long form.
   out=${BASH_REMATCH[1]}
   [ -n "${BASH_REMATCH[4]}" ] && out+="~${BASH_REMATCH[4]}"

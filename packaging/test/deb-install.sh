@@ -125,7 +125,7 @@ skip() {
 # ---- the upgrade package, built first (fails fast) --------------------------
 deb1_version=$(dpkg-deb -f "$deb1" Version)
 major=${deb1_version%%[.~+]*}
-bin2="v$((major + 1)).0.0-upgradetest"
+bin2="v$((10#$major + 1)).0.0-upgradetest"  # 10#: a leading 0 is not octal
 mkdir -p "$cache"
 work=$(mktemp -d "$cache/run.XXXXXX")
 root=$work/root
