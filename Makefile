@@ -51,6 +51,8 @@ test: deps fmt-check vet cuda-check test-package portable test-release
 	STREAMQC_REQUIRE_CHROMIUM=1 STREAMQC_ARTIFACTS=$(CURDIR)/build/artifacts \
 	STREAMQC_PORTABLE_BIN=$(CURDIR)/$(PORTABLE_BIN) STREAMQC_REQUIRE_PORTABLE=1 \
 	$(GOTESTSUM) --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -timeout 20m ./... ./testdata/clips
+	$(GO) vet -tags purego ./detectors
+	$(GO) test -tags purego -count=1 ./detectors  # the SWAR loops that builds other than amd64 run
 
 # Short fuzzing of the parsers of untrusted input (the seed corpora run in `make test`).
 fuzz: deps

@@ -80,15 +80,15 @@ func MeasureBlack(f *VideoFrame, pixelThreshold float64, rowStep int, out *Black
 		for y := 0; y < f.Height; y += rowStep {
 			row := f.Y[y*f.Stride : y*f.Stride+f.Width]
 			if y >= cy0 && y < cy1 {
-				b, s := blackWords(row[:cx0], n)
-				b2, s2, c := blackWordsCentre(row[cx0:cx1], n)
-				b3, s3 := blackWords(row[cx1:w8], n)
+				b, s := blackSpan(row[:cx0], n)
+				b2, s2, c := blackSpanCentre(row[cx0:cx1], n)
+				b3, s3 := blackSpan(row[cx1:w8], n)
 				out.Black += b + b2 + b3
 				sum += s + s2 + s3
 				out.CentreBright += c
 				out.Centre += cx1 - cx0
 			} else {
-				b, s := blackWords(row[:w8], n)
+				b, s := blackSpan(row[:w8], n)
 				out.Black += b
 				sum += s
 			}

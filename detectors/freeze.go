@@ -155,9 +155,10 @@ func MeasureFreeze(cur, prev *VideoFrame, rowStep int, cellFloor float64, out *F
 	out.SAD = sad
 }
 
-// cell8 returns the signed and absolute difference sums of one 8-bit cell,
-// eight samples per word (SWAR, as sadRow).
-func cell8(cur, prev *VideoFrame, cx, y0, y1, rowStep int) (int64, uint64) {
+// cell8SWAR returns the signed and absolute difference sums of one 8-bit
+// cell, eight samples per word (SWAR, as sadRow): the sum of the current
+// samples less the sum of the previous ones, and their SAD.
+func cell8SWAR(cur, prev *VideoFrame, cx, y0, y1, rowStep int) (int64, uint64) {
 	const (
 		m16 = 0x00ff00ff00ff00ff
 		h16 = 0x0100010001000100
