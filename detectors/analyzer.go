@@ -308,7 +308,7 @@ func (a *Analyzer) Video(cur, ref *VideoFrame) (keepRef bool) {
 		if fz := &a.feat.Freeze; a.freeze != nil && fz.Valid && fz.Pixels > 0 {
 			motion = float64(fz.SAD) / float64(fz.Pixels)
 		}
-		a.detail.Video(t, dur, a.feat.Black.MeanLuma, motion, cur.Quant, cur.HasQuant, &a.feat.Block, a.block != nil && a.block.Raised())
+		a.detail.Video(t, dur, a.feat.Black.MeanLuma, motion, cur.Quant, cur.HasQuant, cur.QuantSlice, &a.feat.Block, a.block != nil && a.block.Raised())
 	}
 	if a.avsync != nil {
 		a.avsync.Video(t, dur, a.feat.Black.MeanLuma)

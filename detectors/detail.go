@@ -213,7 +213,11 @@ const detailWarmup = 0.5
 // 8-bit levels, FreezeFeature; 0 or less: unknown), and its quantizer
 // (VideoFrame.Quant, when hasQuant); blocky says the blockiness alarm
 // already covers the frame (one defect, one alarm).
-func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQuant bool, f *BlockFeature, blocky bool) {
+//
+// sliceQuant says the quantizer is the slice headers' base level (HEVC),
+// not every block's: an encoder may leave it still and starve through its
+// per-block deltas, so the picture cues keep judging such a stream.
+func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQuant, sliceQuant bool, f *BlockFeature, blocky bool) {
 	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
 	d.luma, d.haveLuma = meanLuma, true
 	quantOn, rise, backdated := false, 0.0, false
@@ -246,7 +250,7 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 	drop := d.seen >= detailWarmup && math.Exp(d.dlevel-ld) >= d.cfg.Drop && (on || lr-d.level >= collapseRise)
 	slow := d.seen >= detailWarmup && math.Exp(d.llevel-ld) >= d.cfg.SlowDrop && rel >= d.cfg.SlowFactor
 	collapse, fall := d.collapse(dur, meanLuma, motion, cut, f)
-	if hasQuant && !d.cfg.PictureWithQuant && !on {
+	if hasQuant && !sliceQuant && !d.cfg.PictureWithQuant && !on {
 		// The quantizer judges this stream (see DetailLossConfig).
 		grid, drop, slow, collapse = false, false, false, false
 	}

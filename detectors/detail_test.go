@@ -102,7 +102,7 @@ func TestDetailLossDetector(t *testing.T) {
 					// collapse cue sees only the ratio's rise (under collapse).
 					f = gridFeature(tc.ratio(i))
 				}
-				d.Video(float64(i)/fps, 1.0/fps, tc.luma(i), 0, 0, false, &f, tc.blocky != nil && tc.blocky(i))
+				d.Video(float64(i)/fps, 1.0/fps, tc.luma(i), 0, 0, false, false, &f, tc.blocky != nil && tc.blocky(i))
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -183,7 +183,7 @@ func TestDetailLossDrop(t *testing.T) {
 				if strings.HasPrefix(tc.name, "flat picture") {
 					luma = 0.04 // under collapseDark: the collapse cue does not judge it
 				}
-				d.Video(float64(i)/25, 1.0/25, luma, 0, 0, false, &f, false)
+				d.Video(float64(i)/25, 1.0/25, luma, 0, 0, false, false, &f, false)
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -289,7 +289,7 @@ func TestDetailLossCollapse(t *testing.T) {
 			for i := 0; i < 150; i++ {
 				fr := tc.frame(i)
 				f := collapseFeature(fr.in, fr.tex, fr.r)
-				d.Video(float64(i)/25, 1.0/25, fr.luma, fr.motion, 0, false, &f, false)
+				d.Video(float64(i)/25, 1.0/25, fr.luma, fr.motion, 0, false, false, &f, false)
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -314,7 +314,7 @@ func TestDetailLossSlow(t *testing.T) {
 			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 			for i := 0; i < 100; i++ {
 				f := detailFeature(tc.ratio(i), fall(i))
-				d.Video(float64(i)/25, 1.0/25, 0.5, 0, 0, false, &f, false)
+				d.Video(float64(i)/25, 1.0/25, 0.5, 0, 0, false, false, &f, false)
 			}
 			d.Flush(4)
 			if got := len(log.events) > 0; got != tc.want {
@@ -332,8 +332,8 @@ func TestDetailLossBadInput(t *testing.T) {
 	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 	for i := 0; i < 100; i++ {
 		f := BlockFeature{} // no positions: a picture too small to measure
-		d.Video(float64(i)/25, 1.0/25, 0.5, 0, 0, false, &f, false)
-		d.Video(float64(i)/25, 0, 0.5, 0, 0, false, &f, false)
+		d.Video(float64(i)/25, 1.0/25, 0.5, 0, 0, false, false, &f, false)
+		d.Video(float64(i)/25, 0, 0.5, 0, 0, false, false, &f, false)
 	}
 	d.Flush(4)
 	if len(log.events) != 0 {
@@ -349,7 +349,7 @@ func BenchmarkDetailLossDecision(b *testing.B) {
 	b.ReportAllocs()
 	t, i := 0.0, 0
 	for b.Loop() {
-		d.Video(t, 0.04, 0.5, 0, 18+float64(i%3), true, &f, false)
+		d.Video(t, 0.04, 0.5, 0, 18+float64(i%3), true, false, &f, false)
 		t += 0.04
 		i++
 	}

@@ -38,9 +38,13 @@ type VideoFrame struct {
 	// Quant is the picture's mean quantizer as its bitstream coded it, on
 	// H.264's QP scale (the step doubles every 6; MPEG-2's quantiser_scale
 	// q maps to 7 + 6 log2 q), when HasQuant: software H.264 and MPEG-1/2
-	// decoders export it, hardware decoders and HEVC do not.
-	Quant    float64
-	HasQuant bool
+	// decoders export it (every block's), hardware decoders do not. For HEVC
+	// media/ reads it from the slice headers, whichever decoder runs: then
+	// QuantSlice is set, as it is the slices' base level (HEVC's QP scale is
+	// H.264's) and per-block deltas are not seen.
+	Quant      float64
+	HasQuant   bool
+	QuantSlice bool
 }
 
 // LumaRange returns the nominal black and white levels of the frame's luma in

@@ -121,7 +121,7 @@ func TestDetailLossQuant(t *testing.T) {
 			f := gridFeature(1.1)
 			for i := range 150 {
 				known := tc.known == nil || tc.known(i)
-				d.Video(float64(i)/fps, 1/fps, 0.5, 0, tc.quant(i), known, &f, false)
+				d.Video(float64(i)/fps, 1/fps, 0.5, 0, tc.quant(i), known, false, &f, false)
 			}
 			d.Flush(5)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -141,10 +141,10 @@ func TestDetailLossQuantTimeBack(t *testing.T) {
 	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 	f := gridFeature(1.1)
 	for i := range 60 {
-		d.Video(float64(i)/25, 0.04, 0.5, 0, 15, true, &f, false)
+		d.Video(float64(i)/25, 0.04, 0.5, 0, 15, true, false, &f, false)
 	}
 	for i := range 60 {
-		d.Video(float64(i)/25, 0.04, 0.5, 0, 40, true, &f, false)
+		d.Video(float64(i)/25, 0.04, 0.5, 0, 40, true, false, &f, false)
 	}
 	d.Flush(2.4)
 	if len(log.events) != 0 {
@@ -173,18 +173,28 @@ func TestDetailLossQuantJudges(t *testing.T) {
 		name         string
 		quant        func(int) float64
 		known        bool
+		slice        bool
 		pictureQuant bool
 		want         []span
 	}{
-		{"quantizer unknown (HEVC, hardware): the pictures judge", func(int) float64 { return 20 }, false, false, []span{{2, 4}}},
-		{"quantizer known and steady: no run", func(int) float64 { return 20 }, true, false, nil},
-		{"quantizer known and steady, picture_with_quant", func(int) float64 { return 20 }, true, true, []span{{2, 4}}},
+		{"quantizer unknown (hardware H.264): the pictures judge", func(int) float64 { return 20 }, false, false, false, []span{{2, 4}}},
+		// An encoder that starves through per-block deltas leaves the
+		// slices' base level still: the pictures judge too.
+		{"slice quantizer (HEVC), steady: the pictures judge", func(int) float64 { return 20 }, true, true, false, []span{{2, 4}}},
+		{"slice quantizer (HEVC) jumping at 50: the quantizer begins the run", func(i int) float64 {
+			if i >= 50 && i < 100 {
+				return 51
+			}
+			return 27
+		}, true, true, false, []span{{2, 4}}},
+		{"quantizer known and steady: no run", func(int) float64 { return 20 }, true, false, false, nil},
+		{"quantizer known and steady, picture_with_quant", func(int) float64 { return 20 }, true, false, true, []span{{2, 4}}},
 		{"the quantizer begins the run at 50 and releases at 75; the pictures hold it to 100", func(i int) float64 {
 			if i >= 50 && i < 75 {
 				return 40
 			}
 			return 20
-		}, true, false, []span{{2, 4}}},
+		}, true, false, false, []span{{2, 4}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,7 +204,7 @@ func TestDetailLossQuantJudges(t *testing.T) {
 			d := NewDetailLossDetector(cfg, log.emit)
 			for i := range 150 {
 				f := gridFeature(ratio(i))
-				d.Video(float64(i)/fps, 1/fps, 0.5, 0, tc.quant(i), tc.known, &f, false)
+				d.Video(float64(i)/fps, 1/fps, 0.5, 0, tc.quant(i), tc.known, tc.slice, &f, false)
 			}
 			d.Flush(6)
 			checkSpans(t, log.events, tc.want, 1e-9)
@@ -221,7 +231,7 @@ func TestDetailLossQuantValuesPerRun(t *testing.T) {
 	d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
 	f := gridFeature(1.1)
 	for i := range 175 {
-		d.Video(float64(i)/fps, 1/fps, 0.5, 0, quant(i), true, &f, false)
+		d.Video(float64(i)/fps, 1/fps, 0.5, 0, quant(i), true, false, &f, false)
 	}
 	d.Flush(7)
 	checkSpans(t, log.events, []span{{30 / fps, 60 / fps}, {99 / fps, 130 / fps}}, 1e-9)
