@@ -159,13 +159,13 @@ func handVUI(maxSubLayersMinus1 int) []elem {
 		panic("handVUI: 3 sub-layers")
 	}
 	return cat(
-		[]elem{f(true), u(8, 255), u(16, 4), u(16, 3)},                        // aspect ratio: EXTENDED_SAR
-		[]elem{f(true), f(true)},                                              // overscan
+		[]elem{f(true), u(8, 255), u(16, 4), u(16, 3)},                         // aspect ratio: EXTENDED_SAR
+		[]elem{f(true), f(true)},                                               // overscan
 		[]elem{f(true), u(3, 5), f(false), f(true), u(8, 1), u(8, 1), u(8, 1)}, // video signal, colour description
-		[]elem{f(true), ue(1), ue(1)},                                         // chroma location
-		[]elem{f(false), f(false), f(true)},                                   // neutral chroma, field_seq, frame_field_info
-		[]elem{f(true), ue(2), ue(2), ue(4), ue(4)},                           // default display window
-		[]elem{f(true), u(32, 1001), u(32, 60000), f(true), ue(1), f(true)},   // timing, POC proportional, HRD
+		[]elem{f(true), ue(1), ue(1)},                                          // chroma location
+		[]elem{f(false), f(false), f(true)},                                    // neutral chroma, field_seq, frame_field_info
+		[]elem{f(true), ue(2), ue(2), ue(4), ue(4)},                            // default display window
+		[]elem{f(true), u(32, 1001), u(32, 60000), f(true), ue(1), f(true)},    // timing, POC proportional, HRD
 		hrd,
 		[]elem{f(true), f(false), f(true), f(true), ue(0), ue(2), ue(1), ue(15), ue(15)}, // bitstream restriction
 	)
@@ -193,9 +193,9 @@ func handCases() []handCase {
 			name: "IDR I slice", want: 30, typ: SliceI, slices: 1, depth: 8,
 			pkt: [][]byte{nalUnit(nalIDRWRADL, []elem{
 				f(true), f(false), ue(0), // first_slice_segment_in_pic_flag, no_output_of_prior_pics_flag, slice_pic_parameter_set_id
-				ue(2),              // slice_type I
+				ue(2),            // slice_type I
 				f(true), f(true), // slice_sao_luma_flag, slice_sao_chroma_flag
-				se(7), // slice_qp_delta: 26 - 3 + 7 = 30
+				se(7),        // slice_qp_delta: 26 - 3 + 7 = 30
 				se(0), se(0), // slice_cb_qp_offset, slice_cr_qp_offset (not read)
 			})},
 			mutant: [][]byte{nalUnit(nalIDRWRADL, []elem{f(true), f(false), ue(0), ue(2), f(true), se(7)})}, // no slice_sao_chroma_flag
@@ -204,12 +204,12 @@ func handCases() []handCase {
 			name: "CRA, extra bits, output flag, colour plane", want: 22, typ: SliceI, slices: 1, depth: 8,
 			pkt: [][]byte{nalUnit(nalCRA, []elem{
 				f(true), f(true), ue(1), // first, no_output_of_prior_pics_flag, PPS 1
-				u(3, 0b101),   // slice_reserved_flag[0..2]
-				ue(2),         // slice_type I
-				f(false),      // pic_output_flag
-				u(2, 2),       // colour_plane_id
-				u(8, 0),       // slice_pic_order_cnt_lsb
-				f(false),      // short_term_ref_pic_set_sps_flag: st_ref_pic_set(0) follows
+				u(3, 0b101),  // slice_reserved_flag[0..2]
+				ue(2),        // slice_type I
+				f(false),     // pic_output_flag
+				u(2, 2),      // colour_plane_id
+				u(8, 0),      // slice_pic_order_cnt_lsb
+				f(false),     // short_term_ref_pic_set_sps_flag: st_ref_pic_set(0) follows
 				ue(0), ue(0), // num_negative_pics, num_positive_pics
 				f(false), // slice_temporal_mvp_enabled_flag
 				f(true),  // slice_sao_luma_flag (ChromaArrayType 0: no chroma flag)
@@ -230,15 +230,15 @@ func handCases() []handCase {
 			// NumPicTotalCurr 2 and list_entry_l0 of 1 bit.
 			pkt: [][]byte{nalUnit(1, []elem{
 				f(true), ue(2), // first, PPS 2
-				ue(1),    // slice_type P
-				u(8, 37), // slice_pic_order_cnt_lsb
-				f(false), // short_term_ref_pic_set_sps_flag
+				ue(1),                          // slice_type P
+				u(8, 37),                       // slice_pic_order_cnt_lsb
+				f(false),                       // short_term_ref_pic_set_sps_flag
 				f(true), ue(1), f(true), ue(0), // inter_ref_pic_set_prediction_flag, delta_idx_minus1, delta_rps_sign, abs_delta_rps_minus1
 				f(true),           // j=0 used_by_curr_pic_flag
 				f(false), f(true), // j=1 not used, use_delta_flag
 				f(false), f(false), // j=2 neither
-				f(true),          // j=3 used
-				f(true),          // slice_temporal_mvp_enabled_flag
+				f(true),           // j=3 used
+				f(true),           // slice_temporal_mvp_enabled_flag
 				f(true), f(false), // SAO
 				f(true), ue(2), // num_ref_idx_active_override_flag, num_ref_idx_l0_active_minus1
 				f(true), u(1, 1), u(1, 0), u(1, 1), // ref_pic_list_modification_flag_l0, list_entry_l0[0..2]
@@ -260,9 +260,9 @@ func handCases() []handCase {
 			// one coded long-term picture (used) = 5: entries of 3 bits.
 			pkt: [][]byte{nalUnit(1, []elem{
 				f(true), ue(3), // first, PPS 3
-				ue(0),    // slice_type B
-				u(8, 50), // slice_pic_order_cnt_lsb
-				f(true),  // short_term_ref_pic_set_sps_flag (one set: no index)
+				ue(0),        // slice_type B
+				u(8, 50),     // slice_pic_order_cnt_lsb
+				f(true),      // short_term_ref_pic_set_sps_flag (one set: no index)
 				ue(3), ue(1), // num_long_term_sps, num_long_term_pics
 				u(2, 2), f(false), // lt_idx_sps[0] (Ceil(Log2(3)) bits), delta_poc_msb_present_flag
 				u(2, 1), f(true), ue(3), // lt_idx_sps[1], delta_poc_msb_cycle_lt
@@ -271,7 +271,7 @@ func handCases() []handCase {
 				f(true), ue(1), ue(0), // override: num_ref_idx_l0_active_minus1 1, l1 0
 				f(true), u(3, 4), u(3, 1), // ref_pic_list_modification_flag_l0, list_entry_l0[0..1]
 				f(true), u(3, 2), // ref_pic_list_modification_flag_l1, list_entry_l1[0]
-				f(false), // mvd_l1_zero_flag
+				f(false),      // mvd_l1_zero_flag
 				ue(6), se(-1), // luma_log2_weight_denom, delta_chroma_log2_weight_denom
 				f(true), f(false), f(false), f(true), // luma_weight_l0_flag[0..1], chroma_weight_l0_flag[0..1]
 				se(3), se(-20), // delta_luma_weight_l0[0], luma_offset_l0[0]
@@ -294,12 +294,12 @@ func handCases() []handCase {
 			name: "monochrome 10-bit P slice, high-precision weights, negative QP", want: -9, typ: SliceP, slices: 1, depth: 10,
 			pkt: [][]byte{nalUnit(1, []elem{
 				f(true), ue(4), ue(1), u(8, 3), // first, PPS 4, P, POC LSB
-				f(true),  // short_term_ref_pic_set_sps_flag
-				f(false), // slice_temporal_mvp_enabled_flag
-				f(true),  // slice_sao_luma_flag only
-				f(false), // no override: one L0 reference
-				ue(3),    // luma_log2_weight_denom (no chroma)
-				f(true),  // luma_weight_l0_flag[0] (no chroma flags)
+				f(true),         // short_term_ref_pic_set_sps_flag
+				f(false),        // slice_temporal_mvp_enabled_flag
+				f(true),         // slice_sao_luma_flag only
+				f(false),        // no override: one L0 reference
+				ue(3),           // luma_log2_weight_denom (no chroma)
+				f(true),         // luma_weight_l0_flag[0] (no chroma flags)
 				se(-7), se(400), // delta_luma_weight_l0, luma_offset_l0: beyond 127, within 2^9
 				ue(1),  // five_minus_max_num_merge_cand
 				se(-5), // 26 - 30 - 5 = -9 >= -QpBdOffsetY = -12
@@ -325,7 +325,7 @@ func handCases() []handCase {
 		{
 			name: "mean rounded half away from zero", want: -2, typ: SliceI, slices: 2, depth: 10,
 			pkt: [][]byte{
-				nalUnit(nalIDRNLP, []elem{f(true), f(false), ue(4), ue(2), f(true), se(3)}),            // -1
+				nalUnit(nalIDRNLP, []elem{f(true), f(false), ue(4), ue(2), f(true), se(3)}),           // -1
 				nalUnit(nalIDRNLP, []elem{f(false), f(false), ue(4), u(4, 4), ue(2), f(true), se(2)}), // -2
 			},
 		},
@@ -389,7 +389,7 @@ func handCases() []handCase {
 		},
 		{
 			name: "no slice", err: ErrNoPicture,
-			pkt:  [][]byte{nalUnit(35, []elem{u(3, 0)}), nalUnit(39, []elem{u(8, 5), u(8, 1), u(8, 0)})},
+			pkt: [][]byte{nalUnit(35, []elem{u(3, 0)}), nalUnit(39, []elem{u(8, 5), u(8, 1), u(8, 0)})},
 		},
 		{
 			name: "forbidden_zero_bit", err: ErrInvalid,
@@ -409,7 +409,7 @@ func handCases() []handCase {
 		},
 		{
 			name: "truncated slice", err: ErrTruncated,
-			pkt:  [][]byte{nalUnit(nalIDRWRADL, []elem{f(true), f(false), ue(0), ue(2)})[:3]},
+			pkt: [][]byte{nalUnit(nalIDRWRADL, []elem{f(true), f(false), ue(0), ue(2)})[:3]},
 		},
 	}
 }

@@ -161,9 +161,9 @@ func lengthPrefixed(size int, nals ...[]byte) []byte {
 // appearance.
 func hvcC(lengthSize int, nals ...[]byte) []byte {
 	b := []byte{
-		1,                      // configurationVersion
-		0x01,                   // general_profile_space, tier, profile_idc (Main)
-		0x60, 0, 0, 0,          // general_profile_compatibility_flags
+		1,             // configurationVersion
+		0x01,          // general_profile_space, tier, profile_idc (Main)
+		0x60, 0, 0, 0, // general_profile_compatibility_flags
 		0x90, 0, 0, 0, 0, 0, // general_constraint_indicator_flags
 		93,         // general_level_idc
 		0xf0, 0x00, // min_spatial_segmentation_idc
@@ -200,10 +200,10 @@ func hvcC(lengthSize int, nals ...[]byte) []byte {
 func ptl(maxNumSubLayersMinus1 int, profile, level []bool) []elem {
 	general := []elem{
 		u(2, 0), u(1, 0), u(5, 1), // general_profile_space, tier, profile_idc
-		u(32, 0x60000000),          // general_profile_compatibility_flag[j]
-		u(4, 0b1001),               // progressive, interlaced, non_packed, frame_only
-		u(43, 0),                   // general_reserved_zero_43bits
-		u(1, 0),                    // general_inbld_flag
+		u(32, 0x60000000), // general_profile_compatibility_flag[j]
+		u(4, 0b1001),      // progressive, interlaced, non_packed, frame_only
+		u(43, 0),          // general_reserved_zero_43bits
+		u(1, 0),           // general_inbld_flag
 	}
 	els := cat(general, []elem{u(8, 93)}) // general_level_idc
 	for i := 0; i < maxNumSubLayersMinus1; i++ {
@@ -273,8 +273,8 @@ type spsOpts struct {
 	lt                 [][2]int64
 	ltPresent          bool
 	tmvp, sao          bool
-	vui                []elem   // nil: no VUI
-	ext                []elem   // nil: sps_extension_present_flag 0
+	vui                []elem // nil: no VUI
+	ext                []elem // nil: sps_extension_present_flag 0
 }
 
 func baseSPS(id int64) spsOpts {
