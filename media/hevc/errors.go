@@ -1,0 +1,27 @@
+package hevc
+
+// Error is the type of the package's sentinel errors: constants, compared
+// with errors.Is (Extradata wraps them with %w; Last reports them as is).
+type Error string
+
+func (e Error) Error() string { return string(e) }
+
+const (
+	// ErrTruncated: the data ends inside a header (a NAL unit, an hvcC
+	// record, a length prefix past the end of a packet).
+	ErrTruncated Error = "hevc: data ends inside a header"
+	// ErrTooLong: a slice segment header runs past the parser's RBSP
+	// buffer (longer than any conforming header up to slice_qp_delta).
+	ErrTooLong Error = "hevc: slice segment header longer than the parser's buffer"
+	// ErrInvalid: a value outside the range ITU-T H.265 allows, or a
+	// forbidden combination (a P slice in an IRAP picture, a forbidden bit).
+	ErrInvalid Error = "hevc: value out of range"
+	// ErrUnsupported: syntax this parser does not read (screen content
+	// coding and 3D extensions, an unknown hvcC version, lengthSize 3).
+	ErrUnsupported Error = "hevc: unsupported syntax"
+	// ErrUnknownParameterSet: a slice refers to a PPS (or a PPS to an SPS)
+	// that was not received, or whose last version could not be read.
+	ErrUnknownParameterSet Error = "hevc: unknown parameter set"
+	// ErrNoPicture: the packet holds no independent slice segment.
+	ErrNoPicture Error = "hevc: no independent slice segment in the packet"
+)
