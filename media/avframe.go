@@ -19,7 +19,7 @@ typedef struct {
 	int width, height, format;
 	int depth, step, hw, plane_ok;
 	int full_range, key_frame, corrupt;
-	int64_t best_effort, pkt_duration;
+	int64_t best_effort, pts, pkt_duration;
 	int nb_samples, channels, sample_rate;
 	// dev_ok: a CUDA frame whose luma plane 0 (data0, a CUdeviceptr) the
 	// GPU backend reads in place; depth is its software format's.
@@ -133,6 +133,7 @@ static void sq_frame_view(const AVFrame *f, sq_frame *o) {
 	o->key_frame = f->key_frame;
 	o->corrupt = (f->flags & AV_FRAME_FLAG_CORRUPT) != 0 || f->decode_error_flags != 0;
 	o->best_effort = f->best_effort_timestamp;
+	o->pts = f->pts;
 	o->pkt_duration = f->pkt_duration;
 	o->nb_samples = f->nb_samples;
 	o->channels = f->ch_layout.nb_channels;

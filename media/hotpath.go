@@ -86,6 +86,11 @@ func decodeReason(code int) string {
 
 func (h hot) readFrame() int { return int(C.sq_read_frame(h.fc, h.pkt)) }
 
+// packetData is the read packet's payload, in place, and its pts.
+func (h hot) packetData() (unsafe.Pointer, int, int64) {
+	return unsafe.Pointer(h.pkt.data), int(h.pkt.size), int64(h.pkt.pts)
+}
+
 // sendPacket sends the session packet, or flushes when flush is true.
 func (h hot) sendPacket(c *C.AVCodecContext, flush bool) int {
 	p := h.pkt

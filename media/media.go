@@ -284,6 +284,7 @@ type decoder struct {
 	name   string
 	errs   *decoderErrors
 	handle cgo.Handle
+	slices *sliceQuant // HEVC: quantizers from the slice headers (nil otherwise)
 
 	frames  [2]*astiav.Frame // decoded, double-buffered: one is the reference picture
 	sw      [2]*astiav.Frame // hardware frames downloaded to host memory
@@ -562,6 +563,13 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 		return nil, fmt.Errorf("%w: stream %d: open %s decoder: %w", ErrInput, st.Index(), codec.Name(), err)
 	}
 	d.name = codec.Name() + " (" + hw + ")"
+	if track == detectors.VideoTrack && cp.CodecID() == astiav.CodecIDHevc {
+		// Software or hardware alike: the quantizer comes from the bitstream.
+		if d.slices, err = newSliceQuant(cp.ExtraData()); err != nil {
+			s.o.Logger.Warn("HEVC parameter sets unreadable: pictures get no quantizer until in-band ones come", "stream", st.Index(), "err", err)
+			d.slices, _ = newSliceQuant(nil)
+		}
+	}
 	for i := range d.frames {
 		d.frames[i] = astiav.AllocFrame()
 		d.sw[i] = astiav.AllocFrame()
@@ -725,6 +733,10 @@ func (s *session) packet(ctx context.Context) {
 		s.pace(ctx, t)
 	}
 	s.sink.Packet(d.track, t, s.pkt.Flags().Has(astiav.PacketFlagCorrupt))
+	if d.slices != nil {
+		data, size, pts := s.hot.packetData()
+		d.slices.packet(data, size, pts, astiav.NoPtsValue)
+	}
 	if code := s.hot.sendPacket(d.ccC, false); code < 0 && code != codeEagain && d.clean {
 		s.sink.DecodeError(t, decodeReason(code))
 	}
@@ -801,9 +813,9 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 			s.sink.DecodeError(d.nextT, "hwdownload: "+err.Error())
 			return
 		}
-		ts, key, corrupt, dur := d.info.best_effort, d.info.key_frame, d.info.corrupt, d.info.pkt_duration
+		ts, pts, key, corrupt, dur := d.info.best_effort, d.info.pts, d.info.key_frame, d.info.corrupt, d.info.pkt_duration
 		readFrame(sw, d.info)
-		d.info.best_effort, d.info.key_frame, d.info.corrupt, d.info.pkt_duration = ts, key, corrupt, dur
+		d.info.best_effort, d.info.pts, d.info.key_frame, d.info.corrupt, d.info.pkt_duration = ts, pts, key, corrupt, dur
 	}
 	v := &d.views[d.cur]
 	t := s.frameTime(d, int64(d.info.best_effort))
@@ -823,6 +835,10 @@ func (s *session) videoFrame(d *decoder, f *astiav.Frame) {
 		Stride: int(d.info.linesize0), BitDepth: int(d.info.depth), FullRange: d.info.full_range != 0,
 		KeyFrame: d.info.key_frame != 0, Corrupt: corrupt && d.clean,
 		Quant: float64(d.info.quant), HasQuant: d.info.quant_ok != 0,
+	}
+	if d.slices != nil && !v.HasQuant && int64(d.info.pts) != astiav.NoPtsValue {
+		v.Quant, v.HasQuant = d.slices.take(int64(d.info.pts))
+		v.QuantSlice = v.HasQuant
 	}
 	if device != 0 {
 		v.Device = device
