@@ -49,10 +49,12 @@ type sliceResult struct {
 
 // slice reads the slice segment header of a VCL NAL unit of type nalType
 // (the whole NAL unit, header included, emulation prevention in place) up to
-// slice_qp_delta. Only the first len(p.buf) bytes of RBSP are unescaped: a
-// header up to slice_qp_delta is at most about 850 bytes (a pred_weight_table
-// of 2 x 15 entries at 16 bits, 15 long-term pictures), the rest of the
-// slice is not read.
+// slice_qp_delta. Only the first len(p.buf) bytes of RBSP are unescaped,
+// the rest of the slice is not read: a conforming header up to
+// slice_qp_delta ends within 400 bytes (at most 15 reference pictures, each
+// long-term with its longest delta_poc_msb_cycle_lt: 120 bytes; a
+// pred_weight_table of at most 24 weight flags at 16 bits, 12 chroma entries
+// of 108 bits: 162 bytes; lists modification: 15 bytes; the rest about 30).
 func (p *Parser) slice(nal []byte, nalType int) (sliceResult, error) {
 	n, complete := unescape(p.buf[:], nal)
 	r := bitReader{b: p.buf[:n]}
