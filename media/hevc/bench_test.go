@@ -5,26 +5,39 @@ import (
 	"testing"
 )
 
-// benchPackets returns access units as a decoder loop sees them: a B
-// picture with long-term pictures, lists modification and a weight table
-// (the longest hand-built header), 2 slices of an I picture, each NAL unit
-// followed by 20 kB of slice data; and the same I picture with its SPS and
-// PPS in band, as a broadcast stream repeats them.
-func benchPackets() (b, i, iWithPS []byte) {
+// benchPacket is an access unit as a decoder loop sees it, with 4-byte
+// lengths, each slice NAL unit followed by 20 kB of slice data.
+type benchPacket struct {
+	name string
+	pkt  []byte
+	want int
+}
+
+// benchPackets returns: a B picture with long-term pictures, lists
+// modification and a weight table; a P picture whose header (243 bytes)
+// runs past the first 128 bytes read; 2 slices of an I picture; and the
+// same I picture with its SPS and PPS (scaling lists in both) in band, as a
+// broadcast stream repeats them.
+func benchPackets() []benchPacket {
 	rng := rand.New(rand.NewPCG(1, 2))
 	data := make([]byte, 20000)
 	for k := range data {
 		data[k] = byte(rng.UintN(256))
 	}
-	withData := func(nal []byte) []byte { return append(append([]byte(nil), nal...), escape(data)...) }
-	b = lengthPrefixed(4, withData(findHand("B slice, long-term pictures, lists modification, weights with chroma").pkt[0]))
-	var nals [][]byte
-	for _, n := range findHand("slice segments: dependent one skipped, mean rounded half up").pkt {
-		nals = append(nals, withData(n))
+	withData := func(nals ...[]byte) [][]byte {
+		var out [][]byte
+		for _, n := range nals {
+			out = append(out, append(append([]byte(nil), n...), escape(data)...))
+		}
+		return out
 	}
-	i = lengthPrefixed(4, nals...)
-	iWithPS = lengthPrefixed(4, append([][]byte{handSPS5, handPPS5}, nals...)...)
-	return b, i, iWithPS
+	islices := withData(findHand("slice segments: dependent one skipped, mean rounded half up").pkt...)
+	return []benchPacket{
+		{"B long-term refs weights", lengthPrefixed(4, withData(findHand("B slice, long-term pictures, lists modification, weights with chroma").pkt...)...), 46},
+		{"P 243-byte header", lengthPrefixed(4, withData(nalUnit(1, longHeader(15)))...), 51},
+		{"I 2 slices", lengthPrefixed(4, islices...), 32},
+		{"I 2 slices with SPS and PPS", lengthPrefixed(4, append([][]byte{handSPS5, handPPS5}, islices...)...), 32},
+	}
 }
 
 func findHand(name string) handCase {
@@ -37,12 +50,7 @@ func findHand(name string) handCase {
 }
 
 func BenchmarkPacket(b *testing.B) {
-	pb, pi, pps := benchPackets()
-	for _, bc := range []struct {
-		name string
-		pkt  []byte
-		want int
-	}{{"B long header", pb, 46}, {"I 2 slices", pi, 32}, {"I 2 slices with SPS and PPS", pps, 32}} {
+	for _, bc := range benchPackets() {
 		b.Run(bc.name, func(b *testing.B) {
 			var p Parser
 			if _, err := p.Extradata(hvcC(4, handParamSets...)); err == nil {
@@ -61,17 +69,17 @@ func BenchmarkPacket(b *testing.B) {
 // TestPacketAllocs: Packet allocates nothing once its parameter sets are
 // stored, in-band ones read again included.
 func TestPacketAllocs(t *testing.T) {
-	pb, pi, pps := benchPackets()
 	var p Parser
 	p.Extradata(hvcC(4, handParamSets...))
-	p.Packet(pps, 4) // the in-band SPS takes a slot, its predecessor becomes the scratch one
-	for _, pkt := range [][]byte{pb, pi, pps} {
+	pkts := benchPackets()
+	p.Packet(pkts[len(pkts)-1].pkt, 4) // the in-band SPS takes a slot, its predecessor becomes the scratch one
+	for _, bp := range pkts {
 		if n := testing.AllocsPerRun(50, func() {
-			if _, ok := p.Packet(pkt, 4); !ok {
-				t.Fatalf("not ok: %v", p.Last().Err)
+			if qp, ok := p.Packet(bp.pkt, 4); !ok || qp != bp.want {
+				t.Fatalf("%s: got %d, %v, %v", bp.name, qp, ok, p.Last().Err)
 			}
 		}); n != 0 {
-			t.Errorf("%g allocations per packet", n)
+			t.Errorf("%s: %g allocations per packet", bp.name, n)
 		}
 	}
 }
