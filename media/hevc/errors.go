@@ -21,7 +21,8 @@ const (
 	// coding and 3D extensions, an unknown hvcC version, lengthSize 3).
 	ErrUnsupported Error = "hevc: unsupported syntax"
 	// ErrUnknownParameterSet: a slice refers to a PPS (or a PPS to an SPS)
-	// that was not received, or whose last version could not be read.
+	// that was not received. (One whose last version could not be read
+	// makes its slices report that version's error.)
 	ErrUnknownParameterSet Error = "hevc: unknown parameter set"
 	// ErrNoPicture: the packet holds no independent slice segment.
 	ErrNoPicture Error = "hevc: no independent slice segment in the packet"
