@@ -65,6 +65,8 @@ fuzz: deps
 	$(GO) test ./firmware -run XXX -fuzz FuzzFirmwareVerify -fuzztime 30s
 	$(GO) test ./transport -run XXX -fuzz FuzzFeed -fuzztime 30s -fuzzminimizetime 100x  # minimizing its inputs is slow, not the parser
 	$(GO) test ./consumer/history -run XXX -fuzz FuzzRecorderPayloads -fuzztime 30s
+	$(GO) test ./media/hevc -run XXX -fuzz FuzzPacket -fuzztime 30s -fuzzminimizetime 100x
+	$(GO) test ./media/hevc -run XXX -fuzz FuzzExtradata -fuzztime 15s
 
 # CPU time of streamqc analyze next to FFmpeg's own detection filters (the
 # peer) and FFmpeg decoding alone (the floor), on 60 s 720p30 and 1080p30

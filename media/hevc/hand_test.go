@@ -131,9 +131,19 @@ var (
 	}())
 	handPPS9 = ppsNAL(basePPS(9, 12))
 
+	// SPS 10: long-term pictures, none in the SPS; 16 pictures of DPB.
+	// PPS 10: weighted_pred_flag.
+	handSPS10 = spsNAL(func() spsOpts {
+		o := baseSPS(10)
+		o.maxDecMinus1, o.ltPresent = 15, true
+		return o
+	}())
+	handPPS10 = ppsNAL(func() ppsOpts { o := basePPS(10, 10); o.weighted = true; return o }())
+
 	handParamSets = [][]byte{
 		handSPS0, handPPS0, handSPS1, handPPS1, handSPS2, handPPS2, handSPS3, handPPS3,
 		handSPS4, handPPS4, handSPS5, handPPS5, handSPS6, handPPS6, handSPS7, handPPS7, handPPS8, handPPS9,
+		handSPS10, handPPS10,
 	}
 )
 
@@ -342,6 +352,12 @@ func handCases() []handCase {
 			mutant: [][]byte{nalUnit(1, []elem{f(true), ue(6), ue(1), u(8, 9), f(true), u(1, 1), f(true), f(false), ue(0), se(-1)})},
 		},
 		{
+			name: "P slice, 15 long-term pictures, 15 weighted references: a header past the first 128 bytes read",
+			want: 51, typ: SliceP, slices: 1, depth: 8,
+			pkt:    [][]byte{nalUnit(1, longHeader(15))},
+			mutant: [][]byte{nalUnit(1, longHeader(14))},
+		},
+		{
 			name: "parameter sets in the packet",
 			want: 35, typ: SliceI, slices: 1, depth: 8, ps: [][]byte{},
 			pkt: [][]byte{
@@ -361,7 +377,7 @@ func handCases() []handCase {
 		},
 		{
 			name: "unknown PPS", err: ErrUnknownParameterSet,
-			pkt: [][]byte{nalUnit(nalIDRWRADL, []elem{f(true), f(false), ue(10), ue(2), f(true), f(true), se(0)})},
+			pkt: [][]byte{nalUnit(nalIDRWRADL, []elem{f(true), f(false), ue(11), ue(2), f(true), f(true), se(0)})},
 		},
 		{
 			name: "PPS of an unknown SPS", err: ErrUnknownParameterSet,
@@ -412,6 +428,35 @@ func handCases() []handCase {
 			pkt: [][]byte{nalUnit(nalIDRWRADL, []elem{f(true), f(false), ue(0), ue(2)})[:3]},
 		},
 	}
+}
+
+// longHeader writes a P slice header of PPS 10 of about 230 bytes: n
+// long-term pictures announced (num_long_term_pics), 15 written, each with
+// the longest delta_poc_msb_cycle_lt allowed (2^24 for 8-bit POC LSBs), 15
+// references with the most weight flags allowed (24: 8 luma, 8 chroma) at
+// their longest values. SliceQpY 51.
+func longHeader(n int64) []elem {
+	els := []elem{
+		f(true), ue(10), ue(1), u(8, 5), // first, PPS 10, P, POC LSB
+		f(false), ue(0), ue(0), // st_ref_pic_set(0): empty
+		ue(n), // num_long_term_pics (no num_long_term_sps: none in the SPS)
+	}
+	for i := 0; i < 15; i++ {
+		els = append(els, u(8, int64(100+i)), f(true), f(true), ue(1<<24)) // poc_lsb_lt, used_by_curr_pic_lt_flag, delta_poc_msb_present_flag, delta_poc_msb_cycle_lt
+	}
+	els = append(els, f(false), f(true), f(true)) // slice_temporal_mvp_enabled_flag, SAO
+	els = append(els, f(true), ue(14))            // num_ref_idx_l0_active_minus1 14
+	els = append(els, ue(7), se(0))               // luma_log2_weight_denom, delta_chroma_log2_weight_denom
+	for i := 0; i < 15; i++ {
+		els = append(els, f(i < 8)) // luma_weight_l0_flag[i]
+	}
+	for i := 0; i < 15; i++ {
+		els = append(els, f(i < 8)) // chroma_weight_l0_flag[i]
+	}
+	for i := 0; i < 8; i++ {
+		els = append(els, se(-128), se(-128), se(-128), se(-512), se(-128), se(-512))
+	}
+	return append(els, ue(4), se(25)) // five_minus_max_num_merge_cand, slice_qp_delta: 26 + 0 + 25
 }
 
 // readHand reads a case through a fresh Parser: the parameter sets as

@@ -8,7 +8,7 @@ import (
 
 // rbspBufSize bounds the RBSP of a slice segment header that Packet
 // unescapes (see Parser.slice): 1 KiB holds any conforming header up to
-// slice_qp_delta.
+// slice_qp_delta with room to spare.
 const rbspBufSize = 1024
 
 // maxParamSetSize bounds a parameter set NAL unit (the largest conforming

@@ -49,24 +49,37 @@ type sliceResult struct {
 
 // slice reads the slice segment header of a VCL NAL unit of type nalType
 // (the whole NAL unit, header included, emulation prevention in place) up to
-// slice_qp_delta. Only the first len(p.buf) bytes of RBSP are unescaped: a
-// header up to slice_qp_delta is at most about 850 bytes (a pred_weight_table
-// of 2 x 15 entries at 16 bits, 15 long-term pictures), the rest of the
-// slice is not read.
+// slice_qp_delta. The rest of the slice is not read, nor unescaped: first
+// the first sliceFirstRead bytes of RBSP, which hold most headers, then, if
+// the header runs past them, len(p.buf). A conforming header up to
+// slice_qp_delta ends within 400 bytes (at most 15 reference pictures, each
+// long-term with its longest delta_poc_msb_cycle_lt: 120 bytes; a
+// pred_weight_table of at most 24 weight flags at 16 bits, 12 chroma entries
+// of 108 bits: 162 bytes; lists modification: 15 bytes; the rest about 30).
 func (p *Parser) slice(nal []byte, nalType int) (sliceResult, error) {
-	n, complete := unescape(p.buf[:], nal)
-	r := bitReader{b: p.buf[:n]}
-	res, err := p.sliceHeader(&r, nalType)
-	switch {
-	case r.overrun && !complete:
-		return res, ErrTooLong
-	case r.fail:
-		// What was read past the end was zeros, not the stream: whatever
-		// the parse concluded from them, the header is incomplete.
-		return res, r.err()
+	for _, size := range [...]int{sliceFirstRead, len(p.buf)} {
+		n, complete := unescape(p.buf[:size], nal)
+		r := bitReader{b: p.buf[:n]}
+		res, err := p.sliceHeader(&r, nalType)
+		switch {
+		case r.overrun && !complete && size < len(p.buf):
+			continue // read again with the whole buffer
+		case r.overrun && !complete:
+			return res, ErrTooLong
+		case r.fail:
+			// What was read past the end was zeros, not the stream:
+			// whatever the parse concluded from them, the header is
+			// incomplete.
+			return res, r.err()
+		}
+		return res, err
 	}
-	return res, err
+	panic("unreachable")
 }
+
+// sliceFirstRead is how much RBSP slice unescapes first: a P or B slice
+// header of x265 with its weight table takes 10 to 40 bytes.
+const sliceFirstRead = 128
 
 // sliceHeader reads slice_segment_header() (7.3.6.1) up to slice_qp_delta
 // and returns SliceQpY = 26 + init_qp_minus26 + slice_qp_delta (7-54).
