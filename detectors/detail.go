@@ -196,7 +196,21 @@ type DetailLossDetector struct {
 	// The quantizer cue, and the highest rise it saw in the current run.
 	quant quantCue
 	qpeak float64
+	// mpeak is the recent peak of motion, decaying by half every
+	// stepMemory: a picture moving stepFactor times as much, and by at least
+	// stepMotion levels, is a step in the picture (see quantSettle).
+	mpeak float64
 }
+
+// The motion step test for the slice-level quantizer (see quantSettle): a
+// frozen or static picture coming back to life moves 20 to 30 levels from
+// one picture to the next after moving under 1.5 (the quality corpus's
+// re-encoded freezes); a starved key frame on a static shot, 4 to 5.
+const (
+	stepMotion = 8.0
+	stepFactor = 8.0
+	stepMemory = 0.25
+)
 
 // NewDetailLossDetector returns a detail-loss decision emitting to emit.
 func NewDetailLossDetector(cfg DetailLossConfig, emit Emit) *DetailLossDetector {
@@ -220,6 +234,12 @@ const detailWarmup = 0.5
 func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQuant, sliceQuant bool, f *BlockFeature, blocky bool) {
 	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
 	d.luma, d.haveLuma = meanLuma, true
+	if dur > 0 {
+		if sliceQuant && (cut || motion >= stepMotion && motion >= stepFactor*d.mpeak) {
+			d.quant.step(t)
+		}
+		d.mpeak = max(motion, d.mpeak*math.Exp2(-dur/stepMemory))
+	}
 	quantOn, rise, backdated := false, 0.0, false
 	switch {
 	case dur <= 0:

@@ -245,3 +245,77 @@ func TestDetailLossQuantValuesPerRun(t *testing.T) {
 		t.Errorf("quant_rise per run %v, want [26 16]", rises)
 	}
 }
+
+// TestDetailLossQuantSettle: a slice-level quantizer (HEVC) that jumps just
+// after a step in the picture (a still coming back to life, a cut) is rate
+// control answering the content, and begins no run (quantSettle); every
+// block's quantizer (H.264) still does; a starvation that begins later, or
+// with a starved key frame's small change of picture, is found.
+func TestDetailLossQuantSettle(t *testing.T) {
+	const fps = 25.0
+	// x265 with VBV after a re-encoded freeze (freeze_recoded_bbb_hevc_720p
+	// of the quality corpus): QP about 20 in the freeze, the picture moving
+	// again at frame 125, QP 51 two pictures later, then back down.
+	vbv := []float64{20, 21, 51, 16, 41, 38, 51, 40, 40, 39, 39, 36, 36, 35, 35, 32, 32, 31, 31, 28, 30, 29, 30, 28, 24}
+	spike := func(i int) float64 {
+		if i >= 125 && i-125 < len(vbv) {
+			return vbv[i-125]
+		}
+		return 20 + float64(i%2)
+	}
+	still := func(i int) float64 { // motion in levels: a still until 125
+		switch {
+		case i < 125:
+			return 1
+		case i == 125:
+			return 32
+		}
+		return 2
+	}
+	zone := func(i int) float64 {
+		if i >= 131 && i < 200 {
+			return 51
+		}
+		return 29
+	}
+	tests := []struct {
+		name   string
+		quant  func(int) float64
+		motion func(int) float64
+		luma   func(int) float64 // nil: 0.5
+		slice  bool
+		want   []span
+	}{
+		{"HEVC: the quantizer jumps as a still comes back to life: no run", spike, still, nil, true, nil},
+		{"H.264 (every block's quantizer): the same trace is a run", spike, still, nil, false, []span{{127 / fps, 149 / fps}}},
+		{"HEVC: a zone 0.24 s after a cut is found on its first picture", zone, func(int) float64 { return 1 },
+			func(i int) float64 {
+				if i >= 125 {
+					return 0.4 // a cut: mean luma 10% down
+				}
+				return 0.5
+			}, true, []span{{131 / fps, 200 / fps}}},
+		{"HEVC: a starved key frame on a still shot (a change of 5 levels) is found", zone, func(i int) float64 {
+			if i == 131 {
+				return 5
+			}
+			return 1
+		}, nil, true, []span{{131 / fps, 200 / fps}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			d := NewDetailLossDetector(DefaultDetailLossConfig(), log.emit)
+			for i := range 250 {
+				f := gridFeature(1.1)
+				luma := 0.5
+				if tc.luma != nil {
+					luma = tc.luma(i)
+				}
+				d.Video(float64(i)/fps, 1/fps, luma, tc.motion(i), tc.quant(i), true, tc.slice, &f, false)
+			}
+			d.Flush(10)
+			checkSpans(t, log.events, tc.want, 1e-9)
+		})
+	}
+}

@@ -55,6 +55,9 @@ type source struct {
 	loop  bool    // the file is shorter than a clip
 	audio bool    // the file's audio is programme (not digital silence or too quiet)
 	seed  int     // synthetic canvas and noise seed
+	// quiet (synthetic): a still scene in which only a small subject moves
+	// (3% of the picture), as a tripod shot of an animal or a distant figure.
+	quiet bool
 }
 
 // corpusSources are the tune and held-back sources, real and their synthetic stand-ins.
@@ -68,6 +71,7 @@ var corpusSources = map[string][]source{
 		{name: "bgdvb", file: "tsduck025_bg_dvb_576i_mpeg2_mp2.ts", start: 0, loop: true, audio: true},
 		{name: "sintel9", file: "sintel_trailer_excerpt_720p_h264_aac.mp4", start: 9, audio: true},
 		{name: "synC", seed: 303},
+		{name: "synQ", seed: 404, quiet: true},
 	},
 	Held: {
 		{name: "flower", file: "flower_timelapse_cc0_540p_h264_silentaac.mp4", loop: true},
@@ -179,6 +183,15 @@ var corpusClips = map[string][]corpusClip{
 		{ClassFreezeRecoded, "bbb", 1280, 720, "hevc", "pcm", 6, makeFreezeRecoded, ""},
 		{ClassClean + "_soft", "ch1", 720, 576, "mpeg2", "mp2", 6, makeCleanSoft, ""},
 		{ClassClean + "_soft", "friday", 640, 480, "mpeg2", "pcm", 6, makeCleanSoft, ""},
+		// Added with issue 13's fourth pass, before any result on them was
+		// seen: a still scene with a small moving subject (synQ), a tune
+		// neighbour of the held split's re-encoded freeze of a nearly static
+		// shot, and its clean counterparts (the subject moving throughout).
+		{ClassFreezeRecoded, "synQ", 1280, 720, "hevc", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeRecoded, "synQ", 1920, 1080, "h264", "pcm", 6, makeFreezeRecoded, ""},
+		{ClassFreezeGrain, "synQ", 1280, 720, "h264", "pcm", 6, makeFreezeGrain, ""},
+		{ClassClean + "_plain", "synQ", 1280, 720, "hevc", "pcm", 6, makeCleanPlain, ""},
+		{ClassClean + "_grain_moving", "synQ", 1280, 720, "h264", "aac", 6, makeCleanGrainMoving, ""},
 	},
 	Held: {
 		{ClassStarved, "flower", 960, 540, "h264", "aac", 6, makeStarved, ""},
@@ -404,6 +417,14 @@ func (g *generator) videoInput(ctx context.Context, src source, w, h, frames int
 	crop := fmt.Sprintf("crop=960:540:x='320+300*sin(2*PI*t/11+%.3f)':y='180+160*sin(2*PI*t/7+%.3f)'", ph, ph/2)
 	if static {
 		crop = "crop=960:540:320:180"
+	}
+	if src.quiet && !static {
+		// A 128x128 patch of the canvas wanders over the still crop, a few
+		// pixels a frame: motion in some 4% of the freeze cells.
+		return []string{"-i", canvas}, fmt.Sprintf("[0:v]format=yuv420p,loop=loop=-1:size=1,trim=end_frame=%d,settb=1/%d,setpts=N,split[qbg][qfg];"+
+			"[qbg]crop=960:540:320:180[qb];[qfg]crop=128:128:40:60[qp];"+
+			"[qb][qp]overlay=x='420+90*sin(2*PI*t/3.1+%.3f)':y='260+50*sin(2*PI*t/2.3)',scale=%d:%d:flags=bicubic,setsar=1,"+
+			"noise=alls=3:allf=t+u:all_seed=%d", frames, CorpusFPS, ph, w, h, src.seed), nil
 	}
 	chain := fmt.Sprintf("[0:v]format=yuv420p,loop=loop=-1:size=1,trim=end_frame=%d,settb=1/%d,setpts=N,%s,scale=%d:%d:flags=bicubic,setsar=1,"+
 		"noise=alls=3:allf=t+u:all_seed=%d", frames, CorpusFPS, crop, w, h, src.seed)
