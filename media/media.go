@@ -566,8 +566,7 @@ func (s *session) openTrack(track detectors.Track, sel int) (*decoder, error) {
 	if track == detectors.VideoTrack && cp.CodecID() == astiav.CodecIDHevc {
 		// Software or hardware alike: the quantizer comes from the bitstream.
 		if d.slices, err = newSliceQuant(cp.ExtraData()); err != nil {
-			s.o.Logger.Warn("HEVC parameter sets unreadable: pictures get no quantizer until in-band ones come", "stream", st.Index(), "err", err)
-			d.slices, _ = newSliceQuant(nil)
+			s.o.Logger.Warn("HEVC parameter set unreadable: its pictures get no quantizer until an in-band one comes", "stream", st.Index(), "err", err)
 		}
 	}
 	for i := range d.frames {

@@ -27,20 +27,19 @@ type quantAt struct {
 }
 
 // newSliceQuant reads the stream's extradata (an hvcC record or Annex B
-// parameter sets, possibly none: in-band parameter sets are read as they come).
+// parameter sets, possibly none: in-band parameter sets are read as they
+// come). An error says which parameter set could not be read; the others,
+// and the packets' NAL length size, are kept all the same.
 func newSliceQuant(extradata []byte) (*sliceQuant, error) {
 	q := &sliceQuant{}
-	if len(extradata) > 0 {
-		n, err := q.p.Extradata(extradata)
-		if err != nil {
-			return nil, err
-		}
-		q.lengthSize = n
-	}
 	for i := range q.ring {
 		q.ring[i].used = true
 	}
-	return q, nil
+	var err error
+	if len(extradata) > 0 {
+		q.lengthSize, err = q.p.Extradata(extradata)
+	}
+	return q, err
 }
 
 // packet reads one packet in place (data points into the AVPacket; nothing
