@@ -205,7 +205,11 @@ type DetailLossDetector struct {
 // The motion step test for the slice-level quantizer (see quantSettle): a
 // frozen or static picture coming back to life moves 20 to 30 levels from
 // one picture to the next after moving under 1.5 (the quality corpus's
-// re-encoded freezes); a starved key frame on a static shot, 4 to 5.
+// re-encoded freezes). The settling begins after the step's own picture,
+// which is judged: a starved key frame on a static shot changes it too
+// (4 to 5 levels on the tune split, more on a detailed still), and its
+// quantizer jumps with it, where rate control's answer comes a picture or
+// two later.
 const (
 	stepMotion = 8.0
 	stepFactor = 8.0
@@ -234,12 +238,6 @@ const detailWarmup = 0.5
 func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQuant, sliceQuant bool, f *BlockFeature, blocky bool) {
 	cut := d.haveLuma && math.Abs(meanLuma-d.luma) > detailCut
 	d.luma, d.haveLuma = meanLuma, true
-	if dur > 0 {
-		if sliceQuant && (cut || motion >= stepMotion && motion >= stepFactor*d.mpeak) {
-			d.quant.step(t)
-		}
-		d.mpeak = max(motion, d.mpeak*math.Exp2(-dur/stepMemory))
-	}
 	quantOn, rise, backdated := false, 0.0, false
 	switch {
 	case dur <= 0:
@@ -252,6 +250,14 @@ func (d *DetailLossDetector) Video(t, dur, meanLuma, motion, quant float64, hasQ
 		}
 	default:
 		quantOn = d.quant.unknown(&d.cfg, t, dur)
+	}
+	if dur > 0 {
+		// After the picture's own judgement: a starved key frame changes the
+		// picture as much as a cut, and its own quantizer says so.
+		if sliceQuant && (cut || motion >= stepMotion && motion >= stepFactor*d.mpeak) {
+			d.quant.step(t)
+		}
+		d.mpeak = max(motion, d.mpeak*math.Exp2(-dur/stepMemory))
 	}
 	if f.Positions == 0 || dur <= 0 {
 		d.observe(t, dur, quantOn && !blocky, false)

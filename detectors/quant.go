@@ -75,7 +75,8 @@ func (c *quantCue) reset() {
 	c.n, c.next, c.seen, c.on, c.low, c.settle = 0, 0, 0, false, 0, 0
 }
 
-// step notes a step in the picture at t (see quantSettle).
+// step notes a step in the picture at t, after that picture was judged:
+// the pictures of the next quantSettle settle (see quantSettle).
 func (c *quantCue) step(t float64) {
 	c.settle = t + quantSettle
 }
@@ -105,7 +106,7 @@ func (c *quantCue) observe(cfg *DetailLossConfig, t, dur, q float64) (bool, floa
 		c.reset() // time went back (a new input): a new level
 	}
 	c.started = false
-	settling := t < c.settle-eps
+	settling := t < c.settle-eps // after a step (the step's own picture was judged before it was noted)
 	switch {
 	case !c.on:
 		if lv, ok := c.level(t-cfg.QuantWindow, t-quantRise); ok && !settling && c.seen >= quantWarmup && q >= cfg.QuantFloor && q-lv >= cfg.QuantJump {

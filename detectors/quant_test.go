@@ -301,6 +301,23 @@ func TestDetailLossQuantSettle(t *testing.T) {
 			}
 			return 1
 		}, nil, true, []span{{131 / fps, 200 / fps}}},
+		{"HEVC: a starved key frame on a detailed still shot (a change of 20 levels) is found", zone, func(i int) float64 {
+			if i == 131 {
+				return 20
+			}
+			return 1
+		}, nil, true, []span{{131 / fps, 200 / fps}}},
+		{"HEVC: a cut coded coarse on its own picture is judged", func(i int) float64 {
+			if i >= 125 && i < 200 {
+				return 51
+			}
+			return 29
+		}, func(i int) float64 {
+			if i == 125 {
+				return 40
+			}
+			return 1
+		}, nil, true, []span{{125 / fps, 200 / fps}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
