@@ -254,6 +254,55 @@ type FreezeDetector struct {
 	drifted    bool    // the last frame was a refinement bridged inside a run
 	lastDrift  float64 // when the run's last refinement was bridged (valid when driftSeen)
 	driftSeen  bool
+	// The last frames' times and whether each moved quietMotion of its
+	// cells (a ring), and whether the current run followed such motion.
+	qt       [quietFrames]float64
+	qm       [quietFrames]bool
+	qn, qi   int
+	runQuiet bool
+}
+
+// A small subject moving in a still shot (an animal, a distant figure, a
+// flag) moves a few cells of the picture every frame, fewer than
+// MinMotion; frozen, the picture moves none at all, grain or re-encoding
+// drift notwithstanding (the quality corpus's re-encoded freezes: 0 cells
+// in 1,000, where the live subject moved 20 to 30). So a still run may also
+// begin where at least quietShare of the frames of the last motionMemory
+// moved quietMotion of their cells, and go on while at most quietStill of
+// them move: a subject that stops dead for min_duration under sensor noise
+// reads as a freeze too, which it is on screen.
+const (
+	quietMotion = 0.01
+	quietStill  = 0.0025
+	quietShare  = 2.0 / 3
+	quietFrames = 64 // the ring: motionMemory at up to 120 frames a second
+)
+
+// quietRecent reports whether the frames of the last motionMemory before t
+// (at least four) moved quietMotion of their cells, quietShare of them.
+func (d *FreezeDetector) quietRecent(t float64) bool {
+	n, moving := 0, 0
+	for i := range d.qn {
+		j := (d.qi - 1 - i + quietFrames) % quietFrames
+		if d.qt[j] < t-motionMemory-eps || d.qt[j] >= t {
+			break
+		}
+		n++
+		if d.qm[j] {
+			moving++
+		}
+	}
+	return n >= 4 && float64(moving) >= quietShare*float64(n)
+}
+
+// quietSeen records a frame for quietRecent (time going back starts over).
+func (d *FreezeDetector) quietSeen(t float64, moving bool) {
+	if d.qn > 0 && t < d.qt[(d.qi-1+quietFrames)%quietFrames] {
+		d.qn = 0
+	}
+	d.qt[d.qi], d.qm[d.qi] = t, moving
+	d.qi = (d.qi + 1) % quietFrames
+	d.qn = min(d.qn+1, quietFrames)
 }
 
 // driftGap is how far apart bridged refinements must be: an encoder refines
@@ -296,6 +345,11 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	// A run may go on under noise only if motion came just before it began.
 	recent := d.motion && t-d.lastMotion <= motionMemory+eps
 	noisy := f.Cells > 0 && moved <= d.cfg.MaxMoved && mad <= d.cfg.GrainNoise && (inRun && d.runNoisy || !inRun && recent)
+	// Or the still after a small subject moving (see quietMotion).
+	quiet := !inRun && !recent && d.quietRecent(t)
+	if !noisy && f.Cells > 0 && moved <= quietStill && mad <= d.cfg.GrainNoise && (inRun && d.runQuiet || quiet) {
+		noisy = true
+	}
 	still := mad <= d.cfg.Noise || noisy
 	recoded := !still && inRun && keyFrame && mad <= d.cfg.KeyFrameNoise
 	// Drift: an encoder fed a frozen picture refines it now and then; such a
@@ -304,7 +358,11 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	// not end a run (nor restart it late); the refined picture becomes the
 	// reference. Two in a row, or two within driftGap, are motion; a fade
 	// moves no cell (each step is too small) and is not bridged.
-	drift := !still && !recoded && inRun && !d.drifted && moved > d.cfg.MaxMoved && moved < d.cfg.MinMotion &&
+	lower := d.cfg.MaxMoved // above what the run's stills may move (quietStill after a small subject)
+	if d.runQuiet {
+		lower = quietStill
+	}
+	drift := !still && !recoded && inRun && !d.drifted && moved > lower && moved < d.cfg.MinMotion &&
 		mad <= d.cfg.GrainNoise && (!d.driftSeen || t-d.lastDrift >= driftGap-eps)
 	d.drifted = drift
 	if drift {
@@ -312,7 +370,7 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	}
 	bad := still || recoded || drift
 	if bad && !inRun {
-		d.maxMAD, d.maxMoved, d.runNoisy, d.driftSeen = 0, 0, recent, false
+		d.maxMAD, d.maxMoved, d.runNoisy, d.runQuiet, d.driftSeen = 0, 0, recent, quiet && !recent, false
 		d.dec.Observe(refT, true)
 	}
 	if bad {
@@ -321,6 +379,7 @@ func (d *FreezeDetector) Video(t, dur, refT float64, keyFrame bool, rangeLevels 
 	if moved >= d.cfg.MinMotion {
 		d.motion, d.lastMotion = true, t
 	}
+	d.quietSeen(t, moved >= quietMotion)
 	d.dec.Observe(t, bad)
 	d.dec.Advance(t + dur)
 	return still
@@ -332,7 +391,7 @@ func (d *FreezeDetector) Suppress(t, dur float64) {
 	if d == nil {
 		return
 	}
-	d.motion = false
+	d.motion, d.qn = false, 0
 	d.dec.Observe(t, false)
 	d.dec.Advance(t + dur)
 }

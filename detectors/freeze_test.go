@@ -419,3 +419,67 @@ func TestFreezeUnderGrain(t *testing.T) {
 		})
 	}
 }
+
+// subjectScene is a still, textured 160x96 shot under grain in which a
+// 40x16 subject (wider than a cell: a cell's mean does not see motion inside
+// it) moves 3 samples a frame, back and forth: 2 to 4 of the 60 freeze cells
+// move, under min_motion. The whole picture is frozen on frame first-1 from
+// first to last, and the subject alone stands still from pause to resume
+// (the grain goes on in both).
+func subjectScene(seed uint64, first, last, pause, resume, grain int) func(i int) *VideoFrame {
+	r := rand.New(rand.NewPCG(seed, 2))
+	return func(i int) *VideoFrame {
+		p := i
+		if i >= first && i <= last {
+			p = first - 1
+		}
+		if p >= pause && p <= resume {
+			p = pause - 1
+		}
+		sx := 10 + (3*p)%200 // the subject's left edge, 10 to 110 and back
+		if sx > 110 {
+			sx = 220 - sx
+		}
+		return newFrame8(160, 96, 160, 0, func(x, y int) byte {
+			v := 120 + 50*math.Sin(float64(x)/9)*math.Cos(float64(y)/7)
+			if x >= sx && x < sx+40 && y >= 40 && y < 56 {
+				v = 220 - 40*math.Sin(float64(x-sx)/3)
+			}
+			if grain > 0 {
+				v += float64(r.IntN(2*grain+1) - grain)
+			}
+			return byte(min(max(v, 16), 235))
+		})
+	}
+}
+
+// TestFreezeAfterSmallSubject: in a still shot where only a small subject
+// moved (under min_motion, so the grain path does not apply), a frozen
+// picture moves no cell at all, and that is a freeze from its first frame;
+// the subject pausing briefly, or moving throughout, is not.
+func TestFreezeAfterSmallSubject(t *testing.T) {
+	never := 1 << 20
+	tests := []struct {
+		name  string
+		scene func(i int) *VideoFrame
+		want  []span
+	}{
+		{"frozen 2.0 to 5.0 s after a small subject moved", subjectScene(1, 50, 124, never, never, 3), []span{{1.96, 5}}},
+		{"the same without grain", subjectScene(2, 50, 124, never, never, 0), []span{{1.96, 5}}},
+		{"the same, a re-encoder refining 4 cells once inside", refined(subjectScene(3, 50, 124, never, never, 3), 80), []span{{1.96, 5}}},
+		{"the subject moving throughout", subjectScene(4, never, never, never, never, 3), nil},
+		{"the subject pausing 0.6 s", subjectScene(5, never, never, 50, 65, 3), nil},
+		{"the subject stopping dead for 3 s reads as a freeze", subjectScene(6, never, never, 50, 124, 3), []span{{1.96, 5}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var log eventLog
+			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 2}
+			for i := 0; i < 175; i++ {
+				c.video(timed(tc.scene(i), i, i%50 == 0))
+			}
+			c.det.Flush(7)
+			checkSpans(t, log.events, tc.want, 1e-9)
+		})
+	}
+}
