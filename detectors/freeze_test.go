@@ -388,6 +388,19 @@ func refined(scene func(i int) *VideoFrame, at ...int) func(i int) *VideoFrame {
 	}
 }
 
+// checkFreezeScene runs 7 s of a 25 fps scene (a key frame every 2 s)
+// through the freeze decision, every other row sampled, and checks its alarms.
+func checkFreezeScene(t *testing.T, scene func(i int) *VideoFrame, want []span) {
+	t.Helper()
+	var log eventLog
+	c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 2}
+	for i := 0; i < 175; i++ {
+		c.video(timed(scene(i), i, i%50 == 0))
+	}
+	c.det.Flush(7)
+	checkSpans(t, log.events, want, 1e-9)
+}
+
 func TestFreezeUnderGrain(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -408,15 +421,7 @@ func TestFreezeUnderGrain(t *testing.T) {
 		{"refined every other frame (a creeping title card): motion", refined(grainScene(10, 50, 124, 3, false), 70, 72, 74, 76), nil},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var log eventLog
-			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 2}
-			for i := 0; i < 175; i++ {
-				c.video(timed(tc.scene(i), i, i%50 == 0))
-			}
-			c.det.Flush(7)
-			checkSpans(t, log.events, tc.want, 1e-9)
-		})
+		t.Run(tc.name, func(t *testing.T) { checkFreezeScene(t, tc.scene, tc.want) })
 	}
 }
 
@@ -472,14 +477,6 @@ func TestFreezeAfterSmallSubject(t *testing.T) {
 		{"the subject stopping dead for 3 s reads as a freeze", subjectScene(6, never, never, 50, 124, 3), []span{{1.96, 5}}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var log eventLog
-			c := freezeCaller{det: NewFreezeDetector(DefaultFreezeConfig(), log.emit), rowStep: 2}
-			for i := 0; i < 175; i++ {
-				c.video(timed(tc.scene(i), i, i%50 == 0))
-			}
-			c.det.Flush(7)
-			checkSpans(t, log.events, tc.want, 1e-9)
-		})
+		t.Run(tc.name, func(t *testing.T) { checkFreezeScene(t, tc.scene, tc.want) })
 	}
 }
