@@ -340,6 +340,19 @@ func (g *generator) ensure(ctx context.Context, r recipe) (Truth, error) {
 	}
 }
 
+// probeDuration returns a media file's duration as ffprobe reads it.
+func probeDuration(ctx context.Context, file string) (float64, error) {
+	out, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", file).Output()
+	if err != nil {
+		return 0, fmt.Errorf("ffprobe %s: %w", file, err)
+	}
+	d, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	if err != nil {
+		return 0, fmt.Errorf("ffprobe %s duration %q: %w", file, out, err)
+	}
+	return d, nil
+}
+
 func (g *generator) buildLocked(ctx context.Context, r recipe, lock string) (Truth, error) {
 	done := make(chan struct{})
 	defer func() {
@@ -372,6 +385,13 @@ func (g *generator) buildLocked(ctx context.Context, r recipe, lock string) (Tru
 	t, err := r.build(ctx, g, tmp.Name())
 	if err != nil {
 		return Truth{}, fmt.Errorf("clip %s: %w", r.name, err)
+	}
+	if r.version != "" { // a corpus clip: as long as its recipe says
+		if d, err := probeDuration(ctx, tmp.Name()); err != nil {
+			return Truth{}, fmt.Errorf("clip %s: %w", r.name, err)
+		} else if d < float64(r.seconds)-0.25 {
+			return Truth{}, fmt.Errorf("clip %s: %.2f s long, want %d s (a source that ran out, or a seek that missed its key frame)", r.name, d, r.seconds)
+		}
 	}
 	final := filepath.Join(g.dir, r.name+r.ext)
 	t.Name, t.File, t.Version = r.name, final, r.ver()

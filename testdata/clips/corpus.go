@@ -22,7 +22,7 @@ import (
 // Held, which they must never be tuned on.
 
 // CorpusVersion names the corpus recipes: bump it when one changes.
-const CorpusVersion = "q4"
+const CorpusVersion = "q5"
 
 // Corpus splits.
 const (
@@ -403,9 +403,14 @@ func (g *generator) videoInput(ctx context.Context, src source, w, h, frames int
 		if src.loop {
 			in = append(in, "-stream_loop", "-1")
 		}
-		in = append(in, "-ss", fmt.Sprint(src.start), "-t", fmt.Sprint(frames/CorpusFPS+1), "-i", src.file)
-		chain := fmt.Sprintf("[0:v]fps=%d,scale=%d:%d:flags=bicubic,setsar=1,format=yuv420p,trim=end_frame=%d,settb=1/%d,setpts=N",
-			CorpusFPS, w, h, frames, CorpusFPS)
+		// The source is decoded from its start and cut in the filter graph
+		// (seekFilter), not seeked with an input -ss: in an MPEG-TS with a
+		// long GOP the seek lands past the key frame before the start point,
+		// and the decoder then waits for the next one (tsduck064 from 3 s
+		// gave 49 pictures, and starved_bbb1080_hevc_1080p came out 1.6 s long).
+		in = append(in, "-t", fmt.Sprint(src.start+float64(frames/CorpusFPS+1)), "-i", src.file)
+		chain := fmt.Sprintf("[0:v]%sfps=%d,scale=%d:%d:flags=bicubic,setsar=1,format=yuv420p,trim=end_frame=%d,settb=1/%d,setpts=N",
+			seekFilter("", src.start), CorpusFPS, w, h, frames, CorpusFPS)
 		return in, chain, nil
 	}
 	canvas, err := g.seededCanvas(ctx, src.seed)
@@ -438,6 +443,16 @@ func synthAudio(samples, seed int) string {
 	return strings.Replace(a, "seed=22", "seed="+strconv.Itoa(seed+1), 1)
 }
 
+// seekFilter returns the filters ("" or "a" for audio) that start a source
+// at start seconds on the same timeline as an accurate input -ss would:
+// what comes before is decoded and dropped.
+func seekFilter(kind string, start float64) string {
+	if start <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%strim=start=%g,%ssetpts=PTS-%g/TB,", kind, start, kind, start)
+}
+
 var reMaxVolume = regexp.MustCompile(`max_volume:\s*([-0-9.]+) dB`)
 
 // audioChain returns extra input arguments (the source's audio is input
@@ -447,8 +462,8 @@ var reMaxVolume = regexp.MustCompile(`max_volume:\s*([-0-9.]+) dB`)
 func (g *generator) audioChain(ctx context.Context, src source, audioIn, samples int, peakDB float64) (string, error) {
 	var chain string
 	if src.file != "" && src.audio {
-		chain = fmt.Sprintf("[%d:a]aresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo,atrim=end_sample=%d,asetpts=N/SR/TB",
-			audioIn, SampleRate, samples)
+		chain = fmt.Sprintf("[%d:a]%saresample=%d,aformat=sample_fmts=fltp:channel_layouts=stereo,atrim=end_sample=%d,asetpts=N/SR/TB",
+			audioIn, seekFilter("a", src.start), SampleRate, samples)
 	} else {
 		chain = synthAudio(samples, 11+src.seed)
 	}
@@ -458,7 +473,7 @@ func (g *generator) audioChain(ctx context.Context, src source, audioIn, samples
 		if src.loop {
 			in = append(in, "-stream_loop", "-1")
 		}
-		in = append(in, "-ss", fmt.Sprint(src.start), "-t", fmt.Sprint(samples/SampleRate+1), "-i", src.file)
+		in = append(in, "-t", fmt.Sprint(src.start+float64(samples/SampleRate+1)), "-i", src.file)
 		chain = strings.Replace(chain, fmt.Sprintf("[%d:a]", audioIn), "[0:a]", 1)
 	}
 	log, err := runFFmpeg(ctx, g.ffmpeg, "info", append(in, "-filter_complex", chain+",volumedetect", "-f", "null", "-")...)
