@@ -204,15 +204,16 @@ type DetailLossDetector struct {
 
 // The motion step test for the slice-level quantizer (see quantSettle): a
 // frozen or static picture coming back to life moves 20 to 30 levels from
-// one picture to the next after moving under 1.5 (the quality corpus's
-// re-encoded freezes). The settling begins after the step's own picture,
+// one picture to the next after moving 1 to 3 against the still's first
+// picture (grain, re-encoding drift: the quality corpus's re-encoded
+// freezes, 7 to 30 times as much). The settling begins after the step's own picture,
 // which is judged: a starved key frame on a static shot changes it too
 // (4 to 5 levels on the tune split, more on a detailed still), and its
 // quantizer jumps with it, where rate control's answer comes a picture or
 // two later.
 const (
 	stepMotion = 8.0
-	stepFactor = 8.0
+	stepFactor = 4.0
 	stepMemory = 0.25
 )
 

@@ -287,6 +287,15 @@ func TestDetailLossQuantSettle(t *testing.T) {
 		want   []span
 	}{
 		{"HEVC: the quantizer jumps as a still comes back to life: no run", spike, still, nil, true, nil},
+		{"HEVC: the same after a still drifting 3 levels from its first picture", spike, func(i int) float64 {
+			switch {
+			case i < 125:
+				return 3
+			case i == 125:
+				return 21 // 7 times the still's drift (freeze_recoded_bgdvb_hevc_576p)
+			}
+			return 8
+		}, nil, true, nil},
 		{"H.264 (every block's quantizer): the same trace is a run", spike, still, nil, false, []span{{127 / fps, 149 / fps}}},
 		{"HEVC: a zone 0.24 s after a cut is found on its first picture", zone, func(int) float64 { return 1 },
 			func(i int) float64 {
