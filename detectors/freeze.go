@@ -265,8 +265,8 @@ type FreezeDetector struct {
 // A small subject moving in a still shot (an animal, a distant figure, a
 // flag) moves a few cells of the picture every frame, fewer than
 // MinMotion; frozen, the picture moves none at all, grain or re-encoding
-// drift notwithstanding (the quality corpus's re-encoded freezes: 0 cells
-// in 1,000, where the live subject moved 20 to 30). So a still run may also
+// drift notwithstanding (the tune split's synQ clips: no cell moved in
+// their freezes, 2 to 3% while the subject lived). So a still run may also
 // begin where at least quietShare of the frames of the last motionMemory
 // moved quietMotion of their cells, and go on while at most quietStill of
 // them move: a subject that stops dead for min_duration under sensor noise
