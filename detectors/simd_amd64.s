@@ -8,6 +8,9 @@
 //
 // Go assembler operand order: OP src, dst (dst = dst OP src).
 
+// HSUM stores the sum of the two 64-bit lanes of X in the result at FP slot.
+#define HSUM(X, slot) MOVQ X, AX; PSRLO $8, X; MOVQ X, BX; ADDQ BX, AX; MOVQ AX, slot(FP)
+
 // func blackRowSSE2(p *byte, n int, th uint64) (mask255, sum uint64)
 // n: bytes, a multiple of 16, > 0. th: the threshold byte in every lane.
 TEXT ·blackRowSSE2(SB), NOSPLIT, $0-40
@@ -31,16 +34,8 @@ black:
 	ADDQ $16, SI
 	DECQ CX
 	JNZ black
-	MOVQ X4, AX
-	PSRLO $8, X4
-	MOVQ X4, BX
-	ADDQ BX, AX
-	MOVQ AX, mask255+24(FP)
-	MOVQ X5, AX
-	PSRLO $8, X5
-	MOVQ X5, BX
-	ADDQ BX, AX
-	MOVQ AX, sum+32(FP)
+	HSUM(X4, mask255+24)
+	HSUM(X5, sum+32)
 	RET
 
 // func blackRowCentreSSE2(p *byte, n int, th uint64) (mask255, sum, bright255 uint64)
@@ -71,21 +66,9 @@ centre:
 	ADDQ $16, SI
 	DECQ CX
 	JNZ centre
-	MOVQ X4, AX
-	PSRLO $8, X4
-	MOVQ X4, BX
-	ADDQ BX, AX
-	MOVQ AX, mask255+24(FP)
-	MOVQ X5, AX
-	PSRLO $8, X5
-	MOVQ X5, BX
-	ADDQ BX, AX
-	MOVQ AX, sum+32(FP)
-	MOVQ X3, AX
-	PSRLO $8, X3
-	MOVQ X3, BX
-	ADDQ BX, AX
-	MOVQ AX, bright255+40(FP)
+	HSUM(X4, mask255+24)
+	HSUM(X5, sum+32)
+	HSUM(X3, bright255+40)
 	RET
 
 // func cell32SSE2(a, b *byte, aStride, bStride, rows int) (sumA, sumB, sad uint64)
@@ -123,19 +106,7 @@ cell:
 	ADDQ R9, DI
 	DECQ CX
 	JNZ cell
-	MOVQ X4, AX
-	PSRLO $8, X4
-	MOVQ X4, BX
-	ADDQ BX, AX
-	MOVQ AX, sumA+40(FP)
-	MOVQ X5, AX
-	PSRLO $8, X5
-	MOVQ X5, BX
-	ADDQ BX, AX
-	MOVQ AX, sumB+48(FP)
-	MOVQ X6, AX
-	PSRLO $8, X6
-	MOVQ X6, BX
-	ADDQ BX, AX
-	MOVQ AX, sad+56(FP)
+	HSUM(X4, sumA+40)
+	HSUM(X5, sumB+48)
+	HSUM(X6, sad+56)
 	RET
