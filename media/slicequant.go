@@ -19,11 +19,12 @@ type sliceQuant struct {
 	next       int
 }
 
-// quantAt is one decoded-but-not-yet-output picture's quantizer.
+// quantAt is one decoded-but-not-yet-output picture's quantizer (set
+// until the picture takes it).
 type quantAt struct {
-	pts  int64
-	qp   int
-	used bool
+	pts int64
+	qp  int
+	set bool
 }
 
 // newSliceQuant reads the stream's extradata (an hvcC record or Annex B
@@ -32,9 +33,6 @@ type quantAt struct {
 // and the packets' NAL length size, are kept all the same.
 func newSliceQuant(extradata []byte) (*sliceQuant, error) {
 	q := &sliceQuant{}
-	for i := range q.ring {
-		q.ring[i].used = true
-	}
 	var err error
 	if len(extradata) > 0 {
 		q.lengthSize, err = q.p.Extradata(extradata)
@@ -53,15 +51,15 @@ func (q *sliceQuant) packet(data unsafe.Pointer, size int, pts int64, noPts int6
 	if !ok {
 		return
 	}
-	q.ring[q.next] = quantAt{pts: pts, qp: qp}
+	q.ring[q.next] = quantAt{pts: pts, qp: qp, set: true}
 	q.next = (q.next + 1) % len(q.ring)
 }
 
 // take returns, once, the quantizer of the picture shown at pts.
 func (q *sliceQuant) take(pts int64) (float64, bool) {
 	for i := range q.ring {
-		if e := &q.ring[i]; !e.used && e.pts == pts {
-			e.used = true
+		if e := &q.ring[i]; e.set && e.pts == pts {
+			e.set = false
 			return float64(e.qp), true
 		}
 	}
